@@ -1,0 +1,6 @@
+//! What runs inside the proofpack enclave: the pack service, init, the NSM and
+//! KMS backends and receipt signing.
+//!
+//! Hardware- and cloud-facing pieces (the Nitro Security Module, AWS KMS, vsock)
+//! sit behind traits with a real implementation and a local test double that
+//! speaks the same protocol.

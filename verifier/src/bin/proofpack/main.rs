@@ -1,0 +1,42 @@
+//! `proofpack`: thin entry point over the `verifier` library.
+//!
+//! It parses arguments, dispatches to `verifier::cli::*`, prints errors with
+//! their cause chain and maps them to the documented exit codes.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use verifier::cli::exit;
+
+/// Prove which exact code handled a secret: rebuild enclave images, verify
+/// Nitro attestation documents and receipts, and check that KMS key policies
+/// pin the measured PCRs.
+#[derive(Parser)]
+#[command(name = "proofpack", version, after_help = exit::EXIT_CODES_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the version and build information.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: anyhow::Result<ExitCode> = match cli.command {
+        Command::Version => {
+            println!("proofpack {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit::INVALID_INPUT)
+        }
+    }
+}

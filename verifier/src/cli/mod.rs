@@ -1,0 +1,8 @@
+//! Command-line front end: one module per subcommand.
+//!
+//! Each subcommand module exposes a clap `Args` (or `Cmd`) type and a
+//! `run(args) -> anyhow::Result<ExitCode>` function; `main.rs` only parses and
+//! dispatches. Data goes to stdout, diagnostics to stderr.
+
+pub mod exit;
+pub mod output;

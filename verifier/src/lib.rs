@@ -1,0 +1,8 @@
+//! The proofpack verifier: what an auditor runs.
+//!
+//! It checks attestation documents, receipts, KMS key policies and git
+//! commits, rebuilds images, and renders audit reports. The `proofpack` binary
+//! in `src/bin/proofpack/` is a thin layer over this library.
+
+pub mod cli;
+pub mod report;
