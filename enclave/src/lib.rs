@@ -4,3 +4,6 @@
 //! Hardware- and cloud-facing pieces (the Nitro Security Module, AWS KMS, vsock)
 //! sit behind traits with a real implementation and a local test double that
 //! speaks the same protocol.
+
+pub mod backend;
+pub mod secret;
