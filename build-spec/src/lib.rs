@@ -7,3 +7,4 @@
 //! **Architecture invariant:** nothing in this crate reads the wall clock or
 //! the network. Build time always comes from an explicit value or
 //! `SOURCE_DATE_EPOCH`.
+pub mod pcr;

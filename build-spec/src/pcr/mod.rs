@@ -1,0 +1,8 @@
+//! PCR values and their nitro-cli JSON form.
+//!
+//! A PCR here is always a 48-byte SHA-384 value. [`Measurements`] is the set
+//! of PCRs of one image or one attestation document, keyed by index.
+
+pub mod measurements;
+
+pub use measurements::{Measurements, MeasurementsError, Pcr};
