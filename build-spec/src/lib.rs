@@ -9,4 +9,5 @@
 //! `SOURCE_DATE_EPOCH`.
 pub mod codec;
 pub mod cpio;
+pub mod eif;
 pub mod pcr;
