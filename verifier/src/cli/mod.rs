@@ -5,4 +5,5 @@
 //! dispatches. Data goes to stdout, diagnostics to stderr.
 
 pub mod exit;
+pub mod image;
 pub mod output;

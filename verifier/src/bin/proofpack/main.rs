@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Print the version and build information.
     Version,
+    #[command(flatten)]
+    Image(verifier::cli::image::ImageCmd),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
             println!("proofpack {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Image(cmd) => verifier::cli::image::run(cmd),
     };
     match result {
         Ok(code) => code,
