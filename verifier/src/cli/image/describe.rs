@@ -23,7 +23,7 @@ instead of aborting. Ramdisks are listed as cpio archives (plain or gzip).
 
 Exit status:
   0  image is well-formed (CRC correct, no layout findings, signature, if
-     any, valid and over this image's PCR0)
+     any, valid, over this image's PCR0, certificate valid at this moment)
   1  described, but one of those checks failed
   2  unreadable or structurally broken image";
 
@@ -44,13 +44,31 @@ pub struct DescribeArgs {
 pub(super) fn run(a: DescribeArgs) -> anyhow::Result<ExitCode> {
     let s = read_eif_file(&a.image, &ReadOptions::inspect())
         .with_context(|| format!("reading {}", a.image.display()))?;
-    let healthy =
-        s.crc_ok() && s.findings.is_empty() && s.signature_check.as_ref().map_or(true, |c| c.ok());
+    let cert_now = s.signature_check.as_ref().map(|c| cert_validity_now(&c.certificate));
+    let healthy = s.crc_ok()
+        && s.findings.is_empty()
+        && s.signature_check.as_ref().map_or(true, |c| c.ok())
+        && cert_now.map_or(true, |v| v == "currently valid");
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&to_json(&a, &s))?),
         Format::Text => print_text(&a, &s),
     }
     Ok(ExitCode::from(if healthy { exit::OK } else { exit::CHECK_FAILED }))
+}
+
+/// The certificate's validity against this machine's clock (nitro-cli's
+/// `run-enclave` refuses certificates outside notBefore..notAfter).
+fn cert_validity_now(c: &build_spec::eif::signature::CertInfo) -> &'static str {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    if now < c.not_before_unix {
+        "NOT YET VALID"
+    } else if now > c.not_after_unix {
+        "EXPIRED"
+    } else {
+        "currently valid"
+    }
 }
 
 fn ramdisks(
@@ -116,6 +134,7 @@ fn to_json(a: &DescribeArgs, s: &EifSummary) -> serde_json::Value {
         }),
         "IsSigned": s.signature.is_some(),
         "signature": s.signature_check,
+        "certificate_now": s.signature_check.as_ref().map(|c| cert_validity_now(&c.certificate)),
         "findings": s.findings.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
         "ramdisks": ramdisks,
     })
@@ -199,7 +218,12 @@ fn print_text(a: &DescribeArgs, s: &EifSummary) {
         println!("  subject           {}", c.certificate.subject);
         println!("  issuer            {}", c.certificate.issuer);
         println!("  serial            {}", c.certificate.serial);
-        println!("  valid             {} .. {}", c.certificate.not_before, c.certificate.not_after);
+        println!(
+            "  validity          {} .. {} ({})",
+            c.certificate.not_before,
+            c.certificate.not_after,
+            cert_validity_now(&c.certificate)
+        );
         println!("  sha256(cert DER)  {}", c.certificate.sha256_fingerprint);
         println!("  algorithm         {}", c.algorithm);
         println!("  PCR8              {}", hex::encode(c.pcr8));
