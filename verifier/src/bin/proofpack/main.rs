@@ -24,6 +24,8 @@ enum Command {
     Version,
     #[command(flatten)]
     Image(verifier::cli::image::ImageCmd),
+    /// Verify, show or (test only) mint Nitro attestation documents.
+    Attestation(verifier::cli::attestation::AttestationArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Image(cmd) => verifier::cli::image::run(cmd),
+        Command::Attestation(args) => verifier::cli::attestation::run(args),
     };
     match result {
         Ok(code) => code,
