@@ -8,3 +8,4 @@
 //! the network. Build time always comes from an explicit value or
 //! `SOURCE_DATE_EPOCH`.
 pub mod pcr;
+pub mod spec;

@@ -6,4 +6,5 @@
 //! speaks the same protocol.
 
 pub mod backend;
+pub mod init;
 pub mod secret;
