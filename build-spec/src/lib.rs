@@ -11,4 +11,5 @@ pub mod codec;
 pub mod cpio;
 pub mod eif;
 pub mod pcr;
+pub mod build;
 pub mod spec;

@@ -6,3 +6,6 @@
 
 pub mod cli;
 pub mod report;
+pub mod blobs;
+pub mod git;
+pub mod rebuild;

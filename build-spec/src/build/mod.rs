@@ -175,6 +175,10 @@ pub struct SourceInfo {
     pub git_tree: Option<String>,
     /// Repository location as given.
     pub repository: Option<String>,
+    /// Built from a working tree with uncommitted changes (`--allow-dirty`):
+    /// no commit describes these sources.
+    #[serde(default)]
+    pub dirty: bool,
 }
 
 /// Everything one build needs.

@@ -10,7 +10,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::BuildError;
@@ -51,7 +51,7 @@ fn compress(hash: &[u8], n: usize) -> Vec<u8> {
 }
 
 /// NAR hash and store path of one output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NixInfo {
     /// `sha256:<nix32>` of the NAR serialisation.
     pub nar_hash: String,
