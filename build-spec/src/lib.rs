@@ -9,6 +9,7 @@
 //! `SOURCE_DATE_EPOCH`.
 pub mod codec;
 pub mod cpio;
+pub mod diff;
 pub mod eif;
 pub mod pcr;
 pub mod build;
