@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Print the version and build information.
     Version,
+    #[command(flatten)]
+    Build(verifier::cli::build::Cmd),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
             println!("proofpack {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Build(c) => verifier::cli::build::run(c),
     };
     match result {
         Ok(code) => code,
