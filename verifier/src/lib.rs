@@ -5,8 +5,8 @@
 //! in `src/bin/proofpack/` is a thin layer over this library.
 
 pub mod attestation;
-pub mod cli;
-pub mod report;
 pub mod blobs;
+pub mod cli;
 pub mod git;
 pub mod rebuild;
+pub mod report;

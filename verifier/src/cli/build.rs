@@ -53,10 +53,10 @@ the pins again every time they read the blobs.";
 pub enum Cmd {
     /// Build the enclave image from a spec, reproducibly.
     #[command(after_help = BUILD_HELP)]
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Rebuild the image of one git commit and compare its PCRs.
     #[command(after_help = REBUILD_HELP)]
-    Rebuild(RebuildArgs),
+    Rebuild(Box<RebuildArgs>),
     /// AWS kernel blobs for the production profile.
     #[command(subcommand)]
     Blobs(BlobsCmd),
@@ -67,7 +67,7 @@ pub enum Cmd {
 pub enum BlobsCmd {
     /// Fetch the pinned nitro-cli commit and verify every blob.
     #[command(after_help = FETCH_HELP)]
-    Fetch(FetchArgs),
+    Fetch(Box<FetchArgs>),
 }
 
 /// Options shared by the three commands.
@@ -217,9 +217,9 @@ impl Progress for Spinner {
 /// Dispatches.
 pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        Cmd::Build(a) => run_build(a),
-        Cmd::Rebuild(a) => run_rebuild(a),
-        Cmd::Blobs(BlobsCmd::Fetch(a)) => run_fetch(a),
+        Cmd::Build(a) => run_build(*a),
+        Cmd::Rebuild(a) => run_rebuild(*a),
+        Cmd::Blobs(BlobsCmd::Fetch(a)) => run_fetch(*a),
     }
 }
 
@@ -232,10 +232,7 @@ fn read_spec(path: &Path) -> anyhow::Result<(Vec<u8>, Spec)> {
 }
 
 fn pcr_lines(m: &Measurements) -> String {
-    m.pcrs
-        .iter()
-        .map(|(i, v)| format!("PCR{i}  {}\n", hex::encode(v)))
-        .collect()
+    m.pcrs.iter().map(|(i, v)| format!("PCR{i}  {}\n", hex::encode(v))).collect()
 }
 
 fn run_build(a: BuildArgs) -> anyhow::Result<ExitCode> {
@@ -333,7 +330,10 @@ pub fn compare(rebuilt: &Measurements, expected: &Measurements) -> Checks {
     for (i, want) in &expected.pcrs {
         let id = format!("pcr.{i}");
         if *i > 2 {
-            c.push(Check::skipped(id, format!("PCR{i} is not a property of the image bytes a rebuild produces")));
+            c.push(Check::skipped(
+                id,
+                format!("PCR{i} is not a property of the image bytes a rebuild produces"),
+            ));
             continue;
         }
         match rebuilt.get(*i) {
@@ -386,7 +386,11 @@ fn run_rebuild(a: RebuildArgs) -> anyhow::Result<ExitCode> {
     let expected = match (&a.expect, &a.expect_attestation) {
         (Some(p), _) => {
             let b = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-            Some((Measurements::from_json(&b).with_context(|| format!("expected PCRs {}", p.display()))?, Checks::new()))
+            Some((
+                Measurements::from_json(&b)
+                    .with_context(|| format!("expected PCRs {}", p.display()))?,
+                Checks::new(),
+            ))
         }
         (None, Some(p)) => Some(expected_from_attestation(p)?),
         _ => None,
@@ -430,7 +434,8 @@ fn run_rebuild(a: RebuildArgs) -> anyhow::Result<ExitCode> {
             if let Some(e) = &a.expect_eif {
                 match build_spec::diff::diff_files(e, &r.eif_path) {
                     Ok(d) => diff = Some(d),
-                    Err(err) => checks.push(Check::warn("rebuild.diff", format!("image diff failed: {err}"))),
+                    Err(err) => checks
+                        .push(Check::warn("rebuild.diff", format!("image diff failed: {err}"))),
                 }
             }
         }
@@ -471,27 +476,44 @@ fn run_rebuild(a: RebuildArgs) -> anyhow::Result<ExitCode> {
             for c in &checks.0 {
                 let tag = match &c.outcome {
                     crate::report::Outcome::Pass => "match".to_string(),
-                    crate::report::Outcome::Fail { .. } if c.id.starts_with("pcr.") => "MISMATCH".into(),
+                    crate::report::Outcome::Fail { .. } if c.id.starts_with("pcr.") => {
+                        "MISMATCH".into()
+                    }
                     crate::report::Outcome::Fail { .. } => "FAIL".into(),
                     crate::report::Outcome::Warn => "warning".into(),
                     crate::report::Outcome::Skipped { .. } => "skipped".into(),
                 };
                 println!("{:<22} {tag:<9} {}", c.id, c.detail);
-                if let crate::report::Outcome::Fail { expected: Some(e), actual: Some(g) } = &c.outcome {
-                    println!("{:<22}           expected {e}\n{:<22}           rebuilt  {g}", "", "");
+                if let crate::report::Outcome::Fail { expected: Some(e), actual: Some(g) } =
+                    &c.outcome
+                {
+                    println!(
+                        "{:<22}           expected {e}\n{:<22}           rebuilt  {g}",
+                        "", ""
+                    );
                 }
             }
             if let Some(d) = &diff {
-                println!("image diff against {}:", a.expect_eif.as_deref().map(|p| p.display().to_string()).unwrap_or_default());
+                println!(
+                    "image diff against {}:",
+                    a.expect_eif.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
+                );
                 println!("{}", serde_json::to_string_pretty(d)?);
             }
             match verdict {
-                Some(Verdict::Pass) => println!("verdict   PASS: every expected PCR matches the rebuild"),
+                Some(Verdict::Pass) => {
+                    println!("verdict   PASS: every expected PCR matches the rebuild")
+                }
                 Some(Verdict::Fail) => println!("verdict   FAIL"),
-                None => println!("verdict   (nothing to compare: pass --expect or --expect-attestation)"),
+                None => println!(
+                    "verdict   (nothing to compare: pass --expect or --expect-attestation)"
+                ),
             }
             if !a.common.quiet {
-                eprintln!("{} in {seconds:.2}s", if r.from_cache { "answered from cache" } else { "rebuilt" });
+                eprintln!(
+                    "{} in {seconds:.2}s",
+                    if r.from_cache { "answered from cache" } else { "rebuilt" }
+                );
             }
         }
     }
@@ -509,10 +531,11 @@ fn run_fetch(a: FetchArgs) -> anyhow::Result<ExitCode> {
     let r = crate::blobs::fetch(src, &a.out, a.url.as_deref());
     spinner.done();
     let blobs = r?;
-    let list: Vec<&build::Blob> = [Some(&blobs.kernel), Some(&blobs.kernel_config), blobs.nsm_ko.as_ref()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let list: Vec<&build::Blob> =
+        [Some(&blobs.kernel), Some(&blobs.kernel_config), blobs.nsm_ko.as_ref()]
+            .into_iter()
+            .flatten()
+            .collect();
     match a.common.format {
         Format::Json => println!(
             "{}",
@@ -521,7 +544,11 @@ fn run_fetch(a: FetchArgs) -> anyhow::Result<ExitCode> {
             }))?
         ),
         Format::Text => {
-            println!("verified blobs of commit {} in {}", src.commit.as_deref().unwrap_or(""), a.out.display());
+            println!(
+                "verified blobs of commit {} in {}",
+                src.commit.as_deref().unwrap_or(""),
+                a.out.display()
+            );
             for b in list {
                 println!("{:<14} {:<32} sha256 {}  git {}", b.role, b.path, b.sha256, b.git_blob);
             }
