@@ -369,6 +369,7 @@ pub fn rebuild(
             dirty: false,
         },
         verbose: opts.verbose,
+        prebuilt: None,
     };
     let out = build::build(&req, progress)?;
     if entry.exists() {

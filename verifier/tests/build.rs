@@ -238,6 +238,30 @@ fn reproducible_across_paths_umask_mtimes_and_target_dirs() {
     let eif = std::fs::read(a.join("out/image.eif")).unwrap();
     let needle = a.to_str().unwrap().as_bytes();
     assert!(!eif.windows(needle.len()).any(|w| w == needle), "checkout path leaked into the image");
+    // The flake's path: assembling prebuilt binaries with the same layout
+    // code gives the same PCRs.
+    let prebuilt = ok(&run(
+        &[
+            "build",
+            "--spec",
+            "enclave.toml",
+            "--profile",
+            "demo",
+            "--out",
+            "out-prebuilt",
+            "--prebuilt-init",
+            ta.join(host()).join("release/init").to_str().unwrap(),
+            "--prebuilt-app",
+            ta.join(host()).join("release/app").to_str().unwrap(),
+            "--format",
+            "json",
+            "-q",
+        ],
+        &a,
+    ));
+    assert_eq!(prebuilt["measurements"], ja["measurements"]);
+    let pm = std::fs::read_to_string(a.join("out-prebuilt/build-manifest.json")).unwrap();
+    assert!(pm.contains("prebuilt init"), "prebuilt origin not recorded");
     // pcrs.json is nitro-cli format.
     let p: Value =
         serde_json::from_slice(&std::fs::read(a.join("out/pcrs.json")).unwrap()).unwrap();
@@ -850,5 +874,48 @@ fn blobs_fetch_verifies_the_hash_chain_and_pins() {
         ),
         2,
         "has no sha256/git_blob pin",
+    );
+}
+
+#[test]
+fn flake_parses() {
+    // scripts/install-test-deps installs Debian's nix-bin; a missing tool is
+    // a loud failure, never a silent pass.
+    let flake = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flake.nix");
+    let o = Command::new("nix-instantiate").arg("--parse").arg(&flake).output().expect(
+        "nix-instantiate not found: run scripts/install-test-deps (Debian package nix-bin)",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&flake).unwrap();
+    // The pins the flake must carry.
+    assert!(text.contains("aws-nitro-enclaves-cli/2950b3699d81ad304df2458915688a552734833d"));
+    let spec = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../build-spec/enclave.toml"),
+    )
+    .unwrap();
+    let release =
+        spec.lines().find_map(|l| l.strip_prefix("release = \"")).unwrap().trim_end_matches('"');
+    assert!(
+        text.contains(&format!("rustVersion = \"{release}\"")),
+        "flake toolchain differs from the spec pin"
+    );
+    assert!(text.contains("--prebuilt-init") && text.contains("--blobs ${nitro-cli}"));
+}
+
+#[test]
+fn project_enclave_spec_parses_and_pins_production() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build-spec/enclave.toml");
+    let spec = build_spec::spec::Spec::parse(&std::fs::read(p).unwrap()).unwrap();
+    let prod = spec.profile("production").unwrap();
+    assert_eq!(spec.target_for(prod).0, "x86_64-unknown-linux-musl");
+    let demo = spec.profile("demo").unwrap();
+    let (t, why) = spec.target_for(demo);
+    assert_eq!(t, "x86_64-unknown-linux-gnu");
+    assert!(why.unwrap().contains("NOT the production target"));
+    let b = spec.blobs.as_ref().unwrap();
+    assert_eq!(b.commit.as_deref(), Some("2950b3699d81ad304df2458915688a552734833d"));
+    assert_eq!(
+        b.nsm_ko.as_ref().unwrap().sha256.as_deref(),
+        Some("48904e520db2541ca4378da29d85791749408febc81987ade56cc5c556bd90df")
     );
 }

@@ -206,6 +206,18 @@ pub struct BuildRequest {
     pub source: SourceInfo,
     /// Show cargo's own output.
     pub verbose: bool,
+    /// Use these already-compiled binaries instead of running cargo (the Nix
+    /// flake builds them with Nix, then assembles with the same layout code).
+    pub prebuilt: Option<Prebuilt>,
+}
+
+/// Binaries compiled outside proofpack (recorded as such in the manifest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prebuilt {
+    /// The init binary.
+    pub init: PathBuf,
+    /// The application binary.
+    pub app: PathBuf,
 }
 
 /// Build phases, for progress display.
@@ -309,7 +321,7 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
     progress.stage(Stage::Toolchain, "rustc -vV");
     let (toolchain, toolchain_matches) =
         check_toolchain(&workspace, &spec, req.allow_toolchain_mismatch)?;
-    if !ToolchainInfo::has_target(&workspace, &target)? {
+    if req.prebuilt.is_none() && !ToolchainInfo::has_target(&workspace, &target)? {
         let hint = if target != spec.cargo.target || spec.profiles.len() < 2 {
             String::new()
         } else {
@@ -374,13 +386,20 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
         Some(t) => t.clone(),
         None => workspace.join("target").join("proofpack"),
     };
-    std::fs::create_dir_all(&target_dir)
-        .map_err(io_err(format!("creating {}", target_dir.display())))?;
-    let target_dir = target_dir
-        .canonicalize()
-        .map_err(io_err(format!("target dir {}", target_dir.display())))?;
+    if req.prebuilt.is_none() {
+        std::fs::create_dir_all(&target_dir)
+            .map_err(io_err(format!("creating {}", target_dir.display())))?;
+    }
+    let target_dir = target_dir.canonicalize().unwrap_or(target_dir);
     let mut binaries = Vec::new();
+    if let Some(p) = &req.prebuilt {
+        binaries.push(read_bounded(&p.init, MAX_INPUT_FILE_LEN)?);
+        binaries.push(read_bounded(&p.app, MAX_INPUT_FILE_LEN)?);
+    }
     for b in [&spec.init, &spec.app] {
+        if req.prebuilt.is_some() {
+            break;
+        }
         progress.stage(Stage::Compiling, &format!("{}/{}", b.package, b.bin));
         let job = cargo::CargoJob {
             workspace: &workspace,
@@ -456,10 +475,14 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
         InputRecord::bytes("kernel", kernel_origin(&profile.kernel, req.blobs.as_ref()), &kernel),
         InputRecord::bytes(
             "init",
-            format!("cargo {}/{}", spec.init.package, spec.init.bin),
+            bin_origin(&spec.init, req.prebuilt.as_ref().map(|p| &p.init)),
             &init_bin,
         ),
-        InputRecord::bytes("app", format!("cargo {}/{}", spec.app.package, spec.app.bin), &app_bin),
+        InputRecord::bytes(
+            "app",
+            bin_origin(&spec.app, req.prebuilt.as_ref().map(|p| &p.app)),
+            &app_bin,
+        ),
         InputRecord::bytes(
             "Cargo.lock",
             "Cargo.lock".into(),
@@ -536,6 +559,18 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
         manifest_path,
         manifest,
     })
+}
+
+fn bin_origin(b: &crate::spec::Binary, prebuilt: Option<&PathBuf>) -> String {
+    match prebuilt {
+        Some(p) => format!(
+            "prebuilt {} (cargo {}/{} compiled outside proofpack; file name only recorded)",
+            p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+            b.package,
+            b.bin
+        ),
+        None => format!("cargo {}/{}", b.package, b.bin),
+    }
 }
 
 fn kernel_origin(k: &KernelSource, b: Option<&Blobs>) -> String {

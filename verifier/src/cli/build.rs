@@ -108,6 +108,17 @@ pub struct BuildArgs {
     /// Show cargo's output.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Use an already-compiled init instead of running cargo (with --prebuilt-app;
+    /// the Nix flake uses this). Recorded as prebuilt in the manifest.
+    #[arg(long, requires = "prebuilt_app")]
+    pub prebuilt_init: Option<PathBuf>,
+    /// Use an already-compiled application binary (with --prebuilt-init).
+    #[arg(long, requires = "prebuilt_init")]
+    pub prebuilt_app: Option<PathBuf>,
+    /// SOURCE_DATE_EPOCH override for sources outside git (e.g. the Nix store);
+    /// only valid when the spec's policy is "commit".
+    #[arg(long)]
+    pub source_date_epoch: Option<u64>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: Common,
@@ -268,11 +279,18 @@ fn run_build(a: BuildArgs) -> anyhow::Result<ExitCode> {
         profile: a.profile.clone(),
         out_dir: a.out.clone(),
         target_dir: a.target_dir.clone(),
-        source_date_epoch: rebuild::source_date_epoch(&spec, commit_time)?,
+        source_date_epoch: rebuild::source_date_epoch(
+            &spec,
+            commit_time.or(a.source_date_epoch.and_then(|e| i64::try_from(e).ok())),
+        )?,
         allow_toolchain_mismatch: a.allow_toolchain_mismatch,
         blobs,
         source,
         verbose: a.verbose,
+        prebuilt: match (&a.prebuilt_init, &a.prebuilt_app) {
+            (Some(i), Some(p)) => Some(build::Prebuilt { init: i.clone(), app: p.clone() }),
+            _ => None,
+        },
     };
     let spinner = Spinner::new(a.common.quiet);
     let started = std::time::Instant::now();
