@@ -6,4 +6,5 @@
 
 pub mod build;
 pub mod exit;
+pub mod image;
 pub mod output;

@@ -24,6 +24,8 @@ enum Command {
     Version,
     #[command(flatten)]
     Build(verifier::cli::build::Cmd),
+    #[command(flatten)]
+    Image(verifier::cli::image::ImageCmd),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build(c) => verifier::cli::build::run(c),
+        Command::Image(cmd) => verifier::cli::image::run(cmd),
     };
     match result {
         Ok(code) => code,
