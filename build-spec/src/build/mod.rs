@@ -24,7 +24,7 @@
 pub mod blobs;
 pub mod cargo;
 mod eif_glue;
-mod layout;
+pub mod layout;
 mod manifest;
 pub mod nar;
 pub mod toolchain;
