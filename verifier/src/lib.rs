@@ -5,5 +5,8 @@
 //! in `src/bin/proofpack/` is a thin layer over this library.
 
 pub mod attestation;
+pub mod blobs;
 pub mod cli;
+pub mod git;
+pub mod rebuild;
 pub mod report;

@@ -5,6 +5,7 @@
 //! dispatches. Data goes to stdout, diagnostics to stderr.
 
 pub mod attestation;
+pub mod build;
 pub mod exit;
 pub mod image;
 pub mod output;

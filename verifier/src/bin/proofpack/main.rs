@@ -23,6 +23,8 @@ enum Command {
     /// Print the version and build information.
     Version,
     #[command(flatten)]
+    Build(verifier::cli::build::Cmd),
+    #[command(flatten)]
     Image(verifier::cli::image::ImageCmd),
     /// Verify, show or (test only) mint Nitro attestation documents.
     Attestation(verifier::cli::attestation::AttestationArgs),
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
             println!("proofpack {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Build(c) => verifier::cli::build::run(c),
         Command::Image(cmd) => verifier::cli::image::run(cmd),
         Command::Attestation(args) => verifier::cli::attestation::run(args),
     };
