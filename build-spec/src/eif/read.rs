@@ -11,7 +11,7 @@
 //! * bytes of the second and later ramdisks are also sent, as shared chunks
 //!   through a bounded channel, to a second thread hashing PCR2's content.
 //!
-//! Memory is bounded by the chunk pool (channel capacity + 2 chunks), the
+//! Memory is bounded by the chunk pool (channel capacity + 3 chunks), the
 //! metadata section (<= 1 MiB) and the signature section (<= 32 KiB),
 //! whatever the image size. No length field is trusted before it is checked
 //! against the file size (when known), the 64-bit range and the per-type
@@ -52,11 +52,22 @@ pub struct ReadOptions {
     pub section_digests: bool,
     /// Chunk size in bytes (>= 4 KiB).
     pub chunk_size: usize,
+    /// Chunks that may wait for the PCR2 thread. Deep enough to ride out a
+    /// scheduler time slice on a busy machine (so the two threads rarely
+    /// block on each other); peak memory is about
+    /// `(pipeline_depth + 3) * chunk_size`.
+    pub pipeline_depth: usize,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        Self { require_crc: true, strict: true, section_digests: false, chunk_size: 1 << 20 }
+        Self {
+            require_crc: true,
+            strict: true,
+            section_digests: false,
+            chunk_size: 1 << 20,
+            pipeline_depth: 32,
+        }
     }
 }
 
@@ -165,7 +176,7 @@ pub fn read_eif<R: Read>(
     walk.crc.update(&hb[..CRC_OFFSET]);
 
     let (h2, walked) = std::thread::scope(|s| {
-        let (tx, rx) = sync_channel::<(Arc<Vec<u8>>, usize)>(4);
+        let (tx, rx) = sync_channel::<(Arc<Vec<u8>>, usize)>(opts.pipeline_depth.max(1));
         let worker = s.spawn(move || {
             let mut h = Sha384::new();
             for (chunk, n) in rx {
