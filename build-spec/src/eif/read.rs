@@ -38,8 +38,7 @@ use super::{
     SECTION_HEADER_LEN,
 };
 use crate::codec::{CountingReader, Fill};
-use crate::pcr::compute::finish;
-use crate::pcr::{ImagePcrs, Measurements};
+use crate::pcr::{ImagePcrs, Measurements, PcrRouter};
 
 /// Reader settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,10 +197,7 @@ struct Walk<'a> {
     opts: &'a ReadOptions,
     file_len: Option<u64>,
     crc: crc32fast::Hasher,
-    h0: Sha384,
-    /// PCR1's state once it diverges from PCR0's (second ramdisk seen).
-    h1: Option<Sha384>,
-    ramdisks: usize,
+    pcrs: PcrRouter,
     sections: Vec<SectionInfo>,
     metadata: Option<(u64, Vec<u8>)>,
     signature: Option<(u64, Vec<u8>)>,
@@ -215,9 +211,7 @@ impl<'a> Walk<'a> {
             opts,
             file_len,
             crc: crc32fast::Hasher::new(),
-            h0: Sha384::new(),
-            h1: None,
-            ramdisks: 0,
+            pcrs: PcrRouter::new(),
             sections: Vec::new(),
             metadata: None,
             signature: None,
@@ -285,6 +279,7 @@ impl<'a> Walk<'a> {
             }
             self.check_order(kind, off)?;
             self.crc.update(&shb);
+            let to_pcr2 = self.pcrs.begin(kind);
             let sha256 = match kind {
                 SectionType::Metadata | SectionType::Signature => {
                     let (limit, name) = if kind == SectionType::Metadata {
@@ -322,7 +317,7 @@ impl<'a> Walk<'a> {
                     }
                     digest
                 }
-                _ => self.stream(r, kind, off, sh.size, &tx)?,
+                _ => self.stream(r, to_pcr2, off, sh.size, &tx)?,
             };
             self.sections.push(SectionInfo {
                 index: self.sections.len(),
@@ -373,20 +368,11 @@ impl<'a> Walk<'a> {
     fn stream<R: Read>(
         &mut self,
         r: &mut CountingReader<R>,
-        kind: SectionType,
+        to_pcr2: bool,
         off: u64,
         size: u64,
         tx: &SyncSender<(Arc<Vec<u8>>, usize)>,
     ) -> Result<Option<[u8; 32]>, EifError> {
-        let to_pcr2 = if kind == SectionType::Ramdisk {
-            self.ramdisks += 1;
-            if self.ramdisks == 2 {
-                self.h1 = Some(self.h0.clone());
-            }
-            self.ramdisks >= 2
-        } else {
-            false
-        };
         let mut sha = self.opts.section_digests.then(Sha256::new);
         let mut left = size;
         while left > 0 {
@@ -412,13 +398,9 @@ impl<'a> Walk<'a> {
             if let Some(s) = sha.as_mut() {
                 s.update(bytes);
             }
-            self.h0.update(bytes);
+            self.pcrs.update(bytes);
             if to_pcr2 {
                 tx.send((Arc::clone(&chunk), n)).map_err(|_| EifError::Thread)?;
-            } else if let Some(h1) = self.h1.as_mut() {
-                // Kernel/cmdline after a second ramdisk (non-canonical
-                // layouts only): PCR1 still includes them.
-                h1.update(&chunk[..n]);
             }
             self.pool.push(chunk);
             left -= n as u64;
@@ -448,9 +430,7 @@ impl<'a> Walk<'a> {
                 computed: computed_crc32,
             });
         }
-        let pcr1 = finish(self.h1.take().unwrap_or_else(|| self.h0.clone()));
-        let pcr0 = finish(self.h0.clone());
-        let pcr2 = finish(h2);
+        let (pcr0, pcr1, pcr2) = self.pcrs.clone().finish(h2);
         let mut metadata = None;
         let metadata_raw = match self.metadata.take() {
             Some((off, raw)) => {
