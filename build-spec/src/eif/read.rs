@@ -352,6 +352,11 @@ impl<'a> Walk<'a> {
             }
             _ => {}
         }
+        if kind == SectionType::Signature && self.seen(kind) {
+            // Fatal even in lenient mode: AWS would hash both certificates
+            // into PCR8, a value no single certificate explains (spec §4.2).
+            return Err(order("is a duplicate (at most one allowed)"));
+        }
         if kind != SectionType::Ramdisk && self.seen(kind) {
             self.layout(order("is a duplicate (at most one allowed)"))?;
         }
