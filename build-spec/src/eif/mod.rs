@@ -287,20 +287,3 @@ pub enum EifError {
     #[error("internal error: hashing thread failed")]
     Thread,
 }
-
-impl EifError {
-    /// True for defects that the lenient reader downgrades to findings
-    /// (AWS's reader accepts them).
-    pub fn is_layout(&self) -> bool {
-        matches!(
-            self,
-            Self::SectionFlags { .. }
-                | Self::TrailingBytes { .. }
-                | Self::SectionOrder { .. }
-                | Self::MissingSection { .. }
-                | Self::TableMismatch { .. }
-                | Self::UnknownFlags { .. }
-                | Self::BadMetadata { .. }
-        )
-    }
-}
