@@ -627,6 +627,24 @@ fn bad_inputs_each_have_their_own_error() {
     let repo = root.path().join("dirty");
     write_workspace(&repo, &spec_text("\"commit\"", &commit_hash, ""), APP_SRC);
     let c = commit_all(&repo, 1_600_000_000, "c");
+    // The build's own output inside the repository does not make it dirty.
+    for _ in 0..2 {
+        ok(&run(
+            &[
+                "build",
+                "--spec",
+                "enclave.toml",
+                "--profile",
+                "demo",
+                "--out",
+                "out",
+                "--target-dir",
+                target.to_str().unwrap(),
+                "-q",
+            ],
+            &repo,
+        ));
+    }
     std::fs::write(repo.join("app/src/main.rs"), "fn main() { /* edited */ }\n").unwrap();
     fails_with(
         &run(&["build", "--spec", "enclave.toml", "--profile", "demo"], &repo),
