@@ -97,8 +97,9 @@ fn main() {
         not_bootable: true,
     };
     let img = assemble(&spec, &inputs, &kernel, meta()).expect("assemble");
-    let read = build_spec::eif::read_eif(&img.eif[..], Some(img.eif.len() as u64), &Default::default())
-        .expect("read back");
+    let read =
+        build_spec::eif::read_eif(&img.eif[..], Some(img.eif.len() as u64), &Default::default())
+            .expect("read back");
     assert_eq!(read.measurements(), img.measurements, "assembled PCRs disagree with the reader");
     if !bench {
         println!("assemble smoke run ok ({} bytes)", img.eif.len());
@@ -113,7 +114,15 @@ fn main() {
     });
     let mib = img.eif.len() as f64 / (1 << 20) as f64;
     println!("EIF size                    {mib:.1} MiB");
-    println!("plain SHA-384 over the EIF  {:>8.1} ms  ({:.0} MiB/s)", t_sha.as_secs_f64() * 1e3, mib / t_sha.as_secs_f64());
-    println!("assemble (cpio+EIF+PCRs)    {:>8.1} ms  ({:.0} MiB/s)", t_asm.as_secs_f64() * 1e3, mib / t_asm.as_secs_f64());
+    println!(
+        "plain SHA-384 over the EIF  {:>8.1} ms  ({:.0} MiB/s)",
+        t_sha.as_secs_f64() * 1e3,
+        mib / t_sha.as_secs_f64()
+    );
+    println!(
+        "assemble (cpio+EIF+PCRs)    {:>8.1} ms  ({:.0} MiB/s)",
+        t_asm.as_secs_f64() * 1e3,
+        mib / t_asm.as_secs_f64()
+    );
     println!("ratio assemble / SHA-384    {:>8.2}x", t_asm.as_secs_f64() / t_sha.as_secs_f64());
 }

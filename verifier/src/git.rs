@@ -345,8 +345,9 @@ fn write_tree(repo: &Repository, tree_id: Oid, dir: &Path, prefix: &str) -> Resu
 }
 
 /// The state of a working tree for `proofpack build`: HEAD commit/tree when
-/// the tree is clean, or [`GitError::Dirty`].
-pub fn working_tree_state(dir: &Path) -> Result<Option<CommitInfo>, GitError> {
+/// the tree is clean, or [`GitError::Dirty`]. Paths under `ignore` (the
+/// build's own output and target directories) do not count as changes.
+pub fn working_tree_state(dir: &Path, ignore: &[PathBuf]) -> Result<Option<CommitInfo>, GitError> {
     let repo = match Repository::discover(dir) {
         Ok(r) => r,
         Err(_) => return Ok(None),
@@ -354,10 +355,25 @@ pub fn working_tree_state(dir: &Path) -> Result<Option<CommitInfo>, GitError> {
     let mut opts = git2::StatusOptions::new();
     opts.include_untracked(true).include_ignored(false).recurse_untracked_dirs(true);
     let statuses = repo.statuses(Some(&mut opts))?;
+    let workdir = repo.workdir().map(|w| w.canonicalize().unwrap_or_else(|_| w.to_path_buf()));
+    let ignore: Vec<PathBuf> = ignore
+        .iter()
+        .map(|p| {
+            let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+            abs.canonicalize().unwrap_or(abs)
+        })
+        .collect();
     let changed: Vec<String> = statuses
         .iter()
         .filter(|s| s.status() != git2::Status::CURRENT)
         .filter_map(|s| s.path().map(str::to_string))
+        .filter(|p| match &workdir {
+            Some(w) => {
+                let abs = w.join(p.trim_end_matches('/'));
+                !ignore.iter().any(|i| abs.starts_with(i))
+            }
+            None => true,
+        })
         .collect();
     if !changed.is_empty() {
         return Err(GitError::Dirty {

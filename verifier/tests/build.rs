@@ -627,6 +627,24 @@ fn bad_inputs_each_have_their_own_error() {
     let repo = root.path().join("dirty");
     write_workspace(&repo, &spec_text("\"commit\"", &commit_hash, ""), APP_SRC);
     let c = commit_all(&repo, 1_600_000_000, "c");
+    // The build's own output inside the repository does not make it dirty.
+    for _ in 0..2 {
+        ok(&run(
+            &[
+                "build",
+                "--spec",
+                "enclave.toml",
+                "--profile",
+                "demo",
+                "--out",
+                "out",
+                "--target-dir",
+                target.to_str().unwrap(),
+                "-q",
+            ],
+            &repo,
+        ));
+    }
     std::fs::write(repo.join("app/src/main.rs"), "fn main() { /* edited */ }\n").unwrap();
     fails_with(
         &run(&["build", "--spec", "enclave.toml", "--profile", "demo"], &repo),
@@ -918,4 +936,110 @@ fn project_enclave_spec_parses_and_pins_production() {
         b.nsm_ko.as_ref().unwrap().sha256.as_deref(),
         Some("48904e520db2541ca4378da29d85791749408febc81987ade56cc5c556bd90df")
     );
+}
+
+/// The library API the audit helper uses: concurrent rebuilds of the same
+/// commit share one build and the cache, and agree.
+#[test]
+fn concurrent_library_rebuilds_share_the_cache() {
+    use verifier::rebuild::{rebuild, RebuildOptions};
+    let (_, commit_hash) = rustc_vv();
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("repo");
+    write_workspace(&repo, &spec_text("\"commit\"", &commit_hash, ""), APP_SRC);
+    let c = commit_all(&repo, 1_700_000_000, "c");
+    let mut opts = RebuildOptions::new(repo.to_str().unwrap(), c.clone());
+    opts.spec_path = "enclave.toml".into();
+    opts.profile = "demo".into();
+    opts.cache_dir = Some(root.path().join("cache"));
+    opts.target_dir = Some(root.path().join("target"));
+    let results: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| rebuild(&opts, &build_spec::build::NoProgress).unwrap()))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(results.iter().filter(|r| !r.from_cache).count(), 1, "exactly one thread builds");
+    for r in &results {
+        assert_eq!(r.pcrs, results[0].pcrs);
+        assert_eq!(r.commit, c);
+        assert!(r.eif_path.is_file());
+    }
+}
+
+/// `--expect-attestation`: the document is verified first (a real AWS
+/// document from testvectors/attestation); its PCRs are then compared and,
+/// being another enclave's, mismatch.
+#[test]
+fn expect_attestation_verifies_then_compares() {
+    let (_, commit_hash) = rustc_vv();
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("repo");
+    write_workspace(&repo, &spec_text("1", &commit_hash, ""), APP_SRC);
+    let c = commit_all(&repo, 1_700_000_000, "c");
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testvectors/attestation/2024-02-26_ap-south-1_marlin_nondebug.cbor");
+    let o = run(
+        &[
+            "rebuild",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--rev",
+            &c,
+            "--spec",
+            "enclave.toml",
+            "--profile",
+            "demo",
+            "--expect-attestation",
+            doc.to_str().unwrap(),
+            "--cache-dir",
+            root.path().join("cache").to_str().unwrap(),
+            "--target-dir",
+            root.path().join("t").to_str().unwrap(),
+            "--format",
+            "json",
+            "-q",
+        ],
+        root.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let checks = v["checks"].as_array().unwrap();
+    let get = |id: &str| checks.iter().find(|c| c["id"] == id).unwrap()["status"].clone();
+    assert_eq!(get("attestation.verified"), "pass");
+    assert_eq!(get("pcr.0"), "fail");
+    // A corrupted document is not trusted as an expectation at all.
+    let mut bad = std::fs::read(&doc).unwrap();
+    let n = bad.len();
+    bad[n - 10] ^= 0xff;
+    let badp = root.path().join("bad.cbor");
+    std::fs::write(&badp, bad).unwrap();
+    let o = run(
+        &[
+            "rebuild",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--rev",
+            &c,
+            "--spec",
+            "enclave.toml",
+            "--profile",
+            "demo",
+            "--expect-attestation",
+            badp.to_str().unwrap(),
+            "--cache-dir",
+            root.path().join("cache").to_str().unwrap(),
+            "--format",
+            "json",
+            "-q",
+        ],
+        root.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let checks = v["checks"].as_array().unwrap();
+    assert!(checks.iter().any(|c| c["id"] == "attestation.verified" && c["status"] == "fail"));
+    assert!(!checks
+        .iter()
+        .any(|c| c["status"] == "pass" && c["id"].as_str().unwrap().starts_with("pcr.")));
 }

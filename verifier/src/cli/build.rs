@@ -250,7 +250,9 @@ fn run_build(a: BuildArgs) -> anyhow::Result<ExitCode> {
     let (bytes, spec) = read_spec(&a.spec)?;
     let profile = spec.profile(&a.profile)?.clone();
     let spec_dir = a.spec.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let (source, commit_time) = match crate::git::working_tree_state(spec_dir) {
+    let mut ignore = vec![a.out.clone()];
+    ignore.extend(a.target_dir.clone());
+    let (source, commit_time) = match crate::git::working_tree_state(spec_dir, &ignore) {
         Ok(Some(c)) => (
             SourceInfo {
                 git_commit: Some(c.commit.clone()),
