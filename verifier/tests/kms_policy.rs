@@ -519,3 +519,175 @@ fn evaluator_names_deciding_statements() {
     );
     assert_eq!(d.kind, DecisionKind::Allow);
 }
+
+mod render {
+    use super::*;
+    use verifier::kms_policy::render::{policy_text, terraform, RenderInput};
+
+    const ROLE: &str = "arn:aws:iam::111122223333:role/enclave-parent";
+    const ADMIN: &str = "arn:aws:iam::111122223333:role/key-admin";
+    const PRODUCER: &str = "arn:aws:iam::111122223333:role/producer";
+
+    fn input(pcrs: &Measurements, immutable: bool) -> RenderInput {
+        let mut i =
+            RenderInput::from_measurements(pcrs, &[0, 1, 2, 8], ROLE, ADMIN).expect("input");
+        i.producers = vec![PRODUCER.into()];
+        i.immutable = immutable;
+        i
+    }
+
+    fn cfg_for(i: &RenderInput, trusted: &[&str]) -> Config {
+        let mut c = Config::new(i.expected());
+        c.trusted = trusted.iter().map(|s| s.to_string()).collect();
+        c.key_arn = Some(
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+        );
+        c.multi_region = Some(false);
+        c.origin = Some(Origin::AwsKms);
+        c.enclave_principal = Some(ROLE.into());
+        c
+    }
+
+    fn measurements_from_seed(seed: u8, with_pcr8: bool) -> Measurements {
+        use sha2::{Digest, Sha384};
+        let mut m = Measurements::new();
+        for i in [0u8, 1, 2, 8] {
+            if i == 8 && !with_pcr8 {
+                m.insert(8, [0; 48]);
+                continue;
+            }
+            let d = Sha384::digest([seed, i]);
+            let mut p = [0u8; 48];
+            p.copy_from_slice(&d);
+            m.insert(i, p);
+        }
+        m
+    }
+
+    #[test]
+    fn rendered_policies_round_trip_as_pinned() {
+        for seed in 0..12u8 {
+            let m = measurements_from_seed(seed, seed % 2 == 0);
+            // Governed: PINNED when the admin is trusted, NOT_PINNED otherwise (PutKeyPolicy).
+            let gov = input(&m, false);
+            let text = policy_text(&gov).expect("render");
+            assert!(text.len() < MAX_POLICY_BYTES);
+            let a = analyse_bytes(text.as_bytes(), &cfg_for(&gov, &[ADMIN])).expect("analyse");
+            assert_eq!(a.verdict, Verdict::Pinned, "{text}\n{:#?}", a.findings);
+            assert!(
+                !a.warnings.contains(&"GRANTS_NOT_EXAMINED".to_string()),
+                "guards cover grants"
+            );
+            let a = analyse_bytes(text.as_bytes(), &cfg_for(&gov, &[])).expect("analyse");
+            assert_eq!(a.verdict, Verdict::NotPinned);
+            assert!(a.findings.iter().any(|f| f.id == "kms.policy.policy-rewrite"));
+            // Immutable: PINNED with nobody trusted.
+            let imm = input(&m, true);
+            let text = policy_text(&imm).expect("render");
+            let a = analyse_bytes(text.as_bytes(), &cfg_for(&imm, &[])).expect("analyse");
+            assert_eq!(a.verdict, Verdict::Pinned, "{text}");
+            assert!(a.warnings.contains(&"IMMUTABLE_POLICY".to_string()));
+            // PCR8 is pinned only when it is non-zero.
+            assert_eq!(text.contains("PCR8"), seed % 2 == 0);
+        }
+    }
+
+    #[test]
+    fn rendered_policy_decisions() {
+        let s = suites().remove(0);
+        let mut m = Measurements::new();
+        for (i, name) in [(0u8, "E0"), (1, "E1"), (2, "E2")] {
+            m.insert(
+                i,
+                parse_pcr_hex(s.pcrs["values"][name].as_str().expect("value")).expect("hex"),
+            );
+        }
+        let i = input(&m, false);
+        let p = Policy::parse_str(&policy_text(&i).expect("render")).expect("parses");
+        let ev = |who: &str, action: &str, sc: Option<&str>| {
+            let mut r = Request::new(who, action).assume_iam_allows(true);
+            if let Some(sc) = sc {
+                r = r.with_recipient_pcrs(&scenario(&s.pcrs, sc));
+            }
+            evaluate(&p, &r).kind
+        };
+        assert_eq!(ev(ROLE, "kms:Decrypt", Some("all")), DecisionKind::Allow);
+        assert_eq!(ev(ROLE, "kms:Decrypt", Some("all_other_parent_role")), DecisionKind::Allow);
+        assert_eq!(ev(ROLE, "kms:Decrypt", Some("pcr0_only")), DecisionKind::ExplicitDeny);
+        assert_eq!(ev(ROLE, "kms:Decrypt", Some("zeros")), DecisionKind::ExplicitDeny);
+        assert_eq!(ev(ROLE, "kms:Decrypt", None), DecisionKind::ExplicitDeny);
+        assert_eq!(ev(ROLE, "kms:ReEncryptFrom", None), DecisionKind::ExplicitDeny);
+        assert_eq!(ev(PRODUCER, "kms:Encrypt", None), DecisionKind::Allow);
+        assert_eq!(ev(PRODUCER, "kms:Decrypt", Some("all")), DecisionKind::ImplicitDeny);
+        assert_eq!(ev(ADMIN, "kms:PutKeyPolicy", None), DecisionKind::Allow);
+        assert_eq!(ev(ADMIN, "kms:CreateGrant", None), DecisionKind::ExplicitDeny);
+        assert_eq!(
+            ev("arn:aws:iam::999988887777:role/attacker", "kms:Decrypt", Some("all")),
+            DecisionKind::ImplicitDeny
+        );
+    }
+
+    /// The Terraform output has the same statements as the JSON: read back
+    /// the (fixed-format) HCL and compare statement by statement.
+    #[test]
+    fn terraform_matches_json() {
+        let m = measurements_from_seed(7, true);
+        let i = input(&m, false);
+        let json: Value =
+            serde_json::from_str(&policy_text(&i).expect("json")).expect("valid json");
+        let hcl = terraform(&i, "enclave_key").expect("hcl");
+        assert!(hcl.contains("data \"aws_iam_policy_document\" \"enclave_key\" {"));
+        let blocks: Vec<&str> = hcl.split("\n  statement {").skip(1).collect();
+        let stmts = json["Statement"].as_array().expect("list");
+        assert_eq!(blocks.len(), stmts.len());
+        let field = |b: &str, name: &str| -> Vec<String> {
+            b.lines()
+                .filter(|l| l.trim_start().starts_with(&format!("{name} ")))
+                .map(|l| l.split_once('=').map(|x| x.1.trim().to_string()).unwrap_or_default())
+                .collect()
+        };
+        let strs =
+            |v: &str| -> Vec<String> { serde_json::from_str::<Vec<String>>(v).expect("hcl list") };
+        for (b, s) in blocks.iter().zip(stmts) {
+            assert_eq!(field(b, "sid"), [format!("\"{}\"", s["Sid"].as_str().unwrap_or(""))]);
+            assert_eq!(field(b, "effect"), [format!("\"{}\"", s["Effect"].as_str().unwrap_or(""))]);
+            let actions: Vec<String> = s["Action"]
+                .as_array()
+                .expect("actions")
+                .iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect();
+            assert_eq!(strs(&field(b, "actions")[0]), actions);
+            let ids = strs(&field(b, "identifiers")[0]);
+            match &s["Principal"] {
+                Value::String(star) => assert_eq!(ids, [star.clone()]),
+                p => {
+                    let want: Vec<String> = match &p["AWS"] {
+                        Value::String(x) => vec![x.clone()],
+                        Value::Array(a) => {
+                            a.iter().filter_map(|x| x.as_str().map(String::from)).collect()
+                        }
+                        _ => panic!("principal"),
+                    };
+                    assert_eq!(ids, want);
+                }
+            }
+            let tests = field(b, "test");
+            let vars = field(b, "variable");
+            let vals = field(b, "values");
+            let mut n = 0;
+            for (op, keys) in s["Condition"].as_object().into_iter().flatten() {
+                for (k, v) in keys.as_object().expect("keys") {
+                    let pos = vars
+                        .iter()
+                        .position(|x| *x == format!("\"{k}\""))
+                        .expect("variable present");
+                    assert_eq!(tests[pos], format!("\"{op}\""));
+                    assert_eq!(strs(&vals[pos]), [v.as_str().unwrap_or("").to_string()]);
+                    n += 1;
+                }
+            }
+            assert_eq!(n, vars.len());
+        }
+    }
+}

@@ -21,3 +21,4 @@ pub mod glob;
 pub mod json;
 pub mod parse;
 pub mod pin;
+pub mod render;
