@@ -660,7 +660,7 @@ mod render {
             assert_eq!(strs(&field(b, "actions")[0]), actions);
             let ids = strs(&field(b, "identifiers")[0]);
             match &s["Principal"] {
-                Value::String(star) => assert_eq!(ids, [star.clone()]),
+                Value::String(star) => assert_eq!(ids, std::slice::from_ref(star)),
                 p => {
                     let want: Vec<String> = match &p["AWS"] {
                         Value::String(x) => vec![x.clone()],
