@@ -6,4 +6,5 @@
 
 pub mod attestation;
 pub mod exit;
+pub mod kms_policy;
 pub mod output;

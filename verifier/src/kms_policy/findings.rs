@@ -162,13 +162,16 @@ pub fn from_witness(w: &Witness, policy: &Policy) -> Finding {
         _ => String::new(),
     };
     let how = if w.documented { "" } else { " under an undocumented reading of AWS behaviour" };
+    let who = if w.principal_class == w.principal {
+        w.principal.clone()
+    } else {
+        format!("{} ({})", w.principal_class, w.principal)
+    };
     make(
         id,
         st,
         format!(
-            "{} ({}) may call {}{grant} with {}{how}: allowed by {}, and no Deny certainly stops it",
-            w.principal_class,
-            w.principal,
+            "{who} may call {}{grant} with {}{how}: allowed by {}, and no Deny certainly stops it",
             w.action,
             w.pcr_match,
             by.join(", ")

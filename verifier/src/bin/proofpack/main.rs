@@ -24,6 +24,8 @@ enum Command {
     Version,
     /// Verify, show or (test only) mint Nitro attestation documents.
     Attestation(verifier::cli::attestation::AttestationArgs),
+    /// Check, render and simulate KMS key policies pinned to enclave PCRs.
+    KmsPolicy(verifier::cli::kms_policy::KmsPolicyArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Attestation(args) => verifier::cli::attestation::run(args),
+        Command::KmsPolicy(args) => verifier::cli::kms_policy::run(args),
     };
     match result {
         Ok(code) => code,
