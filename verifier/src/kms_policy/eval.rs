@@ -359,6 +359,11 @@ fn aws_element_matches(elem: &str, caller: &Caller) -> PMatch {
     if elem == caller.arn {
         return PMatch::Direct;
     }
+    // IAM does not allow partial wildcards in principal ARNs; what KMS does
+    // with one that got stored is not documented.
+    if elem.contains('*') || elem.contains('?') {
+        return PMatch::Ambiguous;
+    }
     // A role element covers every session of that role.
     let e = Caller::parse(elem);
     if caller.is_session
