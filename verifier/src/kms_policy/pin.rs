@@ -187,13 +187,16 @@ enum Run {
     Lenient,
 }
 
-/// One principal class.
+/// One principal class: a concrete caller standing for a set of principals.
 #[derive(Debug, Clone)]
-pub(crate) struct Class {
+pub struct Class {
+    /// Caller ARN (synthetic for unnamed and foreign classes).
     pub arn: String,
+    /// What it stands for.
     pub label: String,
     /// `aws:PrincipalArn` is known (named principals only).
     pub arn_known: bool,
+    /// Exempt from the question (declared trusted).
     pub trusted: bool,
 }
 
@@ -343,8 +346,8 @@ fn disclosing_actions(strict: bool) -> Vec<&'static str> {
     v
 }
 
-/// Every principal class for a policy.
-pub(crate) fn classes(policy: &Policy, cfg: &Config) -> Vec<Class> {
+/// Every principal class the analyser considers for a policy.
+pub fn classes(policy: &Policy, cfg: &Config) -> Vec<Class> {
     let partition = cfg
         .key_arn
         .as_deref()
