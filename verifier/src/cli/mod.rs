@@ -8,4 +8,5 @@ pub mod attestation;
 pub mod build;
 pub mod exit;
 pub mod image;
+pub mod kms_policy;
 pub mod output;

@@ -28,6 +28,8 @@ enum Command {
     Image(verifier::cli::image::ImageCmd),
     /// Verify, show or (test only) mint Nitro attestation documents.
     Attestation(verifier::cli::attestation::AttestationArgs),
+    /// Check, render and simulate KMS key policies pinned to enclave PCRs.
+    KmsPolicy(verifier::cli::kms_policy::KmsPolicyArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Build(c) => verifier::cli::build::run(c),
         Command::Image(cmd) => verifier::cli::image::run(cmd),
         Command::Attestation(args) => verifier::cli::attestation::run(args),
+        Command::KmsPolicy(args) => verifier::cli::kms_policy::run(args),
     };
     match result {
         Ok(code) => code,
