@@ -126,3 +126,26 @@ fn doc_spec_for_an_nsm_request_carries_its_fields() {
     let r = verify(&bytes, &o);
     assert_eq!(r.verdict(), Verdict::Pass, "{:?}", r.errors);
 }
+
+#[test]
+fn chain_walk_fails_closed_on_an_empty_bundle() {
+    let ca = TestCa::generate(&TestCaConfig::starting_at(T0)).expect("ca");
+    let m = ca.mint_parts(&DocSpec::new((T0 + 10) * 1000, pcrs())).expect("mint");
+    let roots = [TrustAnchor::from_der(ca.root_der().to_vec(), "t").expect("root")];
+    let out = verifier::attestation::chain::verify_chain(
+        &m.doc.certificate,
+        &[],
+        &roots,
+        (T0 + 10) as i64,
+        None,
+    );
+    assert!(out.errors.iter().any(|e| matches!(e, ChainError::UntrustedRoot { .. })));
+    let ok = verifier::attestation::chain::verify_chain(
+        &m.doc.certificate,
+        &m.doc.cabundle,
+        &roots,
+        (T0 + 10) as i64,
+        None,
+    );
+    assert!(ok.errors.is_empty(), "{:?}", ok.errors);
+}

@@ -219,11 +219,15 @@ pub fn verify_chain(
     let n = bundle.len();
 
     // Root pin first: cabundle[0] must be one of the trusted roots, byte for byte.
-    if let Some(first) = bundle.first() {
-        if !roots.iter().any(|r| !r.der.is_empty() && r.der == *first) {
-            out.errors
-                .push(ChainError::UntrustedRoot { sha256: hex::encode(Sha256::digest(first)) });
+    match bundle.first() {
+        Some(first) => {
+            if !roots.iter().any(|r| !r.der.is_empty() && r.der == *first) {
+                out.errors
+                    .push(ChainError::UntrustedRoot { sha256: hex::encode(Sha256::digest(first)) });
+            }
         }
+        // The parser never lets an empty bundle through; fail closed anyway.
+        None => out.errors.push(ChainError::UntrustedRoot { sha256: "(empty cabundle)".into() }),
     }
 
     // Path order: leaf, cabundle[n-1], ..., cabundle[0].
