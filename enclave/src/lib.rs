@@ -10,3 +10,4 @@ pub mod json;
 pub mod receipt;
 pub mod secret;
 pub mod service;
+pub mod sops;
