@@ -195,7 +195,7 @@ fn writer_roundtrip_with_kms_entry() {
     };
     let newkey = SecretKey32::generate();
     let out =
-        enclave::sops::encrypt_json(&plain, &newkey, &[entry.clone()], "2026-01-02T03:04:05Z")
+        enclave::sops::encrypt_json(&plain, &newkey, std::slice::from_ref(&entry), "2026-01-02T03:04:05Z")
             .unwrap();
     let re = SopsFile::parse(&out).unwrap();
     assert_eq!(re.metadata.kms, vec![entry]);
