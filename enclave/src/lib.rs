@@ -6,6 +6,8 @@
 //! speaks the same protocol.
 
 pub mod backend;
+pub mod cms;
+pub mod envelope;
 pub mod json;
 pub mod receipt;
 pub mod secret;

@@ -6,3 +6,7 @@
 //! exactly the code that produced the bytes.
 
 pub mod fields;
+pub mod kms_call;
+pub mod nsm_doc;
+
+pub use kms_call::KmsCall;
