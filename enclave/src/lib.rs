@@ -9,6 +9,7 @@ pub mod backend;
 pub mod cms;
 pub mod envelope;
 pub mod json;
+pub mod merge;
 pub mod receipt;
 pub mod secret;
 pub mod service;

@@ -5,8 +5,10 @@
 //! The verification primitives live here too, so the verifier crate reuses
 //! exactly the code that produced the bytes.
 
+pub mod dsse;
 pub mod fields;
 pub mod kms_call;
 pub mod nsm_doc;
+pub mod statement;
 
 pub use kms_call::KmsCall;
