@@ -106,6 +106,8 @@ fn pack_produces_openable_artifact_and_valid_receipt() {
     let env = Envelope::parse(&out.receipt).unwrap();
     let st: Value = serde_json::from_slice(&env.payload).unwrap();
     assert!(enclave::json::is_canonical(&env.payload));
+    assert_eq!(enclave::receipt::schema::check_statement(&st), Vec::<String>::new());
+    assert_eq!(enclave::receipt::schema::check_predicate(&st["predicate"]), Vec::<String>::new());
     let p = &st["predicate"];
     let doc_r = STANDARD.decode(p["attestation"]["receipt"]["document"].as_str().unwrap()).unwrap();
     let doc_k = STANDARD.decode(p["attestation"]["kms"]["document"].as_str().unwrap()).unwrap();

@@ -183,12 +183,16 @@ impl Envelope {
     /// Signatures that are not 64 bytes are skipped.
     pub fn verify(&self, key: &VerifyingKey) -> bool {
         let msg = pae(self.payload_type.as_bytes(), &self.payload);
-        self.signatures.iter().any(|s| {
-            <[u8; 64]>::try_from(s.sig.as_slice())
-                .map(|b| key.verify_strict(&msg, &Signature::from_bytes(&b)).is_ok())
-                .unwrap_or(false)
-        })
+        self.signatures.iter().any(|s| verify_strict(key, &msg, &s.sig))
     }
+}
+
+/// Strict Ed25519 verification of `sig` over `msg` (receipts.md §1.4): a
+/// signature that is not 64 bytes, a non-canonical S, or a small-order R or
+/// key fails.
+pub fn verify_strict(key: &VerifyingKey, msg: &[u8], sig: &[u8]) -> bool {
+    <[u8; 64]>::try_from(sig)
+        .is_ok_and(|b| key.verify_strict(msg, &Signature::from_bytes(&b)).is_ok())
 }
 
 /// The 44-byte SPKI DER of an Ed25519 key.
