@@ -339,6 +339,7 @@ impl Kms for KmsHttpClient {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
