@@ -5,4 +5,5 @@
 //! in `src/bin/proofpack/` is a thin layer over this library.
 
 pub mod cli;
+pub mod kms_local;
 pub mod report;
