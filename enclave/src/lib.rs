@@ -6,4 +6,8 @@
 //! speaks the same protocol.
 
 pub mod backend;
+pub mod json;
+pub mod receipt;
 pub mod secret;
+pub mod service;
+pub mod sops;
