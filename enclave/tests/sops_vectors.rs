@@ -194,9 +194,13 @@ fn writer_roundtrip_with_kms_entry() {
         enc: vec![1, 2, 3],
     };
     let newkey = SecretKey32::generate();
-    let out =
-        enclave::sops::encrypt_json(&plain, &newkey, std::slice::from_ref(&entry), "2026-01-02T03:04:05Z")
-            .unwrap();
+    let out = enclave::sops::encrypt_json(
+        &plain,
+        &newkey,
+        std::slice::from_ref(&entry),
+        "2026-01-02T03:04:05Z",
+    )
+    .unwrap();
     let re = SopsFile::parse(&out).unwrap();
     assert_eq!(re.metadata.kms, vec![entry]);
     let again = re.decrypt(&newkey).unwrap();
