@@ -6,4 +6,5 @@
 
 pub mod cli;
 pub mod kms_local;
+pub mod kms_policy;
 pub mod report;
