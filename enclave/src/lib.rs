@@ -5,6 +5,7 @@
 //! sit behind traits with a real implementation and a local test double that
 //! speaks the same protocol.
 
+pub mod attestation;
 pub mod backend;
 pub mod cms;
 pub mod envelope;
@@ -14,3 +15,4 @@ pub mod receipt;
 pub mod secret;
 pub mod service;
 pub mod sops;
+pub mod transport;

@@ -4,5 +4,8 @@
 //! commits, rebuilds images, and renders audit reports. The `proofpack` binary
 //! in `src/bin/proofpack/` is a thin layer over this library.
 
+pub mod attestation;
 pub mod cli;
+pub mod kms_local;
+pub mod kms_policy;
 pub mod report;

@@ -4,5 +4,6 @@
 //! `run(args) -> anyhow::Result<ExitCode>` function; `main.rs` only parses and
 //! dispatches. Data goes to stdout, diagnostics to stderr.
 
+pub mod attestation;
 pub mod exit;
 pub mod output;

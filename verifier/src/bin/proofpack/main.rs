@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Print the version and build information.
     Version,
+    /// Verify, show or (test only) mint Nitro attestation documents.
+    Attestation(verifier::cli::attestation::AttestationArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
             println!("proofpack {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Attestation(args) => verifier::cli::attestation::run(args),
     };
     match result {
         Ok(code) => code,
