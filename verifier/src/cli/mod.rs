@@ -7,3 +7,4 @@
 pub mod attestation;
 pub mod exit;
 pub mod output;
+pub mod receipt;

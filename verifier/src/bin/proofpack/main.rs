@@ -24,6 +24,8 @@ enum Command {
     Version,
     /// Verify, show or (test only) mint Nitro attestation documents.
     Attestation(verifier::cli::attestation::AttestationArgs),
+    /// Verify signed pack receipts (DSSE/in-toto) and their artifacts.
+    Receipt(verifier::cli::receipt::ReceiptArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Attestation(args) => verifier::cli::attestation::run(args),
+        Command::Receipt(args) => verifier::cli::receipt::run(args),
     };
     match result {
         Ok(code) => code,
