@@ -191,6 +191,14 @@ fn write_string(s: &str, out: &mut Vec<u8>) -> Result<(), JsonError> {
     if s.contains('\u{0}') {
         return Err(JsonError::NotCanonical("string containing U+0000"));
     }
+    escape_into(s, out);
+    Ok(())
+}
+
+/// Writes `s` as a JSON string literal with the JCS escaping rules (U+0000
+/// becomes `\u0000`). Used for secret-bearing output too, so it writes into
+/// the caller's buffer and allocates nothing else.
+pub fn escape_into(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     for c in s.chars() {
         match c {
@@ -202,7 +210,9 @@ fn write_string(s: &str, out: &mut Vec<u8>) -> Result<(), JsonError> {
             '\r' => out.extend_from_slice(b"\\r"),
             '\t' => out.extend_from_slice(b"\\t"),
             c if (c as u32) < 0x20 => {
-                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes());
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let n = c as usize;
+                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[n >> 4], HEX[n & 15]]);
             }
             c => {
                 let mut buf = [0u8; 4];
@@ -211,7 +221,6 @@ fn write_string(s: &str, out: &mut Vec<u8>) -> Result<(), JsonError> {
         }
     }
     out.push(b'"');
-    Ok(())
 }
 
 /// True when `bytes` parse strictly and re-serialise to exactly the same bytes.

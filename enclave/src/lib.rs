@@ -7,7 +7,10 @@
 
 pub mod attestation;
 pub mod backend;
+pub mod cms;
+pub mod envelope;
 pub mod json;
+pub mod merge;
 pub mod receipt;
 pub mod secret;
 pub mod service;

@@ -5,4 +5,11 @@
 //! The verification primitives live here too, so the verifier crate reuses
 //! exactly the code that produced the bytes.
 
+pub mod dsse;
 pub mod fields;
+pub mod kms_call;
+pub mod nsm_doc;
+pub mod schema;
+pub mod statement;
+
+pub use kms_call::KmsCall;
