@@ -308,7 +308,10 @@ pub fn decode_output(payload: &[u8]) -> Result<PackOutput, TransportError> {
     for _ in 0..m {
         let l = c.u16("override path length")?;
         let path = std::str::from_utf8(c.take(l, "override path")?)
-            .map_err(|_| TransportError::Malformed { offset: c.pos, what: "override path is not UTF-8" })?
+            .map_err(|_| TransportError::Malformed {
+                offset: c.pos,
+                what: "override path is not UTF-8",
+            })?
             .to_string();
         let from = byte_layer(c.take(1, "override layer")?[0], c.pos)?;
         let to = byte_layer(c.take(1, "override layer")?[0], c.pos)?;
@@ -496,7 +499,11 @@ mod tests {
         let o = PackOutput {
             artifacts: vec![Artifact { name: "api.env.ppk".into(), bytes: vec![1, 2, 3] }],
             receipt: b"{}".to_vec(),
-            overrides: vec![Override { path: "db.host".into(), from: Layer::Defaults, to: Layer::Environment }],
+            overrides: vec![Override {
+                path: "db.host".into(),
+                from: Layer::Defaults,
+                to: Layer::Environment,
+            }],
         };
         assert_eq!(decode_output(&encode_output(&o).unwrap()).unwrap(), o);
         let (c, m) = decode_error(&encode_error(ErrorCode::JobFailed, "denied")).unwrap();
