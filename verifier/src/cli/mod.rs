@@ -6,4 +6,5 @@
 
 pub mod attestation;
 pub mod exit;
+pub mod image;
 pub mod output;

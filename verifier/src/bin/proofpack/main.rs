@@ -24,6 +24,8 @@ enum Command {
     Version,
     /// Verify, show or (test only) mint Nitro attestation documents.
     Attestation(verifier::cli::attestation::AttestationArgs),
+    #[command(flatten)]
+    Image(verifier::cli::image::ImageCmd),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Attestation(args) => verifier::cli::attestation::run(args),
+        Command::Image(cmd) => verifier::cli::image::run(cmd),
     };
     match result {
         Ok(code) => code,
