@@ -45,8 +45,14 @@ fn our_client_talks_to_moto_kms() {
         secret_access_key: SecretBytes::from_slice(b"moto-secret"),
         session_token: Some("moto-session".into()),
     };
-    let c = KmsHttpClient::new(KmsHttpConfig::new(format!("http://127.0.0.1:{port}"), "us-east-1", creds)).unwrap();
-    let md = c.call("CreateKey", &serde_json::json!({"Description": "proofpack client test"})).unwrap();
+    let c = KmsHttpClient::new(KmsHttpConfig::new(
+        format!("http://127.0.0.1:{port}"),
+        "us-east-1",
+        creds,
+    ))
+    .unwrap();
+    let md =
+        c.call("CreateKey", &serde_json::json!({"Description": "proofpack client test"})).unwrap();
     let arn = md["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
     let ctx: EncryptionContext = [("app".to_string(), "api".to_string())].into();
     let (enc, request_id) = c.encrypt_traced(&EncryptRequest {
@@ -69,7 +75,8 @@ fn our_client_talks_to_moto_kms() {
     // moto's errors come back as typed service errors.
     let e = c
         .encrypt(&EncryptRequest {
-            key_id: "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000".into(),
+            key_id: "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+                .into(),
             plaintext: SecretBytes::from_slice(b"x"),
             encryption_context: ctx,
         })
