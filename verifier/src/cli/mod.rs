@@ -6,5 +6,6 @@
 
 pub mod attestation;
 pub mod exit;
+pub mod image;
 pub mod output;
 pub mod receipt;

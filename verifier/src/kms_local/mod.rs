@@ -24,6 +24,7 @@
 pub mod blob;
 pub mod cms;
 pub mod http;
+pub mod policy;
 pub mod service;
 pub mod store;
 

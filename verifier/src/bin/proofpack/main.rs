@@ -26,6 +26,8 @@ enum Command {
     Attestation(verifier::cli::attestation::AttestationArgs),
     /// Verify signed pack receipts (DSSE/in-toto) and their artifacts.
     Receipt(verifier::cli::receipt::ReceiptArgs),
+    #[command(flatten)]
+    Image(verifier::cli::image::ImageCmd),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         }
         Command::Attestation(args) => verifier::cli::attestation::run(args),
         Command::Receipt(args) => verifier::cli::receipt::run(args),
+        Command::Image(cmd) => verifier::cli::image::run(cmd),
     };
     match result {
         Ok(code) => code,
