@@ -71,7 +71,16 @@ fn resign(edit: impl FnOnce(&mut Value), pretty: bool) -> Vec<u8> {
 
 #[test]
 fn synthetic_receipt_passes_with_its_root_and_artifact() {
-    let r = verify_receipt(&read("synthetic_receipt.dsse.json"), &opts(true));
+    let mut o = opts(true);
+    o.inputs.push(("synthetic_input.enc.yaml".into(), read("synthetic_input.enc.yaml")));
+    o.expected_request = Some(read("synthetic_job_request.json"));
+    o.expected_nonce = Some(
+        hex::decode("6055b604aa87871d1ab5c739727fcb23bd05043d6cf7024befb4809fe08f3ed7").unwrap(),
+    );
+    let r = verify_receipt(&read("synthetic_receipt.dsse.json"), &o);
+    assert_eq!(outcome(&r, "input.synthetic_input.enc.yaml"), Outcome::Pass);
+    assert_eq!(outcome(&r, "request.ours"), Outcome::Pass);
+    assert_eq!(outcome(&r, "request.nonce"), Outcome::Pass);
     let failed: Vec<_> = r.checks.failures().collect();
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(r.verdict(), Verdict::Pass);
@@ -184,6 +193,24 @@ fn tampered_receipts_fail_the_right_check() {
         assert!(is_fail(&r, check), "{check}: {:?}", r.checks.0);
         assert_eq!(r.verdict(), Verdict::Fail, "{check}");
     }
+}
+
+#[test]
+fn not_our_request_or_input_fails() {
+    let mut o = opts(false);
+    o.expected_nonce = Some(vec![0; 32]);
+    let mut req = read("synthetic_job_request.json");
+    req.push(b' ');
+    o.expected_request = Some(req);
+    let mut input = read("synthetic_input.enc.yaml");
+    input.extend_from_slice(b"# changed\n");
+    o.inputs.push(("changed.yaml".into(), input));
+    let r = verify_receipt(&read("synthetic_receipt.dsse.json"), &o);
+    assert!(
+        is_fail(&r, "request.ours")
+            && is_fail(&r, "request.nonce")
+            && is_fail(&r, "input.changed.yaml")
+    );
 }
 
 #[test]

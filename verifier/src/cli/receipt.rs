@@ -24,6 +24,8 @@ const VERIFY_HELP: &str = "\
 Examples:
   # Verify a receipt and the artifact it names, pinning the reviewed image's PCRs:
   proofpack receipt verify prod.ppa.receipt.json --artifact prod.ppa --expect-pcrs pcrs.json
+  # Also check the SOPS inputs and that the receipt answers your own request:
+  proofpack receipt verify r.json --input secrets/prod.enc.yaml --request job.json
   # A receipt from the development NSM (test CA; said so in every output):
   proofpack receipt verify r.json --root testca/root.pem --format json
 
@@ -70,6 +72,15 @@ struct VerifyArgs {
     /// An artifact file to check against the receipt (repeatable).
     #[arg(long, value_name = "FILE")]
     artifact: Vec<PathBuf>,
+    /// A SOPS input file to check against the receipt (repeatable).
+    #[arg(long, value_name = "FILE")]
+    input: Vec<PathBuf>,
+    /// The job request you sent (its bytes must equal the receipt's).
+    #[arg(long, value_name = "FILE")]
+    request: Option<PathBuf>,
+    /// The nonce you chose for the job (hex).
+    #[arg(long, value_name = "HEX")]
+    nonce: Option<String>,
     /// Trust this root certificate (PEM or DER) instead of the AWS Nitro root
     /// (repeatable). Any other root is reported as such in every output.
     #[arg(long, value_name = "PEM")]
@@ -132,7 +143,24 @@ pub fn run(args: ReceiptArgs) -> Result<ExitCode> {
             .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
         artifacts.push((label, read_limited(p, MAX_ARTIFACT)?));
     }
-    let opts = ReceiptOptions { attestation, artifacts, ..ReceiptOptions::default() };
+    let mut inputs = Vec::new();
+    for p in &a.input {
+        let label = p
+            .file_name()
+            .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
+        inputs.push((label, read_limited(p, enclave::sops::MAX_FILE_BYTES as u64)?));
+    }
+    let expected_request = a.request.as_ref().map(|p| read_limited(p, 64 * 1024)).transpose()?;
+    let expected_nonce =
+        a.nonce.as_ref().map(|h| hex::decode(h).context("--nonce is not hex")).transpose()?;
+    let opts = ReceiptOptions {
+        attestation,
+        artifacts,
+        inputs,
+        expected_request,
+        expected_nonce,
+        ..ReceiptOptions::default()
+    };
     let report = verify_receipt(&envelope, &opts);
     let mut out = std::io::stdout().lock();
     match a.format {

@@ -71,7 +71,7 @@ pub fn verify_receipt(envelope_bytes: &[u8], opts: &ReceiptOptions) -> ReceiptRe
     rep
 }
 
-const LATER: [&str; 16] = [
+const LATER: [&str; 17] = [
     "statement.canonical",
     "statement.schema",
     "predicate.schema",
@@ -87,6 +87,7 @@ const LATER: [&str; 16] = [
     "subject.outputs",
     "inputs.kms_records",
     "outputs.kms_records",
+    "request.ours",
     "artifacts",
 ];
 
@@ -375,7 +376,34 @@ fn authenticated(
     c.push(inputs_check(p));
     c.push(outputs_kms_check(&request, p));
 
+    // Step 22: the caller's own request/nonce.
+    if opts.expected_request.is_none() && opts.expected_nonce.is_none() {
+        c.push(Check::skipped(
+            "request.ours",
+            "no --request or --nonce given: freshness relative to your own request is not checked",
+        ));
+    }
+    if let Some(q) = &opts.expected_request {
+        c.push(Check::from_bool(
+            "request.ours",
+            *q == request,
+            "job.request is byte-identical to the given request",
+            "job.request differs from the given request",
+        ));
+    }
+    if let Some(n) = &opts.expected_nonce {
+        c.push(Check::from_bool(
+            "request.nonce",
+            hex::encode(n) == nonce_hex,
+            "job.nonce is the given nonce",
+            "job.nonce differs from the given nonce",
+        ));
+    }
+
     // Phase I.
+    for (label, bytes) in &opts.inputs {
+        c.push(input_file_check(label, bytes, p));
+    }
     if opts.artifacts.is_empty() {
         c.push(Check::skipped("artifacts", "no --artifact given"));
     }
@@ -584,5 +612,67 @@ fn artifact_check(label: &str, bytes: &[u8], p: &Value, keyid: &str) -> Check {
         )
     } else {
         Check::fail(id, format!("{label} (output {name}): {}", problems.join("; ")))
+    }
+}
+
+fn input_file_check(label: &str, bytes: &[u8], p: &Value) -> Check {
+    let id = format!("input.{label}");
+    let sha = hex::encode(Sha256::digest(bytes));
+    let Some(inp) = p["inputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["digest"]["sha256"] == sha.as_str())
+    else {
+        return Check::mismatch(
+            id,
+            "the file's SHA-256 is not the digest of any input of this receipt",
+            "an input digest",
+            sha,
+        );
+    };
+    let name = inp["name"].as_str().unwrap_or_default();
+    let file = match enclave::sops::SopsFile::parse(bytes) {
+        Ok(f) => f,
+        Err(e) => {
+            return Check::fail(
+                id,
+                format!("{label} (input {name}) is not a readable SOPS file: {e}"),
+            )
+        }
+    };
+    let mut problems = Vec::new();
+    let m = &file.metadata;
+    if inp["sops"]["mac"] != m.mac.as_str()
+        || inp["sops"]["lastModified"] != m.lastmodified.as_str()
+        || inp["sops"]["version"] != m.version.as_str()
+    {
+        problems.push("sops mac, lastModified or version differ from the file".to_owned());
+    }
+    for call in inp["kms"].as_array().into_iter().flatten() {
+        let arn = call["arn"].as_str().unwrap_or_default();
+        let ctx: BTreeMap<String, String> = call["encryptionContext"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(a, b)| (a.clone(), b.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !m.kms.iter().any(|k| k.arn == arn && k.context == ctx) {
+            problems.push(format!(
+                "recorded Decrypt with {arn} is not a kms entry of the file (with that context)"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Check::pass(
+            id,
+            format!(
+                "{label} is input {name}: digest, MAC, lastmodified, version and KMS entries match"
+            ),
+        )
+    } else {
+        Check::fail(id, format!("{label} (input {name}): {}", problems.join("; ")))
     }
 }

@@ -27,6 +27,12 @@ pub struct ReceiptOptions {
     pub attestation: VerifyOptions,
     /// Artifact files to check against the receipt: (label, bytes).
     pub artifacts: Vec<(String, Vec<u8>)>,
+    /// SOPS input files to check against the receipt: (label, bytes).
+    pub inputs: Vec<(String, Vec<u8>)>,
+    /// The exact request bytes the caller sent, if it kept them.
+    pub expected_request: Option<Vec<u8>>,
+    /// The nonce the caller chose, if it kept it.
+    pub expected_nonce: Option<Vec<u8>>,
     /// Largest accepted doc_K → doc_R interval (default 15 minutes).
     pub max_job_duration: Duration,
 }
@@ -36,6 +42,9 @@ impl Default for ReceiptOptions {
         Self {
             attestation: VerifyOptions::default(),
             artifacts: Vec::new(),
+            inputs: Vec::new(),
+            expected_request: None,
+            expected_nonce: None,
             max_job_duration: Duration::from_secs(15 * 60),
         }
     }
