@@ -10,3 +10,4 @@ pub mod exit;
 pub mod image;
 pub mod kms_policy;
 pub mod output;
+pub mod receipt;

@@ -24,10 +24,12 @@ enum Command {
     Version,
     #[command(flatten)]
     Build(verifier::cli::build::Cmd),
-    #[command(flatten)]
-    Image(verifier::cli::image::ImageCmd),
     /// Verify, show or (test only) mint Nitro attestation documents.
     Attestation(verifier::cli::attestation::AttestationArgs),
+    /// Verify signed pack receipts (DSSE/in-toto) and their artifacts.
+    Receipt(verifier::cli::receipt::ReceiptArgs),
+    #[command(flatten)]
+    Image(verifier::cli::image::ImageCmd),
     /// Check, render and simulate KMS key policies pinned to enclave PCRs.
     KmsPolicy(verifier::cli::kms_policy::KmsPolicyArgs),
 }
@@ -40,8 +42,9 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build(c) => verifier::cli::build::run(c),
-        Command::Image(cmd) => verifier::cli::image::run(cmd),
         Command::Attestation(args) => verifier::cli::attestation::run(args),
+        Command::Receipt(args) => verifier::cli::receipt::run(args),
+        Command::Image(cmd) => verifier::cli::image::run(cmd),
         Command::KmsPolicy(args) => verifier::cli::kms_policy::run(args),
     };
     match result {
