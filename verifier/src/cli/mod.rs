@@ -8,3 +8,4 @@ pub mod attestation;
 pub mod exit;
 pub mod image;
 pub mod output;
+pub mod pack;

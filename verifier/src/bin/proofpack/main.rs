@@ -24,6 +24,8 @@ enum Command {
     Version,
     /// Verify, show or (test only) mint Nitro attestation documents.
     Attestation(verifier::cli::attestation::AttestationArgs),
+    /// Send a pack job to the enclave and write the artifact and receipt.
+    Pack(verifier::cli::pack::PackArgs),
     #[command(flatten)]
     Image(verifier::cli::image::ImageCmd),
 }
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Attestation(args) => verifier::cli::attestation::run(args),
+        Command::Pack(args) => verifier::cli::pack::run(args),
         Command::Image(cmd) => verifier::cli::image::run(cmd),
     };
     match result {
