@@ -8,4 +8,5 @@ pub mod attestation;
 pub mod exit;
 pub mod image;
 pub mod output;
+pub mod pack;
 pub mod receipt;
