@@ -8,4 +8,5 @@ pub mod attestation;
 pub mod cli;
 pub mod kms_local;
 pub mod kms_policy;
+pub mod receipt;
 pub mod report;

@@ -9,3 +9,4 @@ pub mod exit;
 pub mod image;
 pub mod output;
 pub mod pack;
+pub mod receipt;

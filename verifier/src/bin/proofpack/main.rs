@@ -24,6 +24,8 @@ enum Command {
     Version,
     /// Verify, show or (test only) mint Nitro attestation documents.
     Attestation(verifier::cli::attestation::AttestationArgs),
+    /// Verify signed pack receipts (DSSE/in-toto) and their artifacts.
+    Receipt(verifier::cli::receipt::ReceiptArgs),
     /// Send a pack job to the enclave and write the artifact and receipt.
     Pack(verifier::cli::pack::PackArgs),
     #[command(flatten)]
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Attestation(args) => verifier::cli::attestation::run(args),
+        Command::Receipt(args) => verifier::cli::receipt::run(args),
         Command::Pack(args) => verifier::cli::pack::run(args),
         Command::Image(cmd) => verifier::cli::image::run(cmd),
     };
