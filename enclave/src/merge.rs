@@ -20,6 +20,8 @@
 //!
 //! Reports contain key paths and input names, never values.
 
+use std::collections::BTreeMap;
+
 use crate::secret::SecretBytes;
 use crate::sops::{PlainLeaf, PlainNode, ValueType};
 
@@ -92,9 +94,11 @@ pub enum MergeError {
     Empty,
 }
 
-/// One merged node and where it came from.
+/// One merged node and where it came from. Maps are `BTreeMap`s: key lookup
+/// stays O(log n) for large documents and iteration is the bytewise-sorted
+/// output order.
 enum Merged {
-    Map(Vec<(String, Merged)>),
+    Map(BTreeMap<String, Merged>),
     Value { node: PlainNode, layer: Layer, input: String },
 }
 
@@ -134,7 +138,7 @@ pub fn merge(
         }
     }
     layers.sort_by_key(|(l, _, _)| *l); // stable: request order within a layer
-    let mut root: Vec<(String, Merged)> = Vec::new();
+    let mut root: BTreeMap<String, Merged> = BTreeMap::new();
     let mut conflicts = Vec::new();
     let mut overrides = Vec::new();
     for (layer, input, node) in layers {
@@ -175,7 +179,7 @@ fn join(prefix: &str, k: &str) -> String {
 }
 
 fn merge_map(
-    into: &mut Vec<(String, Merged)>,
+    into: &mut BTreeMap<String, Merged>,
     pairs: Vec<(String, PlainNode)>,
     layer: Layer,
     input: &str,
@@ -185,49 +189,45 @@ fn merge_map(
 ) {
     for (k, v) in pairs {
         let path = join(prefix, &k);
-        let slot = into.iter_mut().position(|(x, _)| *x == k);
-        match (slot, v) {
+        match (into.get_mut(&k), v) {
             (None, PlainNode::Map(sub)) => {
-                let mut m = Vec::new();
+                let mut m = BTreeMap::new();
                 merge_map(&mut m, sub, layer, input, &path, conflicts, overrides);
-                into.push((k, Merged::Map(m)));
+                into.insert(k, Merged::Map(m));
             }
-            (None, v) => into.push((k, Merged::Value { node: v, layer, input: input.to_owned() })),
-            (Some(i), v) => {
-                let existing = &mut into[i].1;
-                match (existing, v) {
-                    (Merged::Map(m), PlainNode::Map(sub)) => {
-                        merge_map(m, sub, layer, input, &path, conflicts, overrides)
-                    }
-                    (existing, v) => {
-                        let (prev_layer, prev_input) = first_source(existing);
-                        if prev_layer == layer {
-                            conflicts.push(Conflict {
-                                path,
+            (None, v) => {
+                into.insert(k, Merged::Value { node: v, layer, input: input.to_owned() });
+            }
+            (Some(Merged::Map(m)), PlainNode::Map(sub)) => {
+                merge_map(m, sub, layer, input, &path, conflicts, overrides)
+            }
+            (Some(existing), v) => {
+                let (prev_layer, prev_input) = first_source(existing);
+                if prev_layer == layer {
+                    conflicts.push(Conflict {
+                        path,
+                        layer,
+                        first: prev_input,
+                        second: input.to_owned(),
+                    });
+                } else {
+                    overrides.push(Override { path, from: prev_layer, to: layer });
+                    *existing = match v {
+                        PlainNode::Map(sub) => {
+                            let mut m = BTreeMap::new();
+                            merge_map(
+                                &mut m,
+                                sub,
                                 layer,
-                                first: prev_input,
-                                second: input.to_owned(),
-                            });
-                        } else {
-                            overrides.push(Override { path, from: prev_layer, to: layer });
-                            *existing = match v {
-                                PlainNode::Map(sub) => {
-                                    let mut m = Vec::new();
-                                    merge_map(
-                                        &mut m,
-                                        sub,
-                                        layer,
-                                        input,
-                                        "",
-                                        &mut Vec::new(),
-                                        &mut Vec::new(),
-                                    );
-                                    Merged::Map(m)
-                                }
-                                v => Merged::Value { node: v, layer, input: input.to_owned() },
-                            };
+                                input,
+                                "",
+                                &mut Vec::new(),
+                                &mut Vec::new(),
+                            );
+                            Merged::Map(m)
                         }
-                    }
+                        v => Merged::Value { node: v, layer, input: input.to_owned() },
+                    };
                 }
             }
         }
@@ -239,17 +239,16 @@ fn first_source(m: &Merged) -> (Layer, String) {
     match m {
         Merged::Value { layer, input, .. } => (*layer, input.clone()),
         Merged::Map(entries) => {
-            entries.first().map_or((Layer::Defaults, String::new()), |(_, v)| first_source(v))
+            entries.values().next().map_or((Layer::Defaults, String::new()), first_source)
         }
     }
 }
 
 fn write_map(
-    entries: &mut [(String, Merged)],
+    entries: &mut BTreeMap<String, Merged>,
     out: &mut Vec<u8>,
     prefix: &str,
 ) -> Result<(), MergeError> {
-    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     out.push(b'{');
     for (i, (k, v)) in entries.iter_mut().enumerate() {
         if i > 0 {
@@ -281,7 +280,8 @@ fn write_node(n: &mut PlainNode, out: &mut Vec<u8>, path: &str) -> Result<(), Me
             out.push(b']');
         }
         PlainNode::Map(pairs) => {
-            let mut m: Vec<(String, Merged)> = std::mem::take(pairs)
+            // Keys inside a value are unique (the SOPS reader rejects duplicates).
+            let mut m: BTreeMap<String, Merged> = std::mem::take(pairs)
                 .into_iter()
                 .map(|(k, v)| {
                     (k, Merged::Value { node: v, layer: Layer::Defaults, input: String::new() })

@@ -133,6 +133,6 @@ fn boto3_drives_the_local_kms() {
     );
     // The log names principals and outcomes, never plaintext.
     let log = kms.log();
-    assert!(log.contains("role/other Decrypt -> 400 AccessDeniedException"), "{log}");
+    assert!(log.contains("role/other Decrypt -> 400 AccessDeniedException ("), "{log}");
     assert!(!log.contains("hunter2"));
 }

@@ -10,4 +10,5 @@ pub mod exit;
 pub mod image;
 pub mod kms_policy;
 pub mod output;
+pub mod pack;
 pub mod receipt;

@@ -198,7 +198,11 @@ pub fn handle(
     let outcome = if status == 200 {
         "OK".to_string()
     } else {
-        body.get("__type").and_then(Value::as_str).unwrap_or("error").to_string()
+        // Error messages name keys, principals and reasons, never key
+        // material or plaintext, so they are safe to log.
+        let msg: String =
+            body.get("message").and_then(Value::as_str).unwrap_or("").chars().take(300).collect();
+        format!("{} ({msg})", body.get("__type").and_then(Value::as_str).unwrap_or("error"))
     };
     HttpResponse {
         status,

@@ -194,8 +194,8 @@ impl Service {
             "GetKeyPolicy" => self.get_key_policy(caller, body),
             "PutKeyPolicy" => self.put_key_policy(caller, body),
             "Encrypt" => self.encrypt(caller, body),
-            "Decrypt" => self.decrypt(caller, body, now),
-            "GenerateDataKey" => self.generate_data_key(caller, body, now),
+            "Decrypt" => self.decrypt(caller, body),
+            "GenerateDataKey" => self.generate_data_key(caller, body),
             "EnableKey" | "DisableKey" | "ScheduleKeyDeletion" | "CancelKeyDeletion" => {
                 self.lifecycle(caller, operation, body, now)
             }
@@ -414,7 +414,10 @@ impl Service {
         }
     }
 
-    fn recipient(&self, body: &Value, now: i64) -> Result<Option<VerifiedRecipient>, KmsFault> {
+    /// Verifies the Recipient document, if any, at the **wall clock** (like
+    /// KMS): the controllable [`Clock`] only drives the key lifecycle.
+    fn recipient(&self, body: &Value) -> Result<Option<VerifiedRecipient>, KmsFault> {
+        let now = Clock::System.now().map_err(internal)?;
         let r = match body.get("Recipient") {
             None | Some(Value::Null) => return Ok(None),
             Some(r @ Value::Object(_)) => r,
@@ -456,7 +459,7 @@ impl Service {
         }
     }
 
-    fn decrypt(&self, caller: &Caller, body: &Value, now: i64) -> R {
+    fn decrypt(&self, caller: &Caller, body: &Value) -> R {
         let ct = get_b64(body, "CiphertextBlob", blob::MAX_BLOB)?
             .ok_or_else(|| KmsFault::validation("CiphertextBlob is required"))?;
         let ctx = get_context(body)?;
@@ -486,7 +489,7 @@ impl Service {
                 }
             }
         }
-        let recipient = self.recipient(body, now)?;
+        let recipient = self.recipient(body)?;
         self.authorize(caller, k, "kms:Decrypt", recipient.as_ref(), &ctx)?;
         Self::usable(k)?;
         let material = k.material().map_err(internal)?;
@@ -500,7 +503,7 @@ impl Service {
         Ok(Value::Object(out))
     }
 
-    fn generate_data_key(&self, caller: &Caller, body: &Value, now: i64) -> R {
+    fn generate_data_key(&self, caller: &Caller, body: &Value) -> R {
         let k = self.key(body)?;
         let ctx = get_context(body)?;
         let n = match (get_str(body, "KeySpec")?, body.get("NumberOfBytes")) {
@@ -520,7 +523,7 @@ impl Service {
                 return Err(KmsFault::validation("KeySpec or NumberOfBytes is required"))
             }
         };
-        let recipient = self.recipient(body, now)?;
+        let recipient = self.recipient(body)?;
         self.authorize(caller, k, "kms:GenerateDataKey", recipient.as_ref(), &ctx)?;
         Self::usable(k)?;
         let mut dk = Zeroizing::new(vec![0u8; n]);

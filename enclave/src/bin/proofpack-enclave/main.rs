@@ -2,6 +2,7 @@
 //! A thin dispatcher: each subcommand lives in its own file.
 
 mod open;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -19,12 +20,15 @@ struct Cli {
 enum Command {
     /// Decrypt an artifact (.ppa) with a recipient's RSA private key.
     Open(open::OpenArgs),
+    /// Serve pack jobs (vsock or TCP) with an NSM and a KMS endpoint.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Open(args) => open::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

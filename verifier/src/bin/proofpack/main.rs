@@ -28,6 +28,8 @@ enum Command {
     Attestation(verifier::cli::attestation::AttestationArgs),
     /// Verify signed pack receipts (DSSE/in-toto) and their artifacts.
     Receipt(verifier::cli::receipt::ReceiptArgs),
+    /// Send a pack job to the enclave and write the artifact and receipt.
+    Pack(verifier::cli::pack::PackArgs),
     #[command(flatten)]
     Image(verifier::cli::image::ImageCmd),
     /// Check, render and simulate KMS key policies pinned to enclave PCRs.
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Build(c) => verifier::cli::build::run(c),
         Command::Attestation(args) => verifier::cli::attestation::run(args),
         Command::Receipt(args) => verifier::cli::receipt::run(args),
+        Command::Pack(args) => verifier::cli::pack::run(args),
         Command::Image(cmd) => verifier::cli::image::run(cmd),
         Command::KmsPolicy(args) => verifier::cli::kms_policy::run(args),
     };
