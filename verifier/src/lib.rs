@@ -4,5 +4,6 @@
 //! commits, rebuilds images, and renders audit reports. The `proofpack` binary
 //! in `src/bin/proofpack/` is a thin layer over this library.
 
+pub mod audit;
 pub mod cli;
 pub mod report;
