@@ -545,6 +545,61 @@ pub fn pcr_rows(attested: &Measurements, expected: &Measurements) -> Vec<PcrRow>
         .collect()
 }
 
+/// The `gate --eif IMAGE --expect pcrs.json` subject: the image's computed
+/// PCRs against the expected ones. PCR0, PCR1 and PCR2 are always required;
+/// any other PCR the expected file lists (e.g. PCR8, the signing
+/// certificate) must match too.
+pub fn gate_image(
+    path: &str,
+    computed: Result<Measurements, String>,
+    expected: &Measurements,
+    expected_from: &str,
+) -> SubjectReport {
+    let mut s = SubjectReport::new(SubjectKind::Image, path);
+    let computed = match computed {
+        Ok(m) => {
+            s.push(
+                GroupKind::Input,
+                Check::pass("image.read", "read the image and computed its PCRs"),
+            );
+            m
+        }
+        Err(e) => {
+            s.push(
+                GroupKind::Input,
+                Check::fail("image.read", format!("cannot compute the image's PCRs: {e}")),
+            );
+            return s;
+        }
+    };
+    let mut checks = compare_pcrs(&computed, expected);
+    for (i, e) in &expected.pcrs {
+        if IMAGE_PCRS.contains(i) {
+            continue;
+        }
+        let id = format!("rebuild.pcr.{i}");
+        checks.push(match computed.get(*i) {
+            Some(a) if a == e => Check::pass(id, format!("PCR{i} equals the expected value")),
+            Some(a) => Check::mismatch(
+                id,
+                format!("PCR{i} differs from the expected value"),
+                pcr_hex(e),
+                pcr_hex(a),
+            ),
+            None => Check::fail(
+                id,
+                format!("PCR{i} is expected but the image has none (unsigned image?)"),
+            ),
+        });
+    }
+    s.add(GroupKind::Rebuild, checks);
+    // The table shows the image's PCRs in the "attested" column: they are what
+    // an enclave started from this file would attest.
+    s.pcr_expected_from = Some(expected_from.to_string());
+    s.pcrs = pcr_rows(&computed, expected);
+    s
+}
+
 /// Parses `KEY_ARN=FILE` (the ARN itself contains `:` but never `=`).
 pub fn parse_policy_arg(arg: &str) -> Result<(String, PathBuf), String> {
     match arg.split_once('=') {
@@ -722,6 +777,29 @@ mod tests {
         let rb = Arc::new(FakeRebuild(AtomicUsize::new(0)));
         let a = auditor(&rb);
         let s = a.audit_one(&ReceiptInput { path: "x".into(), bytes: Err("gone".into()) });
+        assert_eq!(s.verdict(), Verdict::Fail);
+    }
+
+    #[test]
+    fn gate_image_compares_every_expected_pcr() {
+        let img = m(&[(0, 1), (1, 2), (2, 3)]);
+        let s = gate_image("x.eif", Ok(img.clone()), &m(&[(0, 1), (1, 2), (2, 3)]), "pcrs.json");
+        assert_eq!(s.verdict(), Verdict::Pass);
+        let s = gate_image("x.eif", Ok(img.clone()), &m(&[(0, 1), (1, 2), (2, 9)]), "pcrs.json");
+        assert_eq!(s.verdict(), Verdict::Fail);
+        assert!(s.checks().any(|(_, c)| c.id == "rebuild.pcr.2" && c.is_fail()));
+        // PCR8 expected but the image is unsigned.
+        let s = gate_image(
+            "x.eif",
+            Ok(img.clone()),
+            &m(&[(0, 1), (1, 2), (2, 3), (8, 4)]),
+            "pcrs.json",
+        );
+        assert!(s.checks().any(|(_, c)| c.id == "rebuild.pcr.8" && c.is_fail()));
+        // An expected file without PCR0 can never pass.
+        let s = gate_image("x.eif", Ok(img), &m(&[(1, 2), (2, 3)]), "pcrs.json");
+        assert_eq!(s.verdict(), Verdict::Fail);
+        let s = gate_image("x.eif", Err("bad magic".into()), &m(&[(0, 1)]), "pcrs.json");
         assert_eq!(s.verdict(), Verdict::Fail);
     }
 
