@@ -33,6 +33,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use build_spec::pcr::{Measurements, Pcr};
 use rayon::prelude::*;
 
+pub mod stages;
+
 use crate::report::{
     AuditReport, CertSummary, Check, Checks, DiffEntry, GroupKind, PcrRow, PolicyFinding, Settings,
     SourceInfo, SubjectKind, SubjectReport, ToolInfo,
