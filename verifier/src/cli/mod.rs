@@ -4,5 +4,7 @@
 //! `run(args) -> anyhow::Result<ExitCode>` function; `main.rs` only parses and
 //! dispatches. Data goes to stdout, diagnostics to stderr.
 
+pub mod audit;
 pub mod exit;
+pub mod gate;
 pub mod output;

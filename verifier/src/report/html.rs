@@ -183,7 +183,8 @@ fn subject(o: &mut String, s: &SubjectReport) {
         let from = s.pcr_expected_from.as_deref().unwrap_or("expected");
         let _ = writeln!(
             o,
-            "<h3>PCRs</h3>\n<table><tr><th>PCR</th><th>match</th><th>attested</th><th>{}</th></tr>",
+            "<h3>PCRs</h3>\n<table><tr><th>PCR</th><th>match</th><th>{}</th><th>{}</th></tr>",
+            s.kind.pcr_source(),
             escape(from)
         );
         for r in &s.pcrs {

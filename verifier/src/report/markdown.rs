@@ -141,8 +141,12 @@ fn subject(o: &mut String, s: &SubjectReport) {
     o.push('\n');
     if !s.pcrs.is_empty() {
         let from = s.pcr_expected_from.as_deref().unwrap_or("expected");
-        let _ =
-            writeln!(o, "| PCR | match | attested | {} |\n| --- | --- | --- | --- |", escape(from));
+        let _ = writeln!(
+            o,
+            "| PCR | match | {} | {} |\n| --- | --- | --- | --- |",
+            s.kind.pcr_source(),
+            escape(from)
+        );
         for r in &s.pcrs {
             let m = match r.matches() {
                 Some(true) => "✅",

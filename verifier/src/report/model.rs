@@ -243,6 +243,15 @@ impl SubjectKind {
             SubjectKind::Image => "image",
         }
     }
+
+    /// What the first PCR column holds: attested values for a receipt,
+    /// computed values for an image.
+    pub fn pcr_source(self) -> &'static str {
+        match self {
+            SubjectKind::Receipt => "attested",
+            SubjectKind::Image => "image",
+        }
+    }
 }
 
 /// Where the attested code came from, as the receipt claims it.

@@ -143,7 +143,7 @@ fn subject(out: &mut String, p: &Painter, s: &SubjectReport) {
     }
     if !s.pcrs.is_empty() {
         let from = s.pcr_expected_from.as_deref().unwrap_or("expected");
-        let _ = writeln!(out, "  PCRs (attested vs {from})");
+        let _ = writeln!(out, "  PCRs ({} vs {from})", s.kind.pcr_source());
         for r in &s.pcrs {
             let mark = match r.matches() {
                 Some(true) => p.status(Status::Pass),
@@ -152,9 +152,10 @@ fn subject(out: &mut String, p: &Painter, s: &SubjectReport) {
             };
             let _ = writeln!(
                 out,
-                "    PCR{:<2} {}  attested {}",
+                "    PCR{:<2} {}  {:<8} {}",
                 r.index,
                 mark,
+                s.kind.pcr_source(),
                 r.attested.as_deref().unwrap_or("-")
             );
             if r.matches() != Some(true) {

@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Print the version and build information.
     Version,
+    /// CI gate: exit 0 only when everything matches.
+    Gate(Box<verifier::cli::gate::GateArgs>),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
             println!("proofpack {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Gate(args) => verifier::cli::gate::run(*args),
     };
     match result {
         Ok(code) => code,
