@@ -9,5 +9,6 @@
 //! `SOURCE_DATE_EPOCH`.
 pub mod codec;
 pub mod cpio;
+pub mod diff;
 pub mod eif;
 pub mod pcr;

@@ -4,6 +4,7 @@
 //! commits, rebuilds images, and renders audit reports. The `proofpack` binary
 //! in `src/bin/proofpack/` is a thin layer over this library.
 
+pub mod attestation;
 pub mod audit;
 pub mod cli;
 pub mod report;
