@@ -12,3 +12,5 @@ pub mod cpio;
 pub mod diff;
 pub mod eif;
 pub mod pcr;
+pub mod build;
+pub mod spec;

@@ -7,4 +7,5 @@
 
 pub mod attestation;
 pub mod backend;
+pub mod init;
 pub mod secret;

@@ -8,3 +8,6 @@ pub mod attestation;
 pub mod audit;
 pub mod cli;
 pub mod report;
+pub mod blobs;
+pub mod git;
+pub mod rebuild;
