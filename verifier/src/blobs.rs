@@ -109,8 +109,13 @@ fn read_chain(repo: &Repository, commit: Oid, path: &str) -> Result<Vec<u8>, Blo
                     commit: commit.to_string(),
                 });
             }
-            if repo.find_blob(id).map_err(git_err)?.size() as u64 > build_spec::build::blobs::MAX_BLOB_LEN {
-                return Err(BlobsError::PathMissing { path: format!("{path} (too large)"), commit: commit.to_string() });
+            if repo.find_blob(id).map_err(git_err)?.size() as u64
+                > build_spec::build::blobs::MAX_BLOB_LEN
+            {
+                return Err(BlobsError::PathMissing {
+                    path: format!("{path} (too large)"),
+                    commit: commit.to_string(),
+                });
             }
             return verify_object(repo, id, ObjectType::Blob);
         }
@@ -119,10 +124,7 @@ fn read_chain(repo: &Repository, commit: Oid, path: &str) -> Result<Vec<u8>, Blo
             commit: commit.to_string(),
         })?;
     }
-    Err(BlobsError::PathMissing {
-        path: path.into(),
-        commit: commit.to_string(),
-    })
+    Err(BlobsError::PathMissing { path: path.into(), commit: commit.to_string() })
 }
 
 /// Loads and verifies the blobs named by `src` from `dir` (git repository or
@@ -150,7 +152,10 @@ pub fn load(dir: &Path, src: &BlobSource) -> Result<Blobs, BlobsError> {
             pin,
             format!("{} @ {commit_hex}", dir.display()),
             content,
-            Some(format!("git commit {commit_hex} tree path {} (hash chain re-verified)", pin.path)),
+            Some(format!(
+                "git commit {commit_hex} tree path {} (hash chain re-verified)",
+                pin.path
+            )),
         )?)
     };
     Ok(Blobs {
@@ -164,14 +169,15 @@ pub fn load(dir: &Path, src: &BlobSource) -> Result<Blobs, BlobsError> {
 /// `src.repository` (or `url_override`) into `dest` (a bare git repository,
 /// created if needed) with the `git` command, then verifies every pinned file
 /// through [`load`]. Returns the verified blobs.
-pub fn fetch(src: &BlobSource, dest: &Path, url_override: Option<&str>) -> Result<Blobs, BlobsError> {
+pub fn fetch(
+    src: &BlobSource,
+    dest: &Path,
+    url_override: Option<&str>,
+) -> Result<Blobs, BlobsError> {
     let url = url_override.unwrap_or(&src.repository).to_string();
     let commit = src.commit.clone().unwrap_or_default();
-    let fetch_err = |message: String| BlobsError::Fetch {
-        url: url.clone(),
-        commit: commit.clone(),
-        message,
-    };
+    let fetch_err =
+        |message: String| BlobsError::Fetch { url: url.clone(), commit: commit.clone(), message };
     if Repository::open(dest).is_err() {
         Repository::init_bare(dest).map_err(|e| fetch_err(e.message().to_string()))?;
     }

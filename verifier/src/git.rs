@@ -138,25 +138,14 @@ pub fn open(location: &str) -> Result<Repo, GitError> {
                 message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
             });
         }
-        let repo = Repository::open_bare(tmp.path().join("repo.git")).map_err(|e| GitError::Open {
-            repo: location.into(),
-            message: e.message().to_string(),
+        let repo = Repository::open_bare(tmp.path().join("repo.git")).map_err(|e| {
+            GitError::Open { repo: location.into(), message: e.message().to_string() }
         })?;
-        return Ok(Repo {
-            repo,
-            location: location.into(),
-            _clone: Some(tmp),
-        });
+        return Ok(Repo { repo, location: location.into(), _clone: Some(tmp) });
     }
-    let repo = Repository::open(location).map_err(|e| GitError::Open {
-        repo: location.into(),
-        message: e.message().to_string(),
-    })?;
-    Ok(Repo {
-        repo,
-        location: location.into(),
-        _clone: None,
-    })
+    let repo = Repository::open(location)
+        .map_err(|e| GitError::Open { repo: location.into(), message: e.message().to_string() })?;
+    Ok(Repo { repo, location: location.into(), _clone: None })
 }
 
 /// Parses a full commit id.
@@ -221,9 +210,7 @@ pub fn commit_info(repo: &Repo, rev: &str) -> Result<CommitInfo, GitError> {
         }
         Err(e) => return Err(e.into()),
     };
-    let commit = obj
-        .into_commit()
-        .map_err(|_| GitError::NotACommit(rev.into()))?;
+    let commit = obj.into_commit().map_err(|_| GitError::NotACommit(rev.into()))?;
     read_verified(&repo.repo, id, ObjectType::Commit)?;
     Ok(CommitInfo {
         commit: id.to_string(),
@@ -246,7 +233,12 @@ pub fn is_reachable_from_branch(repo: &Repo, commit: &str, branch: &str) -> Resu
 
 /// Reads one file of a commit's tree (verified), without a checkout. Used to
 /// compute cache keys cheaply.
-pub fn read_file_at(repo: &Repo, commit: &str, path: &str, max: usize) -> Result<Vec<u8>, GitError> {
+pub fn read_file_at(
+    repo: &Repo,
+    commit: &str,
+    path: &str,
+    max: usize,
+) -> Result<Vec<u8>, GitError> {
     let id = parse_commit_id(commit)?;
     let c = repo.repo.find_commit(id)?;
     let entry = c.tree()?.get_path(Path::new(path)).map_err(|_| GitError::Unsupported {
@@ -254,10 +246,7 @@ pub fn read_file_at(repo: &Repo, commit: &str, path: &str, max: usize) -> Result
         reason: format!("not present in commit {commit}"),
     })?;
     if entry.kind() != Some(ObjectType::Blob) {
-        return Err(GitError::Unsupported {
-            path: path.into(),
-            reason: "not a file".into(),
-        });
+        return Err(GitError::Unsupported { path: path.into(), reason: "not a file".into() });
     }
     let blob = repo.repo.find_blob(entry.id())?;
     if blob.size() > max {
@@ -275,18 +264,14 @@ pub fn read_file_at(repo: &Repo, commit: &str, path: &str, max: usize) -> Result
 pub fn checkout(repo: &Repo, commit: &str, dest: &Path) -> Result<CommitInfo, GitError> {
     let info = commit_info(repo, commit)?;
     if dest.exists() {
-        let mut rd = std::fs::read_dir(dest).map_err(|e| GitError::Io {
-            what: format!("reading {}", dest.display()),
-            source: e,
-        })?;
+        let mut rd = std::fs::read_dir(dest)
+            .map_err(|e| GitError::Io { what: format!("reading {}", dest.display()), source: e })?;
         if rd.next().is_some() {
             return Err(GitError::DestinationNotEmpty(dest.to_path_buf()));
         }
     }
-    std::fs::create_dir_all(dest).map_err(|e| GitError::Io {
-        what: format!("creating {}", dest.display()),
-        source: e,
-    })?;
+    std::fs::create_dir_all(dest)
+        .map_err(|e| GitError::Io { what: format!("creating {}", dest.display()), source: e })?;
     let tree = Oid::from_str(&info.tree)?;
     write_tree(&repo.repo, tree, dest, "")?;
     Ok(info)
@@ -343,7 +328,9 @@ fn write_tree(repo: &Repository, tree_id: Oid, dir: &Path, prefix: &str) -> Resu
             (Some(ObjectType::Commit), _) => {
                 return Err(GitError::Unsupported {
                     path: rel,
-                    reason: "submodules are not supported (their content is not in this repository)".into(),
+                    reason:
+                        "submodules are not supported (their content is not in this repository)"
+                            .into(),
                 })
             }
             (k, m) => {

@@ -6,8 +6,8 @@
 
 pub mod attestation;
 pub mod audit;
-pub mod cli;
-pub mod report;
 pub mod blobs;
+pub mod cli;
 pub mod git;
 pub mod rebuild;
+pub mod report;

@@ -218,8 +218,12 @@ pub fn verify_entry(dir: &Path, key: &CacheKey) -> Result<(Measurements, Manifes
     if sha != manifest.outputs.eif.sha256 {
         return Err(format!("{EIF_FILE} sha256 {sha} differs from the manifest"));
     }
-    let summary = build_spec::eif::read_eif(&eif_bytes[..], Some(eif_bytes.len() as u64), &build_spec::eif::ReadOptions::default())
-        .map_err(|e| format!("{EIF_FILE}: {e}"))?;
+    let summary = build_spec::eif::read_eif(
+        &eif_bytes[..],
+        Some(eif_bytes.len() as u64),
+        &build_spec::eif::ReadOptions::default(),
+    )
+    .map_err(|e| format!("{EIF_FILE}: {e}"))?;
     let recomputed = summary.measurements();
     let pcrs = Measurements::from_json(&read_small(&dir.join(PCRS_FILE))?)
         .map_err(|e| format!("{PCRS_FILE}: {e}"))?;
@@ -256,13 +260,18 @@ pub fn source_date_epoch(spec: &Spec, commit_time: Option<i64>) -> Result<u64, B
 
 fn blob_identity(spec: &Spec, profile: &str) -> String {
     match (spec.profiles.get(profile).map(|p| p.kernel), &spec.blobs) {
-        (Some(KernelSource::NitroCliBlobs), Some(b)) => serde_json::to_string(b).unwrap_or_default(),
+        (Some(KernelSource::NitroCliBlobs), Some(b)) => {
+            serde_json::to_string(b).unwrap_or_default()
+        }
         _ => String::new(),
     }
 }
 
 /// Rebuilds `opts.rev` of `opts.repo` (see the module docs).
-pub fn rebuild(opts: &RebuildOptions, progress: &dyn Progress) -> Result<RebuildResult, RebuildError> {
+pub fn rebuild(
+    opts: &RebuildOptions,
+    progress: &dyn Progress,
+) -> Result<RebuildResult, RebuildError> {
     let repo = git::open(&opts.repo)?;
     let info = git::commit_info(&repo, &opts.rev)?;
     let spec_bytes = git::read_file_at(&repo, &info.commit, &opts.spec_path, MAX_SPEC_LEN)?;
@@ -338,7 +347,8 @@ pub fn rebuild(opts: &RebuildOptions, progress: &dyn Progress) -> Result<Rebuild
     let checkout = tmp_work.path().join("src");
     git::checkout(&repo, &info.commit, &checkout)?;
 
-    std::fs::create_dir_all(&cache_root).map_err(io(format!("creating {}", cache_root.display())))?;
+    std::fs::create_dir_all(&cache_root)
+        .map_err(io(format!("creating {}", cache_root.display())))?;
     let staging = tempfile::Builder::new()
         .prefix(".incoming-")
         .tempdir_in(&cache_root)
@@ -362,7 +372,8 @@ pub fn rebuild(opts: &RebuildOptions, progress: &dyn Progress) -> Result<Rebuild
     };
     let out = build::build(&req, progress)?;
     if entry.exists() {
-        std::fs::remove_dir_all(&entry).map_err(io(format!("removing stale {}", entry.display())))?;
+        std::fs::remove_dir_all(&entry)
+            .map_err(io(format!("removing stale {}", entry.display())))?;
     }
     let staged = staging.keep();
     std::fs::rename(&staged, &entry).map_err(io(format!("installing {}", entry.display())))?;

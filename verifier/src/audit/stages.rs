@@ -1,15 +1,23 @@
 //! The real implementations of the audit stages, over the other modules'
-//! APIs: the image engine (`build_spec::eif`), ...
+//! APIs: the image engine and image diff (`build_spec::eif`,
+//! `build_spec::diff`), git ([`crate::git`]) and the cached rebuild
+//! ([`crate::rebuild`]).
 //!
 //! Each adapter only translates; the checks themselves live in the modules
 //! that own them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
 
+use build_spec::diff::{diff_files, Detail, EifDiff, Status as SectionStatus};
 use build_spec::eif::read::{read_eif_file, ReadOptions};
 use build_spec::pcr::Measurements;
 
-use super::CandidateImage;
+use super::{short, CandidateImage, Rebuild, RebuiltImage, SourceCheck};
+use crate::git::{self, GitError, Repo};
+use crate::rebuild::{rebuild, RebuildOptions, DEFAULT_SPEC_PATH};
+use crate::report::{Check, Checks, DiffChange, DiffEntry, SourceInfo};
 
 /// Computes an image's PCRs (PCR0, 1, 2, and 8 when signed) with the strict
 /// EIF reader; any defect is an error naming what is wrong.
@@ -46,6 +54,256 @@ pub fn find_images(path: &Path) -> Result<(Vec<CandidateImage>, Vec<String>), St
         }
     }
     Ok((images, errors))
+}
+
+/// Stage 2 over [`crate::git`]: the commit exists (object hash verified),
+/// has the claimed tree, and optionally is on a branch and signed.
+pub struct GitSource {
+    /// libgit2 handles are not `Sync`; source checks are cached per commit,
+    /// so serialising them costs nothing measurable.
+    repo: Mutex<Repo>,
+    branch: Option<String>,
+    require_signature: bool,
+}
+
+impl GitSource {
+    /// Opens (or clones) the repository once for all receipts.
+    pub fn open(
+        location: &str,
+        branch: Option<String>,
+        require_signature: bool,
+    ) -> Result<Self, GitError> {
+        Ok(Self { repo: Mutex::new(git::open(location)?), branch, require_signature })
+    }
+}
+
+impl SourceCheck for GitSource {
+    fn check(&self, src: &SourceInfo) -> Checks {
+        let repo = self.repo.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Checks::new();
+        let info = match git::commit_info(&repo, &src.commit) {
+            Ok(i) => {
+                out.push(Check::pass(
+                    "source.commit",
+                    format!("commit {} exists in {}", short(&src.commit), repo.location),
+                ));
+                i
+            }
+            Err(e) => {
+                let detail = match &e {
+                    GitError::CommitNotFound { .. } => {
+                        format!("commit {} is not in {}", src.commit, repo.location)
+                    }
+                    other => format!("commit {}: {other}", src.commit),
+                };
+                out.push(Check::fail("source.commit", detail));
+                return out;
+            }
+        };
+        match &src.tree {
+            Some(t) => out.push(if *t == info.tree {
+                Check::pass("source.tree", format!("the commit's tree is {}", short(t)))
+            } else {
+                Check::mismatch(
+                    "source.tree",
+                    "the commit's tree differs from the receipt's",
+                    t.clone(),
+                    info.tree.clone(),
+                )
+            }),
+            None => out.push(Check::skipped("source.tree", "the receipt names no tree")),
+        }
+        match &self.branch {
+            None => out.push(Check::skipped("source.branch", "no --branch given")),
+            Some(b) => out.push(match git::is_reachable_from_branch(&repo, &info.commit, b) {
+                Ok(true) => Check::pass("source.branch", format!("reachable from {b}")),
+                Ok(false) => Check::fail("source.branch", format!("not reachable from {b}")),
+                Err(e) => Check::fail("source.branch", format!("branch {b}: {e}")),
+            }),
+        }
+        if self.require_signature {
+            out.push(verify_commit_signature(repo.repo.path(), &info.commit));
+        } else {
+            out.push(Check::skipped("source.signature", "no --require-signed-commit"));
+        }
+        out
+    }
+}
+
+/// Runs `git verify-commit`, which checks the commit's GPG, SSH or X.509
+/// signature against the keys the user's git configuration trusts (there is
+/// no well-kept Rust crate for all three, and the trust configuration is
+/// git's anyway).
+fn verify_commit_signature(git_dir: &Path, commit: &str) -> Check {
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args(["verify-commit", "--", commit])
+        .output();
+    match out {
+        Err(e) => Check::fail("source.signature", format!("cannot run git verify-commit: {e}")),
+        Ok(o) if o.status.success() => {
+            Check::pass("source.signature", "the commit carries a valid signature")
+        }
+        Ok(o) => {
+            let msg = String::from_utf8_lossy(&o.stderr);
+            let first = msg.lines().next().unwrap_or("no valid signature");
+            Check::fail("source.signature", format!("git verify-commit: {first}"))
+        }
+    }
+}
+
+/// Stage 3 over [`crate::rebuild`] (whose results cache makes a repeated
+/// audit cheap) and [`build_spec::diff`].
+pub struct CachedRebuild {
+    /// Repository path or URL.
+    pub repo: String,
+    /// Build profile the attested image was built with.
+    pub profile: String,
+    /// `--blobs DIR`.
+    pub blobs_dir: Option<PathBuf>,
+    /// Cache root (`None` = the default).
+    pub cache_dir: Option<PathBuf>,
+    /// Skip the cache lookup.
+    pub no_cache: bool,
+    /// Proceed with a toolchain that differs from the pin (reported).
+    pub allow_toolchain_mismatch: bool,
+}
+
+impl Rebuild for CachedRebuild {
+    fn rebuild(&self, src: &SourceInfo, spec_path: Option<&str>) -> Result<RebuiltImage, String> {
+        let mut o = RebuildOptions::new(self.repo.clone(), src.commit.clone());
+        o.spec_path = spec_path.unwrap_or(DEFAULT_SPEC_PATH).to_string();
+        o.profile = self.profile.clone();
+        o.blobs_dir = self.blobs_dir.clone();
+        o.cache_dir = self.cache_dir.clone();
+        o.no_cache = self.no_cache;
+        o.allow_toolchain_mismatch = self.allow_toolchain_mismatch;
+        let r = rebuild(&o, &build_spec::build::NoProgress).map_err(|e| e.to_string())?;
+        let mut checks = Checks::new();
+        checks.push(Check::pass(
+            "rebuild.run",
+            format!(
+                "rebuilt {} ({}, profile {}){}",
+                short(&r.commit),
+                o.spec_path,
+                o.profile,
+                if r.from_cache { " from the verified rebuild cache" } else { "" }
+            ),
+        ));
+        if let Some(why) = &r.cache_entry_rejected {
+            checks.push(Check::warn(
+                "rebuild.cache",
+                format!("a cache entry failed verification and was rebuilt: {why}"),
+            ));
+        }
+        if self.allow_toolchain_mismatch {
+            checks.push(Check::warn(
+                "rebuild.toolchain",
+                "--allow-toolchain-mismatch: the rebuild may have used another toolchain than the pinned one",
+            ));
+        }
+        Ok(RebuiltImage { pcrs: r.pcrs, eif: Some(r.eif_path), checks })
+    }
+
+    fn diff(&self, expected: &Path, actual: &Path) -> Result<Vec<DiffEntry>, String> {
+        diff_files(expected, actual).map(|d| diff_entries(&d)).map_err(|e| e.to_string())
+    }
+}
+
+/// Flattens an image diff (A = expected, B = actual) into report entries:
+/// one per changed file inside a ramdisk, else one per changed section.
+pub fn diff_entries(d: &EifDiff) -> Vec<DiffEntry> {
+    let mut out = Vec::new();
+    for s in &d.sections {
+        let section_change = match s.status {
+            SectionStatus::Same => continue,
+            SectionStatus::Added => DiffChange::Added,
+            SectionStatus::Removed => DiffChange::Removed,
+            SectionStatus::Changed => DiffChange::Modified,
+        };
+        match &s.detail {
+            Some(Detail::Cpio(c)) if !c.framing_only => {
+                for e in &c.added {
+                    out.push(DiffEntry {
+                        path: format!("{}/{}", s.role, e.path),
+                        change: DiffChange::Added,
+                        detail: None,
+                    });
+                }
+                for e in &c.removed {
+                    out.push(DiffEntry {
+                        path: format!("{}/{}", s.role, e.path),
+                        change: DiffChange::Removed,
+                        detail: None,
+                    });
+                }
+                for e in &c.changed {
+                    let content = e
+                        .fields
+                        .iter()
+                        .any(|f| f.field == "sha256" || f.field == "size" || f.field == "kind");
+                    let detail = e
+                        .fields
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "{} {} -> {}",
+                                f.field,
+                                f.a.as_deref().unwrap_or("-"),
+                                f.b.as_deref().unwrap_or("-")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    out.push(DiffEntry {
+                        path: format!("{}/{}", s.role, e.path),
+                        change: if content { DiffChange::Modified } else { DiffChange::Metadata },
+                        detail: Some(detail),
+                    });
+                }
+                if c.reordered {
+                    out.push(DiffEntry {
+                        path: s.role.clone(),
+                        change: DiffChange::Metadata,
+                        detail: Some("entries stored in a different order".into()),
+                    });
+                }
+            }
+            other => {
+                let detail = match other {
+                    Some(Detail::Cmdline { a, b }) => format!("{a:?} -> {b:?}"),
+                    Some(Detail::Metadata { fields }) | Some(Detail::Signature { fields }) => {
+                        fields
+                            .iter()
+                            .map(|f| {
+                                format!(
+                                    "{} {} -> {}",
+                                    f.field,
+                                    f.a.as_deref().unwrap_or("-"),
+                                    f.b.as_deref().unwrap_or("-")
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    }
+                    Some(Detail::Opaque { reason }) => reason.clone(),
+                    Some(Detail::Cpio(_)) => "same entries, different archive bytes".into(),
+                    _ => format!(
+                        "sha256 {} -> {}",
+                        s.a_sha256.as_deref().unwrap_or("-"),
+                        s.b_sha256.as_deref().unwrap_or("-")
+                    ),
+                };
+                out.push(DiffEntry {
+                    path: s.role.clone(),
+                    change: section_change,
+                    detail: Some(detail),
+                });
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
