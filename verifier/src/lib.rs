@@ -10,4 +10,5 @@ pub mod blobs;
 pub mod cli;
 pub mod git;
 pub mod rebuild;
+pub mod kms_policy;
 pub mod report;

@@ -177,8 +177,11 @@ fn envelope_item(r: &mut Reader<'_>, indefinite: bool, index: usize) -> Result<H
 
 /// The protected header must decode to exactly `{1: -35}`.
 fn check_protected(bytes: &[u8], base: usize) -> Result<(), ParseError> {
-    let mut r = Reader::new(bytes, base);
     let bad = |reason| K::ProtectedHeader { reason };
+    if bytes.is_empty() {
+        return Err(ParseError { offset: base, kind: bad("empty (no alg)") });
+    }
+    let mut r = Reader::new(bytes, base);
     let h = r.head()?;
     if h.major != Major::Map {
         return Err(ParseError { offset: h.offset, kind: bad("not a map") });

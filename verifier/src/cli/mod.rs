@@ -5,6 +5,7 @@
 //! dispatches. Data goes to stdout, diagnostics to stderr.
 
 pub mod audit;
+pub mod attestation;
 pub mod exit;
 pub mod gate;
 pub mod output;

@@ -24,6 +24,8 @@ enum Command {
     Version,
     /// CI gate: exit 0 only when everything matches.
     Gate(Box<verifier::cli::gate::GateArgs>),
+    /// Verify, show or (test only) mint Nitro attestation documents.
+    Attestation(verifier::cli::attestation::AttestationArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Gate(args) => verifier::cli::gate::run(*args),
+        Command::Attestation(args) => verifier::cli::attestation::run(args),
     };
     match result {
         Ok(code) => code,
