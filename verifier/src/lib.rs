@@ -9,6 +9,6 @@ pub mod audit;
 pub mod blobs;
 pub mod cli;
 pub mod git;
-pub mod rebuild;
 pub mod kms_policy;
+pub mod rebuild;
 pub mod report;

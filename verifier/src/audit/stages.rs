@@ -14,10 +14,13 @@ use build_spec::diff::{diff_files, Detail, EifDiff, Status as SectionStatus};
 use build_spec::eif::read::{read_eif_file, ReadOptions};
 use build_spec::pcr::Measurements;
 
-use super::{short, CandidateImage, Rebuild, RebuiltImage, SourceCheck};
+use super::{short, CandidateImage, PolicyCheck, Rebuild, RebuiltImage, SourceCheck, IMAGE_PCRS};
 use crate::git::{self, GitError, Repo};
+use crate::kms_policy::expected::Expected;
+use crate::kms_policy::findings::{self as kfind, Severity as KSeverity};
+use crate::kms_policy::pin::{analyse_bytes, Config};
 use crate::rebuild::{rebuild, RebuildOptions, DEFAULT_SPEC_PATH};
-use crate::report::{Check, Checks, DiffChange, DiffEntry, SourceInfo};
+use crate::report::{Check, Checks, DiffChange, DiffEntry, PolicyFinding, Severity, SourceInfo};
 
 /// Computes an image's PCRs (PCR0, 1, 2, and 8 when signed) with the strict
 /// EIF reader; any defect is an error naming what is wrong.
@@ -211,6 +214,73 @@ impl Rebuild for CachedRebuild {
     }
 }
 
+/// Stage 4 over [`crate::kms_policy`]: the pinning analyser with the
+/// attested PCR0/1/2 as the expected set, so "pinned" means pinned to
+/// exactly the image that produced the receipt.
+#[derive(Debug, Clone, Default)]
+pub struct KmsPolicyStage {
+    /// Principals exempt from the bypass question (trusted administrators).
+    pub trusted: Vec<String>,
+}
+
+impl PolicyCheck for KmsPolicyStage {
+    fn check(
+        &self,
+        key_arn: &str,
+        policy: &[u8],
+        pcrs: &Measurements,
+    ) -> (Checks, Vec<PolicyFinding>) {
+        let mut out = Checks::new();
+        let expected = match Expected::from_measurements(pcrs, &IMAGE_PCRS) {
+            Ok(e) => e,
+            Err(e) => {
+                out.push(Check::fail(
+                    "kms.policy.expected",
+                    format!("{key_arn}: the attested PCRs cannot be pinned: {e}"),
+                ));
+                return (out, Vec::new());
+            }
+        };
+        if let Err(e) = expected.reject_zero_image_pcrs() {
+            out.push(Check::fail("kms.policy.expected", format!("{key_arn}: {e}")));
+            return (out, Vec::new());
+        }
+        let mut cfg = Config::new(expected);
+        cfg.key_arn = Some(key_arn.to_string());
+        cfg.trusted = self.trusted.clone();
+        let analysis = match analyse_bytes(policy, &cfg) {
+            Ok(a) => a,
+            Err(e) => {
+                out.push(Check::fail(
+                    "kms.policy.parse",
+                    format!("{key_arn}: the key policy cannot be read: {e}"),
+                ));
+                return (out, Vec::new());
+            }
+        };
+        for mut c in kfind::checks(&analysis).0 {
+            c.detail = format!("{key_arn}: {}", c.detail);
+            out.push(c);
+        }
+        let findings = analysis
+            .findings
+            .iter()
+            .map(|f| PolicyFinding {
+                key_arn: key_arn.to_string(),
+                id: f.id.clone(),
+                severity: match f.severity {
+                    KSeverity::Critical | KSeverity::High => Severity::Error,
+                    KSeverity::Medium | KSeverity::Low => Severity::Warning,
+                    KSeverity::Info => Severity::Info,
+                },
+                message: format!("{} Fix: {}", f.message, f.fix),
+                statement: f.sid.clone().or_else(|| f.statement.map(|i| format!("#{i}"))),
+            })
+            .collect();
+        (out, findings)
+    }
+}
+
 /// Flattens an image diff (A = expected, B = actual) into report entries:
 /// one per changed file inside a ramdisk, else one per changed section.
 pub fn diff_entries(d: &EifDiff) -> Vec<DiffEntry> {
@@ -324,6 +394,55 @@ mod tests {
             assert_eq!(got.get(i), want.get(i));
         }
         assert!(image_pcrs(&dir.join("kernel")).is_err());
+    }
+
+    fn pcrs(v: u8) -> Measurements {
+        let mut m = Measurements::new();
+        for i in [0, 1, 2] {
+            m.insert(i, [v + i; 48]);
+        }
+        m
+    }
+
+    fn rendered(m: &Measurements, immutable: bool) -> Vec<u8> {
+        let mut input = crate::kms_policy::render::RenderInput::from_measurements(
+            m,
+            &[0, 1, 2],
+            "arn:aws:iam::111122223333:role/enclave",
+            "arn:aws:iam::111122223333:role/admin",
+        )
+        .unwrap();
+        input.immutable = immutable;
+        crate::kms_policy::render::policy_text(&input).unwrap().into_bytes()
+    }
+
+    #[test]
+    fn policy_stage_pinned_mismatch_and_bypass() {
+        let key = "arn:aws:kms:us-east-1:111122223333:key/k1";
+        let stage = KmsPolicyStage::default();
+        let (c, f) = stage.check(key, &rendered(&pcrs(1), true), &pcrs(1));
+        assert_eq!(c.verdict(), crate::report::Verdict::Pass, "{c:#?} {f:#?}");
+        // Pinned to other PCRs: fails (pcr-value-mismatch / lockout).
+        let (c, _) = stage.check(key, &rendered(&pcrs(1), true), &pcrs(7));
+        assert_eq!(c.verdict(), crate::report::Verdict::Fail);
+        // A governed policy: the admin can rewrite it unless trusted.
+        let (c, f) = stage.check(key, &rendered(&pcrs(1), false), &pcrs(1));
+        assert_eq!(c.verdict(), crate::report::Verdict::Fail);
+        assert!(f.iter().any(|x| x.severity == Severity::Error));
+        let trusting = KmsPolicyStage { trusted: vec!["arn:aws:iam::111122223333:role/admin".into()] };
+        let (c, _) = trusting.check(key, &rendered(&pcrs(1), false), &pcrs(1));
+        assert_eq!(c.verdict(), crate::report::Verdict::Pass, "{c:#?}");
+        // A bypass from the vectors (IfExists on the attestation keys).
+        let bypass = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../testvectors/kms-policies/aws-spec/05-ifexists-pin.json"),
+        )
+        .unwrap();
+        let (c, f) = stage.check(key, &bypass, &pcrs(1));
+        assert_eq!(c.verdict(), crate::report::Verdict::Fail);
+        assert!(f.iter().any(|x| x.id == "kms.policy.if-exists-on-attestation-key"), "{f:#?}");
+        // Not JSON.
+        let (c, _) = stage.check(key, b"{", &pcrs(1));
+        assert!(c.0.iter().any(|x| x.id == "kms.policy.parse" && x.is_fail()));
     }
 
     #[test]

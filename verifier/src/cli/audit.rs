@@ -68,6 +68,21 @@ pub struct AuditOptions {
     #[arg(long = "kms-policy", value_name = "KEY_ARN=FILE")]
     pub kms_policy: Vec<String>,
 
+    /// A principal trusted not to abuse its rights on the KMS keys (e.g. the
+    /// key administrator allowed kms:PutKeyPolicy); repeatable. Findings
+    /// about trusted principals do not fail the audit.
+    #[arg(long = "trusted-principal", value_name = "ARN")]
+    pub trusted_principal: Vec<String>,
+
+    /// Build profile the attested images were built with.
+    #[arg(long, value_name = "NAME", default_value = "production")]
+    pub profile: String,
+
+    /// Rebuild even with a toolchain that differs from the spec's pin (the
+    /// report says so; the PCRs will likely differ).
+    #[arg(long)]
+    pub allow_toolchain_mismatch: bool,
+
     /// Directory of pinned build blobs (kernel, nsm.ko) for rebuilds.
     #[arg(long, value_name = "DIR")]
     pub blobs: Option<PathBuf>,

@@ -4,8 +4,8 @@
 //! `run(args) -> anyhow::Result<ExitCode>` function; `main.rs` only parses and
 //! dispatches. Data goes to stdout, diagnostics to stderr.
 
-pub mod audit;
 pub mod attestation;
+pub mod audit;
 pub mod exit;
 pub mod gate;
 pub mod output;
