@@ -131,10 +131,7 @@ impl Blob {
             verified_by.push(c);
         }
         if verified_by.is_empty() {
-            return Err(BuildError::UnpinnedBlob {
-                role,
-                path: pin.path.clone(),
-            });
+            return Err(BuildError::UnpinnedBlob { role, path: pin.path.clone() });
         }
         Ok(Self {
             role,
@@ -155,9 +152,7 @@ fn read_bounded(p: &Path) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     f.take(MAX_BLOB_LEN + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > MAX_BLOB_LEN {
-        return Err(std::io::Error::other(format!(
-            "larger than {MAX_BLOB_LEN} bytes"
-        )));
+        return Err(std::io::Error::other(format!("larger than {MAX_BLOB_LEN} bytes")));
     }
     Ok(buf)
 }
@@ -168,12 +163,10 @@ fn read_bounded(p: &Path) -> std::io::Result<Vec<u8>> {
 /// git blob id) in the spec; each is verified before use.
 pub fn load_dir(dir: &Path, src: &BlobSource) -> Result<Blobs, BuildError> {
     let load = |role: &'static str, pin: &BlobFile| -> Result<Blob, BuildError> {
-        let candidates: Vec<PathBuf> = vec![
-            dir.join(&pin.path),
-            dir.join(pin.path.rsplit('/').next().unwrap_or(&pin.path)),
-        ];
-        let found = candidates.iter().find(|p| p.is_file()).ok_or_else(|| {
-            BuildError::MissingBlob {
+        let candidates: Vec<PathBuf> =
+            vec![dir.join(&pin.path), dir.join(pin.path.rsplit('/').next().unwrap_or(&pin.path))];
+        let found =
+            candidates.iter().find(|p| p.is_file()).ok_or_else(|| BuildError::MissingBlob {
                 role,
                 path: pin.path.clone(),
                 looked_in: candidates
@@ -181,8 +174,7 @@ pub fn load_dir(dir: &Path, src: &BlobSource) -> Result<Blobs, BuildError> {
                     .map(|p| p.display().to_string())
                     .collect::<Vec<_>>()
                     .join(", "),
-            }
-        })?;
+            })?;
         let content = read_bounded(found).map_err(|e| BuildError::Io {
             what: format!("reading {}", found.display()),
             source: e,
@@ -243,7 +235,8 @@ mod tests {
             Blob::verify("kernel", &unpinned, "t".into(), b"K".to_vec(), None),
             Err(BuildError::UnpinnedBlob { .. })
         ));
-        assert!(Blob::verify("kernel", &unpinned, "t".into(), b"K".to_vec(), Some("git".into())).is_ok());
+        assert!(Blob::verify("kernel", &unpinned, "t".into(), b"K".to_vec(), Some("git".into()))
+            .is_ok());
     }
 
     #[test]

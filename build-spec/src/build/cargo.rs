@@ -30,12 +30,8 @@ pub const REMAP_CARGO_HOME: &str = "/proofpack/cargo-home";
 pub const REMAP_TARGET: &str = "/proofpack/target";
 
 /// Codegen settings proofpack fixes for every build (recorded in the manifest).
-pub const FIXED_PROFILE_SETTINGS: &[(&str, &str)] = &[
-    ("CODEGEN_UNITS", "1"),
-    ("INCREMENTAL", "false"),
-    ("DEBUG", "0"),
-    ("STRIP", "debuginfo"),
-];
+pub const FIXED_PROFILE_SETTINGS: &[(&str, &str)] =
+    &[("CODEGEN_UNITS", "1"), ("INCREMENTAL", "false"), ("DEBUG", "0"), ("STRIP", "debuginfo")];
 
 /// One cargo compilation request.
 #[derive(Debug, Clone)]
@@ -127,11 +123,7 @@ pub fn build_binary(job: &CargoJob<'_>) -> Result<PathBuf, BuildError> {
     if !job.verbose {
         cmd.arg("--quiet");
     }
-    cmd.stdout(Stdio::null()).stderr(if job.verbose {
-        Stdio::inherit()
-    } else {
-        Stdio::piped()
-    });
+    cmd.stdout(Stdio::null()).stderr(if job.verbose { Stdio::inherit() } else { Stdio::piped() });
     let out = cmd.output().map_err(|e| BuildError::Cargo {
         package: job.package.to_string(),
         bin: job.bin.to_string(),
@@ -153,11 +145,7 @@ pub fn build_binary(job: &CargoJob<'_>) -> Result<PathBuf, BuildError> {
             message: format!("cargo build failed ({}):\n{tail}", out.status),
         });
     }
-    let path = job
-        .target_dir
-        .join(job.target)
-        .join(profile_dir(job.profile))
-        .join(job.bin);
+    let path = job.target_dir.join(job.target).join(profile_dir(job.profile)).join(job.bin);
     if !path.is_file() {
         return Err(BuildError::Cargo {
             package: job.package.to_string(),

@@ -54,8 +54,6 @@ pub fn write_eif(
         metadata: metadata(spec, meta)?,
         signer: None,
     };
-    let (bytes, out) = builder
-        .to_vec()
-        .map_err(|e| BuildError::Assemble(e.to_string()))?;
+    let (bytes, out) = builder.to_vec().map_err(|e| BuildError::Assemble(e.to_string()))?;
     Ok((bytes, out.pcrs.to_measurements()))
 }

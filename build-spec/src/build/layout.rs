@@ -43,16 +43,10 @@ fn cpio_opts() -> CpioOptions {
 pub fn bootstrap_ramdisk_entries(i: &RamdiskInputs<'_>) -> Vec<(EntryHeader, FileSource)> {
     let mut v = vec![
         (EntryHeader::dir("dev", 0o755), FileSource::None),
-        (
-            EntryHeader::file("init", i.init.len() as u64, 0o755),
-            FileSource::Bytes(i.init.to_vec()),
-        ),
+        (EntryHeader::file("init", i.init.len() as u64, 0o755), FileSource::Bytes(i.init.to_vec())),
     ];
     if let Some(n) = i.nsm_ko {
-        v.push((
-            EntryHeader::file("nsm.ko", n.len() as u64, 0o755),
-            FileSource::Bytes(n.to_vec()),
-        ));
+        v.push((EntryHeader::file("nsm.ko", n.len() as u64, 0o755), FileSource::Bytes(n.to_vec())));
     }
     v
 }
@@ -89,10 +83,8 @@ pub fn app_ramdisk_entries(i: &RamdiskInputs<'_>) -> Vec<(EntryHeader, FileSourc
             dirs.insert(acc.clone());
         }
     }
-    let mut v: Vec<(EntryHeader, FileSource)> = dirs
-        .into_iter()
-        .map(|d| (EntryHeader::dir(d, 0o755), FileSource::None))
-        .collect();
+    let mut v: Vec<(EntryHeader, FileSource)> =
+        dirs.into_iter().map(|d| (EntryHeader::dir(d, 0o755), FileSource::None)).collect();
     v.push((
         EntryHeader::file(format!("rootfs/bin/{}", i.app_name), i.app_bin.len() as u64, 0o755),
         FileSource::Bytes(i.app_bin.to_vec()),
@@ -150,13 +142,11 @@ pub fn assemble(
     meta: MetadataInputs<'_>,
 ) -> Result<AssembledImage, BuildError> {
     let cpio_err = |e: crate::cpio::CpioError| BuildError::Assemble(e.to_string());
-    let ramdisk0 = write_files(bootstrap_ramdisk_entries(inputs), Vec::new(), cpio_opts()).map_err(cpio_err)?;
-    let ramdisk1 = write_files(app_ramdisk_entries(inputs), Vec::new(), cpio_opts()).map_err(cpio_err)?;
-    let (eif, measurements) = super::eif_glue::write_eif(spec, kernel, &ramdisk0, &ramdisk1, &meta)?;
-    Ok(AssembledImage {
-        eif,
-        ramdisk0,
-        ramdisk1,
-        measurements,
-    })
+    let ramdisk0 = write_files(bootstrap_ramdisk_entries(inputs), Vec::new(), cpio_opts())
+        .map_err(cpio_err)?;
+    let ramdisk1 =
+        write_files(app_ramdisk_entries(inputs), Vec::new(), cpio_opts()).map_err(cpio_err)?;
+    let (eif, measurements) =
+        super::eif_glue::write_eif(spec, kernel, &ramdisk0, &ramdisk1, &meta)?;
+    Ok(AssembledImage { eif, ramdisk0, ramdisk1, measurements })
 }

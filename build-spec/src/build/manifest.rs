@@ -65,13 +65,7 @@ impl InputRecord {
     /// Record for in-memory bytes.
     pub fn bytes(role: &str, origin: String, bytes: &[u8]) -> Self {
         let d = FileDigest::of(role, bytes);
-        Self {
-            role: role.to_string(),
-            origin,
-            size: d.size,
-            sha256: d.sha256,
-            sha384: d.sha384,
-        }
+        Self { role: role.to_string(), origin, size: d.size, sha256: d.sha256, sha384: d.sha384 }
     }
 }
 
@@ -254,10 +248,7 @@ impl Manifest {
             source: p.source,
             inputs: p.inputs,
             blobs: p.blobs.and_then(|b| serde_json::to_value(b).ok()),
-            outputs: Outputs {
-                eif: p.eif,
-                ramdisks: p.ramdisks,
-            },
+            outputs: Outputs { eif: p.eif, ramdisks: p.ramdisks },
             measurements: p.measurements.to_map_value(),
             nix: p.nix,
         }

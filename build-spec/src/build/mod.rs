@@ -119,7 +119,9 @@ pub enum BuildError {
         looked_in: String,
     },
     /// A blob does not match its pin.
-    #[error("blob {role} ({path}) does not match its {pin} pin: expected {expected}, got {actual}")]
+    #[error(
+        "blob {role} ({path}) does not match its {pin} pin: expected {expected}, got {actual}"
+    )]
     BlobPinMismatch {
         /// Role.
         role: &'static str,
@@ -258,9 +260,7 @@ pub(crate) fn read_bounded(p: &Path, max: u64) -> Result<Vec<u8>, BuildError> {
     use std::io::Read;
     let f = std::fs::File::open(p).map_err(io_err(format!("opening {}", p.display())))?;
     let mut buf = Vec::new();
-    f.take(max + 1)
-        .read_to_end(&mut buf)
-        .map_err(io_err(format!("reading {}", p.display())))?;
+    f.take(max + 1).read_to_end(&mut buf).map_err(io_err(format!("reading {}", p.display())))?;
     if buf.len() as u64 > max {
         return Err(BuildError::Io {
             what: format!("reading {}", p.display()),
@@ -276,8 +276,7 @@ pub fn workspace_root(spec_path: &Path, spec: &Spec) -> Result<PathBuf, BuildErr
     let dir = spec_path.parent().unwrap_or_else(|| Path::new("."));
     let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
     let p = dir.join(&spec.cargo.workspace);
-    p.canonicalize()
-        .map_err(io_err(format!("workspace {}", p.display())))
+    p.canonicalize().map_err(io_err(format!("workspace {}", p.display())))
 }
 
 /// Checks rustc against the spec's pin. `Ok(info)` also when mismatching
@@ -328,19 +327,33 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
     let (kernel, kernel_config, nsm_ko) = match profile.kernel {
         KernelSource::DemoStandIn => (blobs::demo_kernel(), None, None),
         KernelSource::NitroCliBlobs => {
-            let b = req.blobs.as_ref().ok_or_else(|| BuildError::BlobsRequired {
-                profile: req.profile.clone(),
-            })?;
+            let b = req
+                .blobs
+                .as_ref()
+                .ok_or_else(|| BuildError::BlobsRequired { profile: req.profile.clone() })?;
             // Defence in depth: re-check the content pins even if the caller
             // verified already (a plain Blobs value could come from anywhere).
-            let src = spec.blobs.as_ref().ok_or_else(|| BuildError::BlobsRequired {
-                profile: req.profile.clone(),
-            })?;
+            let src = spec
+                .blobs
+                .as_ref()
+                .ok_or_else(|| BuildError::BlobsRequired { profile: req.profile.clone() })?;
             for (blob, pin) in [(&b.kernel, &src.kernel), (&b.kernel_config, &src.kernel_config)] {
-                Blob::verify(blob.role, pin, blob.origin.clone(), blob.content.clone(), Some(blob.verified_by.join("; ")))?;
+                Blob::verify(
+                    blob.role,
+                    pin,
+                    blob.origin.clone(),
+                    blob.content.clone(),
+                    Some(blob.verified_by.join("; ")),
+                )?;
             }
             if let (Some(n), Some(pin)) = (&b.nsm_ko, &src.nsm_ko) {
-                Blob::verify(n.role, pin, n.origin.clone(), n.content.clone(), Some(n.verified_by.join("; ")))?;
+                Blob::verify(
+                    n.role,
+                    pin,
+                    n.origin.clone(),
+                    n.content.clone(),
+                    Some(n.verified_by.join("; ")),
+                )?;
             }
             if src.nsm_ko.is_some() != b.nsm_ko.is_some() {
                 return Err(BuildError::MissingBlob {
@@ -361,7 +374,8 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
         Some(t) => t.clone(),
         None => workspace.join("target").join("proofpack"),
     };
-    std::fs::create_dir_all(&target_dir).map_err(io_err(format!("creating {}", target_dir.display())))?;
+    std::fs::create_dir_all(&target_dir)
+        .map_err(io_err(format!("creating {}", target_dir.display())))?;
     let target_dir = target_dir
         .canonicalize()
         .map_err(io_err(format!("target dir {}", target_dir.display())))?;
@@ -406,42 +420,73 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
         rootfs_files: &rootfs_files,
     };
     let (os, kver) = match &kernel_config {
-        Some(c) => blobs::kernel_os_version(c).unwrap_or_else(|| ("Linux".into(), "unknown".into())),
+        Some(c) => {
+            blobs::kernel_os_version(c).unwrap_or_else(|| ("Linux".into(), "unknown".into()))
+        }
         None => ("demo-stand-in".into(), "not-bootable".into()),
     };
-    let image = layout::assemble(&spec, &inputs, &kernel, layout::MetadataInputs {
-        source_date_epoch: req.source_date_epoch,
-        operating_system: os,
-        kernel_version: kver,
-        profile: &req.profile,
-        spec_sha256: Spec::hash_bytes(&req.spec_bytes),
-        toolchain_mismatch_allowed: !toolchain_matches,
-        not_bootable: profile.kernel == KernelSource::DemoStandIn,
-    })?;
+    let image = layout::assemble(
+        &spec,
+        &inputs,
+        &kernel,
+        layout::MetadataInputs {
+            source_date_epoch: req.source_date_epoch,
+            operating_system: os,
+            kernel_version: kver,
+            profile: &req.profile,
+            spec_sha256: Spec::hash_bytes(&req.spec_bytes),
+            toolchain_mismatch_allowed: !toolchain_matches,
+            not_bootable: profile.kernel == KernelSource::DemoStandIn,
+        },
+    )?;
 
     progress.stage(Stage::Hashing, "outputs");
-    std::fs::create_dir_all(&req.out_dir).map_err(io_err(format!("creating {}", req.out_dir.display())))?;
+    std::fs::create_dir_all(&req.out_dir)
+        .map_err(io_err(format!("creating {}", req.out_dir.display())))?;
     let eif_path = req.out_dir.join(EIF_FILE);
     let pcrs_path = req.out_dir.join(PCRS_FILE);
     write_file(&eif_path, &image.eif)?;
     write_file(&pcrs_path, format!("{}\n", image.measurements.to_nitro_json()).as_bytes())?;
-    let nix = manifest::nix_of_outputs(&req.out_dir, &format!("{}-{}-eif", spec.image.name, spec.image.version))?;
+    let nix = manifest::nix_of_outputs(
+        &req.out_dir,
+        &format!("{}-{}-eif", spec.image.name, spec.image.version),
+    )?;
 
     let mut inputs_rec = vec![
         InputRecord::bytes("kernel", kernel_origin(&profile.kernel, req.blobs.as_ref()), &kernel),
-        InputRecord::bytes("init", format!("cargo {}/{}", spec.init.package, spec.init.bin), &init_bin),
+        InputRecord::bytes(
+            "init",
+            format!("cargo {}/{}", spec.init.package, spec.init.bin),
+            &init_bin,
+        ),
         InputRecord::bytes("app", format!("cargo {}/{}", spec.app.package, spec.app.bin), &app_bin),
-        InputRecord::bytes("Cargo.lock", "Cargo.lock".into(), &read_bounded(&lock, MAX_INPUT_FILE_LEN)?),
+        InputRecord::bytes(
+            "Cargo.lock",
+            "Cargo.lock".into(),
+            &read_bounded(&lock, MAX_INPUT_FILE_LEN)?,
+        ),
         InputRecord::bytes("cmdline", "spec image.cmdline".into(), spec.image.cmdline.as_bytes()),
     ];
     if let Some(c) = &kernel_config {
-        inputs_rec.push(InputRecord::bytes("kernel_config", kernel_origin(&profile.kernel, req.blobs.as_ref()), c));
+        inputs_rec.push(InputRecord::bytes(
+            "kernel_config",
+            kernel_origin(&profile.kernel, req.blobs.as_ref()),
+            c,
+        ));
     }
     if let Some(n) = &nsm_ko {
-        inputs_rec.push(InputRecord::bytes("nsm_ko", kernel_origin(&profile.kernel, req.blobs.as_ref()), n));
+        inputs_rec.push(InputRecord::bytes(
+            "nsm_ko",
+            kernel_origin(&profile.kernel, req.blobs.as_ref()),
+            n,
+        ));
     }
     for (path, _, source, content) in &rootfs_files {
-        inputs_rec.push(InputRecord::bytes("rootfs", format!("{source} -> rootfs/{path}"), content));
+        inputs_rec.push(InputRecord::bytes(
+            "rootfs",
+            format!("{source} -> rootfs/{path}"),
+            content,
+        ));
     }
     let (_, shown_flags) = cargo::rustflags(
         &cargo::CargoJob {
@@ -496,7 +541,9 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
 fn kernel_origin(k: &KernelSource, b: Option<&Blobs>) -> String {
     match (k, b) {
         (KernelSource::DemoStandIn, _) => "generated demo stand-in (NOT BOOTABLE)".into(),
-        (KernelSource::NitroCliBlobs, Some(b)) => format!("nitro-cli blobs from {}", b.kernel.origin),
+        (KernelSource::NitroCliBlobs, Some(b)) => {
+            format!("nitro-cli blobs from {}", b.kernel.origin)
+        }
         (KernelSource::NitroCliBlobs, None) => "nitro-cli blobs".into(),
     }
 }

@@ -31,11 +31,7 @@ pub fn nix32(bytes: &[u8]) -> String {
         let i = b / 8;
         let j = b % 8;
         let lo = (bytes[i] as u32) >> j;
-        let hi = if i + 1 < bytes.len() {
-            (bytes[i + 1] as u32) << (8 - j)
-        } else {
-            0
-        };
+        let hi = if i + 1 < bytes.len() { (bytes[i + 1] as u32) << (8 - j) } else { 0 };
         s.push(NIX32[((lo | hi) & 0x1f) as usize] as char);
     }
     s
@@ -110,10 +106,7 @@ mod tests {
     fn nix32_known_values() {
         // `nix hash to-base32 sha256:` of the empty string's SHA-256.
         let empty = Sha256::digest(b"");
-        assert_eq!(
-            nix32(&empty),
-            "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
-        );
+        assert_eq!(nix32(&empty), "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73");
     }
 
     #[test]

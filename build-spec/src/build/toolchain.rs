@@ -28,8 +28,7 @@ impl ToolchainInfo {
     /// Parses `rustc -vV` output.
     pub fn parse(text: &str) -> Result<Self, BuildError> {
         let field = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            text.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
         };
         let missing = |f: &str| BuildError::Toolchain(format!("`rustc -vV` has no `{f}` line"));
         Ok(Self {

@@ -6,6 +6,7 @@
 
 pub mod attestation;
 pub mod audit;
+pub mod build;
 pub mod exit;
 pub mod gate;
 pub mod output;

@@ -26,6 +26,8 @@ enum Command {
     Gate(Box<verifier::cli::gate::GateArgs>),
     /// Verify, show or (test only) mint Nitro attestation documents.
     Attestation(verifier::cli::attestation::AttestationArgs),
+    #[command(flatten)]
+    Build(verifier::cli::build::Cmd),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         }
         Command::Gate(args) => verifier::cli::gate::run(*args),
         Command::Attestation(args) => verifier::cli::attestation::run(args),
+        Command::Build(c) => verifier::cli::build::run(c),
     };
     match result {
         Ok(code) => code,
