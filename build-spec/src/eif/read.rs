@@ -143,7 +143,7 @@ pub fn read_eif_file(path: &Path, opts: &ReadOptions) -> Result<EifSummary, EifE
 
 /// Reads an EIF from a stream. `file_len`, when known, bounds section sizes
 /// up front; without it, a short section is detected when the data ends.
-pub fn read_eif<R: Read + Send>(
+pub fn read_eif<R: Read>(
     r: R,
     file_len: Option<u64>,
     opts: &ReadOptions,

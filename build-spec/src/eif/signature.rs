@@ -221,7 +221,8 @@ pub fn verify(
     let sign1 = parse_cose(&section.cose)?;
     let alg = sign1.protected.header.alg.clone();
     let algorithm = match &alg {
-        Some(a) => format!("{a:?}"),
+        Some(coset::RegisteredLabelWithPrivate::Assigned(a)) => format!("{a:?}"),
+        Some(other) => format!("{other:?}"),
         None => "none".into(),
     };
     let mut check = SignatureCheck {

@@ -9,4 +9,5 @@ pub mod audit;
 pub mod build;
 pub mod exit;
 pub mod gate;
+pub mod image;
 pub mod output;

@@ -28,6 +28,8 @@ enum Command {
     Attestation(verifier::cli::attestation::AttestationArgs),
     #[command(flatten)]
     Build(verifier::cli::build::Cmd),
+    #[command(flatten)]
+    Image(verifier::cli::image::ImageCmd),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Gate(args) => verifier::cli::gate::run(*args),
         Command::Attestation(args) => verifier::cli::attestation::run(args),
         Command::Build(c) => verifier::cli::build::run(c),
+        Command::Image(cmd) => verifier::cli::image::run(cmd),
     };
     match result {
         Ok(code) => code,
