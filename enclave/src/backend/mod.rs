@@ -138,4 +138,22 @@ pub trait Kms: Send + Sync {
     fn decrypt(&self, req: &DecryptRequest) -> Result<DecryptResponse, KmsError>;
     /// `Encrypt`.
     fn encrypt(&self, req: &EncryptRequest) -> Result<EncryptResponse, KmsError>;
+
+    /// `Decrypt`, also returning the AWS request id (`x-amzn-RequestId`) of
+    /// the call when the backend knows it, success or failure. Receipts record
+    /// it so an auditor can match CloudTrail. The default knows no id.
+    fn decrypt_traced(
+        &self,
+        req: &DecryptRequest,
+    ) -> (Result<DecryptResponse, KmsError>, Option<String>) {
+        (self.decrypt(req), None)
+    }
+
+    /// `Encrypt`, also returning the AWS request id (see [`Kms::decrypt_traced`]).
+    fn encrypt_traced(
+        &self,
+        req: &EncryptRequest,
+    ) -> (Result<EncryptResponse, KmsError>, Option<String>) {
+        (self.encrypt(req), None)
+    }
 }
