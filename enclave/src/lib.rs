@@ -16,3 +16,4 @@ pub mod receipt;
 pub mod secret;
 pub mod service;
 pub mod sops;
+pub mod transport;

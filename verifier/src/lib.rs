@@ -9,6 +9,7 @@ pub mod audit;
 pub mod blobs;
 pub mod cli;
 pub mod git;
+pub mod kms_local;
 pub mod kms_policy;
 pub mod rebuild;
 pub mod report;

@@ -6,6 +6,8 @@
 //! `proofpack-kms-local` HTTP server). Which is which is documented on each
 //! implementation.
 
+pub mod kms_http;
+
 use std::collections::BTreeMap;
 
 use crate::secret::SecretBytes;
