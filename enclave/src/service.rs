@@ -51,8 +51,6 @@ pub struct PackOutput {
     pub artifacts: Vec<Artifact>,
     /// The DSSE envelope (JSON bytes) of the signed receipt.
     pub receipt: Vec<u8>,
-    /// Values a later merge layer overrode (paths only).
-    pub overrides: Vec<crate::merge::Override>,
 }
 
 use std::time::{Duration, Instant};
@@ -162,6 +160,16 @@ pub enum PackError {
     Key(String),
 }
 
+/// What a pack reports besides its output (no secrets): where the time went
+/// and which merged values a later layer overrode.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackReport {
+    /// Time per phase.
+    pub timings: Timings,
+    /// Overrides between merge layers (paths only).
+    pub overrides: Vec<Override>,
+}
+
 /// Where the time of one pack went (for benchmarks and logs; no secrets).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timings {
@@ -255,8 +263,8 @@ impl<'a> PackService<'a> {
         self.pack_timed(job).map(|(o, _)| o)
     }
 
-    /// Runs one job and reports where the time went.
-    pub fn pack_timed(&self, job: &PackJob) -> Result<(PackOutput, Timings), PackError> {
+    /// Runs one job and reports where the time went and what the merge overrode.
+    pub fn pack_timed(&self, job: &PackJob) -> Result<(PackOutput, PackReport), PackError> {
         let start = Instant::now();
         let mut tm = Timings::default();
         let kms = TimedKms { inner: self.kms, spent: std::sync::Mutex::new((Duration::ZERO, 0)) };
@@ -457,6 +465,9 @@ impl<'a> PackService<'a> {
         drop(signing);
         tm.receipt = t.elapsed();
         tm.total = start.elapsed();
-        Ok((PackOutput { artifacts, receipt: env.to_json_bytes(), overrides }, tm))
+        Ok((
+            PackOutput { artifacts, receipt: env.to_json_bytes() },
+            PackReport { timings: tm, overrides },
+        ))
     }
 }

@@ -85,8 +85,8 @@ fn pack_produces_openable_artifact_and_valid_receipt() {
     let (a, b) = docs();
     let f = fixture(a, b);
     let svc = PackService::new(&f.nsm, &f.kms, build_info());
-    let (out, timings) = svc.pack_timed(&f.job).unwrap();
-    assert_eq!(timings.kms_calls, 4); // denied + ok for base, ok for prod, Encrypt for recipient 2
+    let (out, report) = svc.pack_timed(&f.job).unwrap();
+    assert_eq!(report.timings.kms_calls, 4); // denied + ok for base, ok for prod, Encrypt for recipient 2
     assert_eq!(out.artifacts.len(), 1);
     let art = &out.artifacts[0];
 
@@ -99,7 +99,7 @@ fn pack_produces_openable_artifact_and_valid_receipt() {
         merged,
         json!({"API_TOKEN": "s3cr3t-api-token", "DB": {"HOST": "db.prod", "PORT": 5432}, "DB_PASSWORD": "pr0d-passw0rd", "LOG_LEVEL": "debug"})
     );
-    let paths: Vec<&str> = out.overrides.iter().map(|o| o.path.as_str()).collect();
+    let paths: Vec<&str> = report.overrides.iter().map(|o| o.path.as_str()).collect();
     assert_eq!(paths, ["LOG_LEVEL", "DB.HOST"]);
 
     // Receipt: signature under doc_R's key, binding, statement content.

@@ -12,4 +12,5 @@ pub mod git;
 pub mod kms_local;
 pub mod kms_policy;
 pub mod rebuild;
+pub mod receipt;
 pub mod report;

@@ -11,3 +11,4 @@ pub mod exit;
 pub mod gate;
 pub mod image;
 pub mod output;
+pub mod receipt;

@@ -30,6 +30,8 @@ enum Command {
     Build(verifier::cli::build::Cmd),
     #[command(flatten)]
     Image(verifier::cli::image::ImageCmd),
+    /// Verify signed pack receipts (DSSE/in-toto) and their artifacts.
+    Receipt(verifier::cli::receipt::ReceiptArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Attestation(args) => verifier::cli::attestation::run(args),
         Command::Build(c) => verifier::cli::build::run(c),
         Command::Image(cmd) => verifier::cli::image::run(cmd),
+        Command::Receipt(args) => verifier::cli::receipt::run(args),
     };
     match result {
         Ok(code) => code,
