@@ -13,8 +13,6 @@
 //! kind 0x02 PackOutput (enclave → parent)
 //!   payload = u16be n   ‖ n × (u16be len ‖ name UTF-8 ‖ u32be len ‖ artifact bytes)
 //!             u32be len ‖ receipt (DSSE JSON) bytes
-//!             u16be m   ‖ m × (u16be len ‖ key path UTF-8 ‖ from layer u8 ‖ to layer u8)
-//!             (merge overrides; layer 0 defaults, 1 service, 2 environment)
 //! kind 0x03 Error (enclave → parent)
 //!   payload = u16be code ‖ message UTF-8 (≤ 4096 bytes)
 //!             code 1 = malformed frame, 2 = the job failed, 3 = internal error
@@ -30,7 +28,6 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use crate::merge::{Layer, Override};
 use crate::service::{Artifact, PackJob, PackOutput};
 
 /// Frame magic.
@@ -276,13 +273,6 @@ pub fn encode_output(out: &PackOutput) -> Result<Vec<u8>, TransportError> {
         put32(&mut b, &a.bytes)?;
     }
     put32(&mut b, &out.receipt)?;
-    put16(&mut b, out.overrides.len(), "more than 65535 overrides")?;
-    for o in &out.overrides {
-        put16(&mut b, o.path.len(), "override path longer than 65535 bytes")?;
-        b.extend_from_slice(o.path.as_bytes());
-        b.push(layer_byte(o.from));
-        b.push(layer_byte(o.to));
-    }
     Ok(b)
 }
 
@@ -303,36 +293,8 @@ pub fn decode_output(payload: &[u8]) -> Result<PackOutput, TransportError> {
         artifacts.push(Artifact { name, bytes });
     }
     let receipt = c.bytes32("receipt")?.to_vec();
-    let m = c.u16("override count")?;
-    let mut overrides = Vec::with_capacity(m.min(1024));
-    for _ in 0..m {
-        let l = c.u16("override path length")?;
-        let path = std::str::from_utf8(c.take(l, "override path")?)
-            .map_err(|_| TransportError::Malformed { offset: c.pos, what: "override path is not UTF-8" })?
-            .to_string();
-        let from = byte_layer(c.take(1, "override layer")?[0], c.pos)?;
-        let to = byte_layer(c.take(1, "override layer")?[0], c.pos)?;
-        overrides.push(Override { path, from, to });
-    }
     c.end()?;
-    Ok(PackOutput { artifacts, receipt, overrides })
-}
-
-fn layer_byte(l: Layer) -> u8 {
-    match l {
-        Layer::Defaults => 0,
-        Layer::Service => 1,
-        Layer::Environment => 2,
-    }
-}
-
-fn byte_layer(b: u8, offset: usize) -> Result<Layer, TransportError> {
-    match b {
-        0 => Ok(Layer::Defaults),
-        1 => Ok(Layer::Service),
-        2 => Ok(Layer::Environment),
-        _ => Err(TransportError::Malformed { offset, what: "unknown merge layer" }),
-    }
+    Ok(PackOutput { artifacts, receipt })
 }
 
 /// Encodes an error payload (message truncated to [`MAX_ERROR_MESSAGE`] at a char boundary).
@@ -496,7 +458,6 @@ mod tests {
         let o = PackOutput {
             artifacts: vec![Artifact { name: "api.env.ppk".into(), bytes: vec![1, 2, 3] }],
             receipt: b"{}".to_vec(),
-            overrides: vec![Override { path: "db.host".into(), from: Layer::Defaults, to: Layer::Environment }],
         };
         assert_eq!(decode_output(&encode_output(&o).unwrap()).unwrap(), o);
         let (c, m) = decode_error(&encode_error(ErrorCode::JobFailed, "denied")).unwrap();
@@ -568,7 +529,7 @@ mod tests {
                     if j.inputs.is_empty() {
                         Err((ErrorCode::JobFailed, "no inputs".into()))
                     } else {
-                        Ok(PackOutput { artifacts: vec![], receipt: j.request, overrides: vec![] })
+                        Ok(PackOutput { artifacts: vec![], receipt: j.request })
                     }
                 });
             }

@@ -145,6 +145,27 @@ impl KmsHttpClient {
     /// Calls `TrentService.<operation>` with a JSON body; returns the JSON
     /// response or the service error (`__type` mapped to its short name).
     pub fn call(&self, operation: &'static str, body: &Value) -> Result<Value, KmsError> {
+        self.call_traced(operation, body).0
+    }
+
+    /// Like [`Self::call`], also returning the `x-amzn-RequestId` of the
+    /// response when there was one (success or service error).
+    pub fn call_traced(
+        &self,
+        operation: &'static str,
+        body: &Value,
+    ) -> (Result<Value, KmsError>, Option<String>) {
+        let mut request_id = None;
+        let r = self.call_inner(operation, body, &mut request_id);
+        (r, request_id)
+    }
+
+    fn call_inner(
+        &self,
+        operation: &'static str,
+        body: &Value,
+        request_id: &mut Option<String>,
+    ) -> Result<Value, KmsError> {
         let key_for_err =
             body.get("KeyId").and_then(Value::as_str).unwrap_or("(unknown)").to_string();
         let bytes = serde_json::to_vec(body)
@@ -172,12 +193,14 @@ impl KmsHttpClient {
         let resp = match req.send_bytes(&bytes) {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => {
+                *request_id = r.header("x-amzn-RequestId").map(str::to_string);
                 let status = r.status();
                 let body = self.read_body(r)?;
                 return Err(service_error(operation, key_for_err, status, &body));
             }
             Err(ureq::Error::Transport(t)) => return Err(KmsError::Transport(t.to_string())),
         };
+        *request_id = resp.header("x-amzn-RequestId").map(str::to_string);
         let body = self.read_body(resp)?;
         serde_json::from_slice(&body)
             .map_err(|e| KmsError::Transport(format!("{operation} response is not JSON: {e}")))
@@ -288,35 +311,27 @@ fn service_error(operation: &'static str, key: String, status: u16, body: &[u8])
 
 impl Kms for KmsHttpClient {
     fn decrypt(&self, req: &DecryptRequest) -> Result<DecryptResponse, KmsError> {
-        let mut body = json!({"CiphertextBlob": B64.encode(&req.ciphertext_blob)});
-        if let Some(k) = &req.key_id {
-            body["KeyId"] = Value::String(k.clone());
-        }
-        put_context(&mut body, &req.encryption_context);
-        put_recipient(&mut body, req.recipient.as_ref());
-        let v = self.call("Decrypt", &body)?;
-        let plaintext = b64_field(&v, "Plaintext", "Decrypt")?.map(SecretBytes::new);
-        let cfr = b64_field(&v, "CiphertextForRecipient", "Decrypt")?;
-        if req.recipient.is_some()
-            && (cfr.is_none() || plaintext.as_ref().is_some_and(|p| !p.is_empty()))
-        {
-            return Err(KmsError::Transport(
-                "Decrypt with Recipient must return CiphertextForRecipient and no Plaintext".into(),
-            ));
-        }
-        if req.recipient.is_none() && plaintext.is_none() {
-            return Err(missing("Decrypt", "Plaintext"));
-        }
-        Ok(DecryptResponse {
-            key_id: str_field(&v, "KeyId", "Decrypt")?,
-            plaintext: if req.recipient.is_some() { None } else { plaintext },
-            ciphertext_for_recipient: cfr,
-        })
+        self.decrypt_traced(req).0
     }
 
     fn encrypt(&self, req: &EncryptRequest) -> Result<EncryptResponse, KmsError> {
+        self.encrypt_traced(req).0
+    }
+
+    fn decrypt_traced(
+        &self,
+        req: &DecryptRequest,
+    ) -> (Result<DecryptResponse, KmsError>, Option<String>) {
+        let (v, id) = self.call_traced("Decrypt", &decrypt_body(req));
+        (v.and_then(|v| decrypt_response(req, &v)), id)
+    }
+
+    fn encrypt_traced(
+        &self,
+        req: &EncryptRequest,
+    ) -> (Result<EncryptResponse, KmsError>, Option<String>) {
         if req.plaintext.len() > MAX_PLAINTEXT || req.plaintext.is_empty() {
-            return Err(KmsError::Service {
+            let e = KmsError::Service {
                 operation: "Encrypt",
                 key: req.key_id.clone(),
                 code: "ValidationException".into(),
@@ -324,18 +339,52 @@ impl Kms for KmsHttpClient {
                     "plaintext must be 1..={MAX_PLAINTEXT} bytes, got {}",
                     req.plaintext.len()
                 ),
-            });
+            };
+            return (Err(e), None);
         }
         let mut body =
             json!({"KeyId": req.key_id, "Plaintext": B64.encode(req.plaintext.expose())});
         put_context(&mut body, &req.encryption_context);
-        let v = self.call("Encrypt", &body)?;
-        Ok(EncryptResponse {
-            key_id: str_field(&v, "KeyId", "Encrypt")?,
-            ciphertext_blob: b64_field(&v, "CiphertextBlob", "Encrypt")?
-                .ok_or_else(|| missing("Encrypt", "CiphertextBlob"))?,
-        })
+        let (v, id) = self.call_traced("Encrypt", &body);
+        let r = v.and_then(|v| {
+            Ok(EncryptResponse {
+                key_id: str_field(&v, "KeyId", "Encrypt")?,
+                ciphertext_blob: b64_field(&v, "CiphertextBlob", "Encrypt")?
+                    .ok_or_else(|| missing("Encrypt", "CiphertextBlob"))?,
+            })
+        });
+        (r, id)
     }
+}
+
+fn decrypt_body(req: &DecryptRequest) -> Value {
+    let mut body = json!({"CiphertextBlob": B64.encode(&req.ciphertext_blob)});
+    if let Some(k) = &req.key_id {
+        body["KeyId"] = Value::String(k.clone());
+    }
+    put_context(&mut body, &req.encryption_context);
+    put_recipient(&mut body, req.recipient.as_ref());
+    body
+}
+
+fn decrypt_response(req: &DecryptRequest, v: &Value) -> Result<DecryptResponse, KmsError> {
+    let plaintext = b64_field(v, "Plaintext", "Decrypt")?.map(SecretBytes::new);
+    let cfr = b64_field(v, "CiphertextForRecipient", "Decrypt")?;
+    if req.recipient.is_some()
+        && (cfr.is_none() || plaintext.as_ref().is_some_and(|p| !p.is_empty()))
+    {
+        return Err(KmsError::Transport(
+            "Decrypt with Recipient must return CiphertextForRecipient and no Plaintext".into(),
+        ));
+    }
+    if req.recipient.is_none() && plaintext.is_none() {
+        return Err(missing("Decrypt", "Plaintext"));
+    }
+    Ok(DecryptResponse {
+        key_id: str_field(v, "KeyId", "Decrypt")?,
+        plaintext: if req.recipient.is_some() { None } else { plaintext },
+        ciphertext_for_recipient: cfr,
+    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //! implementation.
 
 pub mod kms_http;
+pub mod nsm;
+pub mod nsm_dev;
 
 use std::collections::BTreeMap;
 
