@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use build_spec::pcr::{Measurements, Pcr};
 use rayon::prelude::*;
 
+pub mod receipt_stage;
 pub mod stages;
 
 use crate::report::{
@@ -360,12 +361,7 @@ impl Auditor {
     }
 
     fn stage_rebuild(&self, s: &mut SubjectReport, facts: &ReceiptFacts) {
-        s.pcrs = facts
-            .pcrs
-            .pcrs
-            .iter()
-            .map(|(i, v)| PcrRow { index: *i, attested: Some(pcr_hex(v)), expected: None })
-            .collect();
+        s.pcrs = pcr_rows(&facts.pcrs, &Measurements::new());
         let Some(src) = &facts.source else {
             s.push(GroupKind::Rebuild, Check::fail("rebuild.run", "no source commit to rebuild"));
             return;
@@ -539,9 +535,21 @@ pub fn compare_pcrs(attested: &Measurements, expected: &Measurements) -> Checks 
     out
 }
 
+/// PCRs always shown in the table: the image (0, 1, 2), the IAM role (3),
+/// the instance (4) and the signing certificate (8). Other indices are shown
+/// only when non-zero (the NSM reports all 16, mostly zeros).
+pub const TABLE_PCRS: [u8; 6] = [0, 1, 2, 3, 4, 8];
+
 /// The PCR table over the union of indices of both sides.
 pub fn pcr_rows(attested: &Measurements, expected: &Measurements) -> Vec<PcrRow> {
-    let idx: BTreeSet<u8> = attested.pcrs.keys().chain(expected.pcrs.keys()).copied().collect();
+    let shown = |i: &u8, v: &Pcr| TABLE_PCRS.contains(i) || v.iter().any(|b| *b != 0);
+    let idx: BTreeSet<u8> = attested
+        .pcrs
+        .iter()
+        .chain(expected.pcrs.iter())
+        .filter(|(i, v)| shown(i, v))
+        .map(|(i, _)| *i)
+        .collect();
     idx.into_iter()
         .map(|i| PcrRow { index: i, attested: attested.hex(i), expected: expected.hex(i) })
         .collect()

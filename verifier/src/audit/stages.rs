@@ -281,6 +281,78 @@ impl PolicyCheck for KmsPolicyStage {
     }
 }
 
+/// Stage 6 over the KMS JSON API client: `DescribeKey` on each key the
+/// receipt used. Informational (optional checks): a key disabled or pending
+/// deletion after the job does not make a past receipt false, but an auditor
+/// wants to know (crypto-shredding).
+pub struct KmsKeyStateStage {
+    /// `http://host:port` (e.g. proofpack-kms-local) or `https://...`.
+    pub endpoint: String,
+    /// SigV4 credentials (from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`).
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: enclave::secret::SecretBytes,
+}
+
+impl KmsKeyStateStage {
+    /// Reads the credentials from the standard AWS environment variables.
+    pub fn from_env(endpoint: &str) -> Result<Self, String> {
+        let id = std::env::var("AWS_ACCESS_KEY_ID")
+            .map_err(|_| "--kms-endpoint needs AWS_ACCESS_KEY_ID".to_string())?;
+        let secret = std::env::var("AWS_SECRET_ACCESS_KEY")
+            .map_err(|_| "--kms-endpoint needs AWS_SECRET_ACCESS_KEY".to_string())?;
+        Ok(Self {
+            endpoint: endpoint.to_string(),
+            access_key_id: id,
+            secret_access_key: enclave::secret::SecretBytes::new(secret.into_bytes()),
+        })
+    }
+}
+
+impl super::KeyState for KmsKeyStateStage {
+    fn check(&self, key_arn: &str) -> Check {
+        use enclave::backend::kms_http::sigv4::Credentials;
+        use enclave::backend::kms_http::{KmsHttpClient, KmsHttpConfig};
+        let region = key_arn.split(':').nth(3).filter(|r| !r.is_empty()).unwrap_or("us-east-1");
+        let creds = Credentials {
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: enclave::secret::SecretBytes::from_slice(
+                self.secret_access_key.expose(),
+            ),
+            session_token: std::env::var("AWS_SESSION_TOKEN").ok(),
+        };
+        let client =
+            match KmsHttpClient::new(KmsHttpConfig::new(self.endpoint.clone(), region, creds)) {
+                Ok(c) => c,
+                Err(e) => {
+                    return Check::fail("kms.key.state", format!("{key_arn}: {e}")).optional()
+                }
+            };
+        match client.call("DescribeKey", &serde_json::json!({ "KeyId": key_arn })) {
+            Err(e) => Check::fail("kms.key.state", format!("{key_arn}: DescribeKey failed: {e}"))
+                .optional(),
+            Ok(v) => {
+                let meta = &v["KeyMetadata"];
+                let state = meta["KeyState"].as_str().unwrap_or("unknown");
+                if state == "Enabled" {
+                    Check::pass("kms.key.state", format!("{key_arn} is Enabled"))
+                } else {
+                    let when = meta["DeletionDate"]
+                        .as_f64()
+                        .map(|d| format!(", deletion date {d}"))
+                        .unwrap_or_default();
+                    Check::warn(
+                        "kms.key.state",
+                        format!(
+                            "{key_arn} is {state}{when}: data sealed to it can no longer be opened"
+                        ),
+                    )
+                }
+            }
+        }
+    }
+}
+
 /// Flattens an image diff (A = expected, B = actual) into report entries:
 /// one per changed file inside a ramdisk, else one per changed section.
 pub fn diff_entries(d: &EifDiff) -> Vec<DiffEntry> {
@@ -429,12 +501,14 @@ mod tests {
         let (c, f) = stage.check(key, &rendered(&pcrs(1), false), &pcrs(1));
         assert_eq!(c.verdict(), crate::report::Verdict::Fail);
         assert!(f.iter().any(|x| x.severity == Severity::Error));
-        let trusting = KmsPolicyStage { trusted: vec!["arn:aws:iam::111122223333:role/admin".into()] };
+        let trusting =
+            KmsPolicyStage { trusted: vec!["arn:aws:iam::111122223333:role/admin".into()] };
         let (c, _) = trusting.check(key, &rendered(&pcrs(1), false), &pcrs(1));
         assert_eq!(c.verdict(), crate::report::Verdict::Pass, "{c:#?}");
         // A bypass from the vectors (IfExists on the attestation keys).
         let bypass = std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../testvectors/kms-policies/aws-spec/05-ifexists-pin.json"),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../testvectors/kms-policies/aws-spec/05-ifexists-pin.json"),
         )
         .unwrap();
         let (c, f) = stage.check(key, &bypass, &pcrs(1));

@@ -9,9 +9,15 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use sha2::{Digest as _, Sha256};
 
-use crate::audit::{parse_policy_arg, ArtifactInput, PolicyInput, ReceiptInput};
+use crate::attestation::TrustAnchor;
+use crate::audit::receipt_stage::ReceiptStage;
+use crate::audit::stages::{
+    find_images, CachedRebuild, GitSource, KmsKeyStateStage, KmsPolicyStage,
+};
+use crate::audit::{parse_policy_arg, ArtifactInput, Auditor, PolicyInput, ReceiptInput};
 use crate::cli::{exit, output};
-use crate::report::{self, AuditReport, InputFile, Settings};
+use crate::receipt::ReceiptOptions;
+use crate::report::{self, AuditReport, InputFile, Settings, TrustRoot};
 
 /// Report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -177,6 +183,8 @@ pub struct Loaded {
     pub policies: Vec<PolicyInput>,
     /// The artifact.
     pub artifact: Option<ArtifactInput>,
+    /// The artifact's bytes, for the receipt verifier's header checks.
+    pub artifact_bytes: Option<Vec<u8>>,
 }
 
 /// Reads the option files; an unreadable file is invalid input (exit 2).
@@ -205,28 +213,20 @@ pub fn load_options(o: &AuditOptions, command: &str) -> anyhow::Result<Loaded> {
         });
         policies.push(PolicyInput { key_arn: arn, bytes });
     }
-    let artifact = match &o.artifact {
-        None => None,
+    let (artifact, artifact_bytes) = match &o.artifact {
+        None => (None, None),
         Some(p) => {
-            let sha =
-                sha256_file(p).with_context(|| format!("cannot read artifact {}", p.display()))?;
+            let bytes = read_input(p, "artifact")?;
+            let sha = sha256_hex(&bytes);
             settings.artifact = Some(InputFile {
                 label: "artifact".into(),
                 path: p.display().to_string(),
                 sha256: Some(sha.clone()),
             });
-            Some(ArtifactInput { path: p.display().to_string(), sha256: sha })
+            (Some(ArtifactInput { path: p.display().to_string(), sha256: sha }), Some(bytes))
         }
     };
-    Ok(Loaded { settings, policies, artifact })
-}
-
-/// SHA-256 of a file, streamed (artifacts can be large).
-pub fn sha256_file(p: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(p)?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h)?;
-    Ok(hex::encode(h.finalize()))
+    Ok(Loaded { settings, policies, artifact, artifact_bytes })
 }
 
 /// Reads the receipts; a missing file is invalid input (exit 2) rather than
@@ -296,4 +296,63 @@ pub fn emit(report: &AuditReport, out: &OutputArgs) -> anyhow::Result<ExitCode> 
         eprintln!("warning: the development CA was accepted (--allow-dev-ca): this is not evidence of real Nitro hardware");
     }
     Ok(exit::from_verdict(verdict))
+}
+
+/// Runs `proofpack audit`.
+pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let receipts = load_receipts(&args.receipts)?;
+    let auditor = build_auditor(&args.options, "audit")?;
+    let report = auditor.audit(&receipts, now_rfc3339());
+    emit(&report, &args.output)
+}
+
+/// Builds the audit engine with the real stages from the command-line
+/// options. Unreadable or malformed option files are invalid input.
+pub fn build_auditor(o: &AuditOptions, command: &str) -> anyhow::Result<Auditor> {
+    let loaded = load_options(o, command)?;
+    let mut settings = loaded.settings;
+    let root = match &o.root {
+        Some(p) => {
+            let b = read_input(p, "trust root")?;
+            TrustAnchor::from_pem_or_der(&b, format!("{} (given with --root)", p.display()))
+                .map_err(|e| anyhow::anyhow!("--root {}: {e}", p.display()))?
+        }
+        None => TrustAnchor::aws_nitro_root_g1(),
+    };
+    settings.trust_root = Some(TrustRoot { source: root.label.clone(), sha256: root.sha256_hex() });
+    let mut ropts = ReceiptOptions::default();
+    ropts.attestation.roots = vec![root];
+    if let (Some(a), Some(bytes)) = (&loaded.artifact, loaded.artifact_bytes) {
+        ropts.artifacts = vec![(a.path.clone(), bytes)];
+    }
+    let receipts = ReceiptStage { options: ropts, allow_dev_ca: o.allow_dev_ca };
+    let policy = KmsPolicyStage { trusted: o.trusted_principal.clone() };
+    let mut a = Auditor::new(Box::new(receipts), Box::new(policy), settings);
+    a.policies = loaded.policies;
+    a.artifact = loaded.artifact;
+    if let Some(repo) = &o.repo {
+        let src = GitSource::open(repo, o.branch.clone(), o.require_signed_commit)
+            .map_err(|e| anyhow::anyhow!("--repo {repo}: {e}"))?;
+        a.source = Some(Box::new(src));
+        a.rebuild = Some(Box::new(CachedRebuild {
+            repo: repo.clone(),
+            profile: o.profile.clone(),
+            blobs_dir: o.blobs.clone(),
+            cache_dir: None,
+            no_cache: o.no_cache,
+            allow_toolchain_mismatch: o.allow_toolchain_mismatch,
+        }));
+    }
+    if let Some(p) = &o.images {
+        let (images, errors) = find_images(p).map_err(|e| anyhow::anyhow!("--images: {e}"))?;
+        for e in errors {
+            eprintln!("warning: --images: skipping {e}");
+        }
+        a.images = images;
+    }
+    if let Some(ep) = &o.kms_endpoint {
+        a.key_state =
+            Some(Box::new(KmsKeyStateStage::from_env(ep).map_err(|e| anyhow::anyhow!(e))?));
+    }
+    Ok(a)
 }

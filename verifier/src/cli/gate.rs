@@ -12,21 +12,27 @@ use clap::Args;
 
 use crate::audit::gate_image;
 use crate::cli::audit::{
-    emit, load_options, now_rfc3339, read_input, sha256_hex, AuditOptions, OutputArgs,
+    build_auditor, emit, load_options, load_receipts, now_rfc3339, read_input, sha256_hex,
+    AuditOptions, OutputArgs,
 };
 use crate::report::{AuditReport, InputFile, ToolInfo};
 
 /// `proofpack gate`.
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["eif", "receipt"])))]
 pub struct GateArgs {
     /// The enclave image to gate (with --expect).
-    #[arg(long, value_name = "IMAGE", required = true)]
+    #[arg(long, value_name = "IMAGE", requires = "expect", conflicts_with = "receipt")]
     pub eif: Option<PathBuf>,
 
     /// The expected PCRs (nitro-cli measurement JSON, as `proofpack build` writes).
-    #[arg(long, value_name = "PCRS_JSON", required = true)]
+    #[arg(long, value_name = "PCRS_JSON", requires = "eif")]
     pub expect: Option<PathBuf>,
+
+    /// Receipts to gate (with --repo); repeatable. Runs the full audit.
+    #[arg(long, value_name = "RECEIPT")]
+    pub receipt: Vec<PathBuf>,
 
     /// What receipts are checked against.
     #[command(flatten)]
@@ -54,10 +60,16 @@ Exit status:
 
 /// Runs `proofpack gate`.
 pub fn run(args: GateArgs) -> anyhow::Result<ExitCode> {
-    let (Some(eif), Some(expect)) = (&args.eif, &args.expect) else {
-        anyhow::bail!("gate needs --eif IMAGE --expect PCRS_JSON");
+    let report = match (&args.eif, &args.expect) {
+        (Some(eif), Some(expect)) => gate_eif(eif, expect, &args)?,
+        _ => {
+            if args.options.repo.is_none() {
+                anyhow::bail!("gate --receipt needs --repo PATH_OR_URL");
+            }
+            let receipts = load_receipts(&args.receipt)?;
+            build_auditor(&args.options, "gate")?.audit(&receipts, now_rfc3339())
+        }
     };
-    let report = gate_eif(eif, expect, &args)?;
     emit(&report, &args.output)
 }
 

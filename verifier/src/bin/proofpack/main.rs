@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Print the version and build information.
     Version,
+    /// Audit pack receipts: every check, one verdict with reasons.
+    Audit(Box<verifier::cli::audit::AuditArgs>),
     /// CI gate: exit 0 only when everything matches.
     Gate(Box<verifier::cli::gate::GateArgs>),
     /// Verify, show or (test only) mint Nitro attestation documents.
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
             println!("proofpack {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Audit(args) => verifier::cli::audit::run(*args),
         Command::Gate(args) => verifier::cli::gate::run(*args),
         Command::Attestation(args) => verifier::cli::attestation::run(args),
         Command::Build(c) => verifier::cli::build::run(c),
