@@ -5,11 +5,12 @@
 //! in `src/bin/proofpack/` is a thin layer over this library.
 
 pub mod attestation;
+pub mod audit;
 pub mod blobs;
 pub mod cli;
 pub mod git;
-pub mod rebuild;
 pub mod kms_local;
 pub mod kms_policy;
+pub mod rebuild;
 pub mod receipt;
 pub mod report;

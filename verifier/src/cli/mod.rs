@@ -5,8 +5,10 @@
 //! dispatches. Data goes to stdout, diagnostics to stderr.
 
 pub mod attestation;
+pub mod audit;
 pub mod build;
 pub mod exit;
+pub mod gate;
 pub mod image;
 pub mod kms_policy;
 pub mod output;

@@ -26,12 +26,16 @@ enum Command {
     Build(verifier::cli::build::Cmd),
     /// Verify, show or (test only) mint Nitro attestation documents.
     Attestation(verifier::cli::attestation::AttestationArgs),
+    /// Audit pack receipts: every check, one verdict with reasons.
+    Audit(Box<verifier::cli::audit::AuditArgs>),
+    /// CI gate: exit 0 only when everything matches.
+    Gate(Box<verifier::cli::gate::GateArgs>),
+    #[command(flatten)]
+    Image(verifier::cli::image::ImageCmd),
     /// Verify signed pack receipts (DSSE/in-toto) and their artifacts.
     Receipt(verifier::cli::receipt::ReceiptArgs),
     /// Send a pack job to the enclave and write the artifact and receipt.
     Pack(verifier::cli::pack::PackArgs),
-    #[command(flatten)]
-    Image(verifier::cli::image::ImageCmd),
     /// Check, render and simulate KMS key policies pinned to enclave PCRs.
     KmsPolicy(verifier::cli::kms_policy::KmsPolicyArgs),
 }
@@ -43,8 +47,10 @@ fn main() -> ExitCode {
             println!("proofpack {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Build(c) => verifier::cli::build::run(c),
+        Command::Audit(args) => verifier::cli::audit::run(*args),
+        Command::Gate(args) => verifier::cli::gate::run(*args),
         Command::Attestation(args) => verifier::cli::attestation::run(args),
+        Command::Build(c) => verifier::cli::build::run(c),
         Command::Receipt(args) => verifier::cli::receipt::run(args),
         Command::Pack(args) => verifier::cli::pack::run(args),
         Command::Image(cmd) => verifier::cli::image::run(cmd),

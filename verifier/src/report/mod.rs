@@ -7,6 +7,21 @@
 
 use serde::Serialize;
 
+pub mod github;
+pub mod html;
+pub mod json;
+pub mod junit;
+pub mod markdown;
+mod model;
+pub mod sarif;
+pub mod text;
+
+pub use model::{
+    AuditReport, CertSummary, CheckGroup, DiffChange, DiffEntry, GroupKind, InputFile, PcrRow,
+    PolicyFinding, Settings, Severity, SourceInfo, Status, SubjectKind, SubjectReport, Summary,
+    ToolInfo, TrustRoot, NOTHING_PASSED,
+};
+
 /// The outcome of one check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
@@ -127,6 +142,24 @@ pub enum Verdict {
     Pass,
     /// At least one required check failed, or nothing was checked.
     Fail,
+}
+
+impl Verdict {
+    /// Upper-case label, `PASS` or `FAIL`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+        }
+    }
+
+    /// Lower-case wire name.
+    pub fn id(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+        }
+    }
 }
 
 /// An ordered list of checks.

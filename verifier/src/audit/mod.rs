@@ -1,0 +1,824 @@
+//! `proofpack audit`: every check for every receipt, in parallel, into one
+//! [`AuditReport`].
+//!
+//! For each receipt the auditor runs, and records, all of these stages (a
+//! failed stage never stops the later ones, so the report shows everything):
+//!
+//! 1. the receipt itself ([`ReceiptCheck`]): DSSE signature, the attestation
+//!    documents and their chain at the document's own time, and the key and
+//!    statement bindings;
+//! 2. the source commit ([`SourceCheck`]): it exists in the repository, its
+//!    tree is the claimed one, optionally it is reachable from a branch and
+//!    signed;
+//! 3. a rebuild of that commit ([`Rebuild`], through its cache) and the PCR
+//!    comparison with the attested PCRs; when they differ and the image that
+//!    ran is available (`--images`), the image diff;
+//! 4. for every KMS key the receipt used, the key policy ([`PolicyCheck`]):
+//!    it pins exactly the attested PCRs and has no bypass;
+//! 5. the artifact digest, when an artifact is given;
+//! 6. the live key state, when a KMS endpoint is given ([`KeyState`]).
+//!
+//! Receipts are audited in parallel (rayon); receipts of the same commit
+//! share one rebuild and one source check through a per-commit once-cell
+//! ([`PerKey`]), so 1,000 receipts over 10 commits cost 10 rebuilds.
+//!
+//! The stages are traits so that this module owns only the orchestration and
+//! the comparisons; the real implementations live in their own modules and
+//! are wired in `cli::audit`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use build_spec::pcr::{Measurements, Pcr};
+use rayon::prelude::*;
+
+pub mod receipt_stage;
+pub mod stages;
+
+use crate::report::{
+    AuditReport, CertSummary, Check, Checks, DiffEntry, GroupKind, PcrRow, PolicyFinding, Settings,
+    SourceInfo, SubjectKind, SubjectReport, ToolInfo,
+};
+
+/// PCRs that identify the image: a rebuild must reproduce all three.
+pub const IMAGE_PCRS: [u8; 3] = [0, 1, 2];
+
+/// One receipt to audit.
+#[derive(Debug, Clone)]
+pub struct ReceiptInput {
+    /// The path or name shown in the report.
+    pub path: String,
+    /// The receipt bytes (a DSSE envelope), or why they could not be read.
+    pub bytes: Result<Vec<u8>, String>,
+}
+
+/// One output artifact named by a receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputDigest {
+    /// Artifact name.
+    pub name: String,
+    /// Lowercase hex SHA-256 of the artifact bytes.
+    pub sha256: String,
+}
+
+/// What a receipt claims, as read by the receipt verifier. The facts are
+/// only trustworthy when the receipt's own checks passed; the audit still
+/// uses them for the later stages so the report is complete, and the
+/// receipt's failed checks keep the verdict a failure.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiptFacts {
+    /// Receipt id: SHA-256 of the DSSE payload.
+    pub receipt_id: Option<String>,
+    /// The attestation time the chain was checked at, RFC 3339.
+    pub attested_at: Option<String>,
+    /// The attested PCRs.
+    pub pcrs: Measurements,
+    /// The source the receipt claims.
+    pub source: Option<SourceInfo>,
+    /// The repository-relative path of the build spec, when claimed.
+    pub build_spec_path: Option<String>,
+    /// Every KMS key ARN the enclave decrypted with (the keys whose policies
+    /// must pin the PCRs), deduplicated.
+    pub kms_keys: Vec<String>,
+    /// The output artifacts.
+    pub outputs: Vec<OutputDigest>,
+    /// The operator's (unattested) claim of the image SHA-384.
+    pub eif_sha384: Option<String>,
+}
+
+/// The receipt verifier's answer for one receipt.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiptFindings {
+    /// Checks of the signature, attestation and binding stages.
+    pub checks: Vec<(GroupKind, Check)>,
+    /// The certificate chain of the receipt's attestation document, root first.
+    pub chain: Vec<CertSummary>,
+    /// What the receipt claims, when its payload could be read at all.
+    pub facts: Option<ReceiptFacts>,
+}
+
+/// Stage 1: the receipt's own checks.
+pub trait ReceiptCheck: Send + Sync {
+    /// Verifies one receipt; never fails, records failures as checks.
+    fn check(&self, receipt: &[u8]) -> ReceiptFindings;
+}
+
+/// Stage 2: the source commit in the repository.
+pub trait SourceCheck: Send + Sync {
+    /// Checks that `source.commit` exists (with `source.tree`), and whatever
+    /// else was configured (branch reachability, signature).
+    fn check(&self, source: &SourceInfo) -> Checks;
+}
+
+/// A rebuilt image.
+#[derive(Debug, Clone)]
+pub struct RebuiltImage {
+    /// Its PCRs.
+    pub pcrs: Measurements,
+    /// The EIF file, when kept (for the diff).
+    pub eif: Option<PathBuf>,
+    /// Checks the rebuild itself recorded (cache hit, toolchain, ...).
+    pub checks: Checks,
+}
+
+/// Stage 3: rebuilding the image of a commit, and diffing two images.
+pub trait Rebuild: Send + Sync {
+    /// Rebuilds the image of `source` (through the rebuild cache).
+    fn rebuild(
+        &self,
+        source: &SourceInfo,
+        build_spec_path: Option<&str>,
+    ) -> Result<RebuiltImage, String>;
+
+    /// Lists how `actual` (the image that ran) differs from `expected` (the
+    /// rebuild).
+    fn diff(
+        &self,
+        expected: &std::path::Path,
+        actual: &std::path::Path,
+    ) -> Result<Vec<DiffEntry>, String>;
+}
+
+/// Stage 4: one KMS key policy against the attested PCRs.
+pub trait PolicyCheck: Send + Sync {
+    /// Analyses `policy` (the key policy JSON of `key_arn`) against `pcrs`:
+    /// checks (pinning, bypasses) plus the findings for the report.
+    fn check(
+        &self,
+        key_arn: &str,
+        policy: &[u8],
+        pcrs: &Measurements,
+    ) -> (Checks, Vec<PolicyFinding>);
+}
+
+/// Stage 6: the live state of a KMS key (issue 10 hook).
+pub trait KeyState: Send + Sync {
+    /// Describes the key; `kms.key.state` passes when it is enabled.
+    fn check(&self, key_arn: &str) -> Check;
+}
+
+/// An image that may have run, found with `--images`: matched to a receipt
+/// by its computed PCR0/1/2, never by a claimed digest.
+#[derive(Debug, Clone)]
+pub struct CandidateImage {
+    /// The EIF file.
+    pub path: PathBuf,
+    /// Its PCRs, computed from its bytes.
+    pub pcrs: Measurements,
+}
+
+/// A once-cell per key: the first caller for a key computes the value, every
+/// concurrent or later caller for the same key waits for and shares it.
+pub struct PerKey<T> {
+    cells: Mutex<HashMap<String, Arc<OnceLock<T>>>>,
+}
+
+impl<T> Default for PerKey<T> {
+    fn default() -> Self {
+        Self { cells: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl<T: Clone> PerKey<T> {
+    /// The value for `key`, computed by `f` at most once.
+    pub fn get_or_init(&self, key: &str, f: impl FnOnce() -> T) -> T {
+        let cell = {
+            // A poisoned lock only means another thread panicked while
+            // inserting; the map itself is still consistent.
+            let mut map = self.cells.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(map.entry(key.to_string()).or_default())
+        };
+        cell.get_or_init(f).clone()
+    }
+
+    /// How many distinct keys were computed.
+    pub fn len(&self) -> usize {
+        self.cells.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// True when nothing was computed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A KMS key policy given on the command line.
+#[derive(Debug, Clone)]
+pub struct PolicyInput {
+    /// The key ARN it belongs to.
+    pub key_arn: String,
+    /// The policy bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// The artifact given with `--artifact`.
+#[derive(Debug, Clone)]
+pub struct ArtifactInput {
+    /// Path as given.
+    pub path: String,
+    /// Lowercase hex SHA-256 of its bytes.
+    pub sha256: String,
+}
+
+/// The audit engine: the stages plus the inputs that apply to every receipt.
+pub struct Auditor {
+    /// Stage 1.
+    pub receipts: Box<dyn ReceiptCheck>,
+    /// Stage 2; `None` when no repository was given (recorded as a failure).
+    pub source: Option<Box<dyn SourceCheck>>,
+    /// Stage 3; `None` when rebuilding is not possible (recorded as a failure).
+    pub rebuild: Option<Box<dyn Rebuild>>,
+    /// Stage 4.
+    pub policy: Box<dyn PolicyCheck>,
+    /// Stage 6, when a KMS endpoint was given.
+    pub key_state: Option<Box<dyn KeyState>>,
+    /// Key policies by key ARN.
+    pub policies: Vec<PolicyInput>,
+    /// The artifact, when given.
+    pub artifact: Option<ArtifactInput>,
+    /// Images that may have run, for the diff.
+    pub images: Vec<CandidateImage>,
+    /// The settings recorded in the report.
+    pub settings: Settings,
+    rebuilds: PerKey<Result<Arc<RebuiltImage>, String>>,
+    sources: PerKey<Checks>,
+}
+
+/// Lowercase hex of a PCR.
+fn pcr_hex(p: &Pcr) -> String {
+    hex::encode(p)
+}
+
+/// The key of the per-commit caches: repository, commit, tree and spec path,
+/// so two receipts that claim the same commit but different trees never
+/// share a result.
+fn commit_key(src: &SourceInfo, spec: Option<&str>) -> String {
+    format!(
+        "{}\n{}\n{}\n{}",
+        src.repository,
+        src.commit,
+        src.tree.as_deref().unwrap_or(""),
+        spec.unwrap_or("")
+    )
+}
+
+impl Auditor {
+    /// An auditor with the given stages and no rebuild or source done yet.
+    pub fn new(
+        receipts: Box<dyn ReceiptCheck>,
+        policy: Box<dyn PolicyCheck>,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            receipts,
+            source: None,
+            rebuild: None,
+            policy,
+            key_state: None,
+            policies: Vec::new(),
+            artifact: None,
+            images: Vec::new(),
+            settings,
+            rebuilds: PerKey::default(),
+            sources: PerKey::default(),
+        }
+    }
+
+    /// How many distinct rebuilds ran (or were answered) so far.
+    pub fn rebuild_count(&self) -> usize {
+        self.rebuilds.len()
+    }
+
+    /// Audits every receipt in parallel; `verified_at` is the report time.
+    pub fn audit(&self, inputs: &[ReceiptInput], verified_at: String) -> AuditReport {
+        let subjects: Vec<SubjectReport> = inputs.par_iter().map(|i| self.audit_one(i)).collect();
+        AuditReport {
+            tool: ToolInfo::current(),
+            verified_at,
+            settings: self.settings.clone(),
+            subjects,
+        }
+    }
+
+    /// Audits one receipt.
+    pub fn audit_one(&self, input: &ReceiptInput) -> SubjectReport {
+        let mut s = SubjectReport::new(SubjectKind::Receipt, input.path.clone());
+        let bytes = match &input.bytes {
+            Ok(b) => {
+                s.push(
+                    GroupKind::Input,
+                    Check::pass("input.read", format!("read {} bytes", b.len())),
+                );
+                b
+            }
+            Err(e) => {
+                s.push(
+                    GroupKind::Input,
+                    Check::fail("input.read", format!("cannot read the receipt: {e}")),
+                );
+                return s;
+            }
+        };
+        let found = self.receipts.check(bytes);
+        for (g, c) in found.checks {
+            s.push(g, c);
+        }
+        s.chain = found.chain;
+        let Some(facts) = found.facts else {
+            s.push(
+                GroupKind::Source,
+                Check::skipped("source.commit", "the receipt's statement could not be read"),
+            );
+            return s;
+        };
+        s.receipt_id = facts.receipt_id.clone();
+        s.attested_at = facts.attested_at.clone();
+        s.source = facts.source.clone();
+
+        self.stage_source(&mut s, &facts);
+        self.stage_rebuild(&mut s, &facts);
+        self.stage_policies(&mut s, &facts);
+        self.stage_artifact(&mut s, &facts);
+        self.stage_key_state(&mut s, &facts);
+        s
+    }
+
+    fn stage_source(&self, s: &mut SubjectReport, facts: &ReceiptFacts) {
+        let Some(src) = &facts.source else {
+            s.push(
+                GroupKind::Source,
+                Check::fail("source.commit", "the receipt names no source commit"),
+            );
+            return;
+        };
+        let Some(checker) = &self.source else {
+            s.push(GroupKind::Source, Check::fail("source.commit", "no repository given (--repo)"));
+            return;
+        };
+        let key = commit_key(src, None);
+        s.add(GroupKind::Source, self.sources.get_or_init(&key, || checker.check(src)));
+    }
+
+    fn stage_rebuild(&self, s: &mut SubjectReport, facts: &ReceiptFacts) {
+        s.pcrs = pcr_rows(&facts.pcrs, &Measurements::new());
+        let Some(src) = &facts.source else {
+            s.push(GroupKind::Rebuild, Check::fail("rebuild.run", "no source commit to rebuild"));
+            return;
+        };
+        let Some(rebuilder) = &self.rebuild else {
+            s.push(GroupKind::Rebuild, Check::fail("rebuild.run", "rebuilding is not available"));
+            return;
+        };
+        let spec = facts.build_spec_path.as_deref();
+        let key = commit_key(src, spec);
+        let built = self.rebuilds.get_or_init(&key, || rebuilder.rebuild(src, spec).map(Arc::new));
+        let built = match built {
+            Ok(b) => b,
+            Err(e) => {
+                s.push(
+                    GroupKind::Rebuild,
+                    Check::fail(
+                        "rebuild.run",
+                        format!("rebuild of {} failed: {e}", short(&src.commit)),
+                    ),
+                );
+                return;
+            }
+        };
+        s.add(GroupKind::Rebuild, built.checks.clone());
+        s.pcr_expected_from = Some(format!("rebuild of {}", short(&src.commit)));
+        let checks = compare_pcrs(&facts.pcrs, &built.pcrs);
+        let mismatch = checks.0.iter().any(|c| c.is_fail());
+        s.add(GroupKind::Rebuild, checks);
+        s.pcrs = pcr_rows(&facts.pcrs, &built.pcrs);
+        if mismatch {
+            self.diff(s, facts, &built, rebuilder.as_ref());
+        }
+    }
+
+    fn diff(
+        &self,
+        s: &mut SubjectReport,
+        facts: &ReceiptFacts,
+        built: &RebuiltImage,
+        rebuilder: &dyn Rebuild,
+    ) {
+        let ran = self.images.iter().find(|c| {
+            IMAGE_PCRS
+                .iter()
+                .all(|i| c.pcrs.get(*i).is_some() && c.pcrs.get(*i) == facts.pcrs.get(*i))
+        });
+        let (Some(ran), Some(expected)) = (ran, &built.eif) else {
+            s.push(
+                GroupKind::Rebuild,
+                Check::skipped(
+                    "rebuild.diff",
+                    "no image with the attested PCRs was given (--images), so the files that differ cannot be named",
+                ),
+            );
+            return;
+        };
+        match rebuilder.diff(expected, &ran.path) {
+            Ok(d) => {
+                let names: Vec<&str> = d.iter().take(5).map(|e| e.path.as_str()).collect();
+                s.push(
+                    GroupKind::Rebuild,
+                    Check::warn(
+                        "rebuild.diff",
+                        format!(
+                            "{} differs from the rebuild in {} place(s): {}",
+                            ran.path.display(),
+                            d.len(),
+                            names.join(", ")
+                        ),
+                    ),
+                );
+                s.image_diff = d;
+            }
+            Err(e) => s.push(
+                GroupKind::Rebuild,
+                Check::warn("rebuild.diff", format!("image diff failed: {e}")),
+            ),
+        }
+    }
+
+    fn stage_policies(&self, s: &mut SubjectReport, facts: &ReceiptFacts) {
+        if facts.kms_keys.is_empty() {
+            s.push(
+                GroupKind::KmsPolicy,
+                Check::fail("kms.policy.keys", "the receipt names no KMS key"),
+            );
+            return;
+        }
+        for key in &facts.kms_keys {
+            let Some(p) = self.policies.iter().find(|p| &p.key_arn == key) else {
+                s.push(
+                    GroupKind::KmsPolicy,
+                    Check::fail(
+                        "kms.policy.missing",
+                        format!("no policy given for {key}; pass --kms-policy {key}=FILE"),
+                    ),
+                );
+                continue;
+            };
+            let (checks, findings) = self.policy.check(key, &p.bytes, &facts.pcrs);
+            s.add(GroupKind::KmsPolicy, checks);
+            s.policy_findings.extend(findings);
+        }
+    }
+
+    fn stage_artifact(&self, s: &mut SubjectReport, facts: &ReceiptFacts) {
+        let Some(a) = &self.artifact else {
+            s.push(
+                GroupKind::Artifact,
+                Check::skipped("artifact.digest", "no artifact given (--artifact)"),
+            );
+            return;
+        };
+        let check = match facts.outputs.iter().find(|o| o.sha256 == a.sha256) {
+            Some(o) => Check::pass(
+                "artifact.digest",
+                format!("{} has the SHA-256 of output {}", a.path, o.name),
+            ),
+            None => Check::mismatch(
+                "artifact.digest",
+                format!("{} is none of the receipt's outputs", a.path),
+                facts.outputs.iter().map(|o| o.sha256.as_str()).collect::<Vec<_>>().join(" or "),
+                a.sha256.clone(),
+            ),
+        };
+        s.push(GroupKind::Artifact, check);
+    }
+
+    fn stage_key_state(&self, s: &mut SubjectReport, facts: &ReceiptFacts) {
+        match &self.key_state {
+            None => s.push(
+                GroupKind::KmsKey,
+                Check::skipped("kms.key.state", "no KMS endpoint given (--kms-endpoint)"),
+            ),
+            Some(k) => {
+                for key in &facts.kms_keys {
+                    s.push(GroupKind::KmsKey, k.check(key));
+                }
+            }
+        }
+    }
+}
+
+/// The first 12 characters of a commit id, for messages.
+pub fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+/// Compares attested PCRs with expected ones: one required check per image
+/// PCR (0, 1, 2), which must be present on both sides and equal.
+pub fn compare_pcrs(attested: &Measurements, expected: &Measurements) -> Checks {
+    let mut out = Checks::new();
+    for i in IMAGE_PCRS {
+        let id = format!("rebuild.pcr.{i}");
+        let c = match (attested.get(i), expected.get(i)) {
+            (Some(a), Some(e)) if a == e => {
+                Check::pass(id, format!("PCR{i} equals the expected value"))
+            }
+            (Some(a), Some(e)) => Check::mismatch(
+                id,
+                format!("PCR{i} differs from the expected value"),
+                pcr_hex(e),
+                pcr_hex(a),
+            ),
+            (None, _) => Check::fail(id, format!("PCR{i} is not attested")),
+            (_, None) => Check::fail(id, format!("PCR{i} has no expected value")),
+        };
+        out.push(c);
+    }
+    out
+}
+
+/// PCRs always shown in the table: the image (0, 1, 2), the IAM role (3),
+/// the instance (4) and the signing certificate (8). Other indices are shown
+/// only when non-zero (the NSM reports all 16, mostly zeros).
+pub const TABLE_PCRS: [u8; 6] = [0, 1, 2, 3, 4, 8];
+
+/// The PCR table over the union of indices of both sides.
+pub fn pcr_rows(attested: &Measurements, expected: &Measurements) -> Vec<PcrRow> {
+    let shown = |i: &u8, v: &Pcr| TABLE_PCRS.contains(i) || v.iter().any(|b| *b != 0);
+    let idx: BTreeSet<u8> = attested
+        .pcrs
+        .iter()
+        .chain(expected.pcrs.iter())
+        .filter(|(i, v)| shown(i, v))
+        .map(|(i, _)| *i)
+        .collect();
+    idx.into_iter()
+        .map(|i| PcrRow { index: i, attested: attested.hex(i), expected: expected.hex(i) })
+        .collect()
+}
+
+/// The `gate --eif IMAGE --expect pcrs.json` subject: the image's computed
+/// PCRs against the expected ones. PCR0, PCR1 and PCR2 are always required;
+/// any other PCR the expected file lists (e.g. PCR8, the signing
+/// certificate) must match too.
+pub fn gate_image(
+    path: &str,
+    computed: Result<Measurements, String>,
+    expected: &Measurements,
+    expected_from: &str,
+) -> SubjectReport {
+    let mut s = SubjectReport::new(SubjectKind::Image, path);
+    let computed = match computed {
+        Ok(m) => {
+            s.push(
+                GroupKind::Input,
+                Check::pass("image.read", "read the image and computed its PCRs"),
+            );
+            m
+        }
+        Err(e) => {
+            s.push(
+                GroupKind::Input,
+                Check::fail("image.read", format!("cannot compute the image's PCRs: {e}")),
+            );
+            return s;
+        }
+    };
+    let mut checks = compare_pcrs(&computed, expected);
+    for (i, e) in &expected.pcrs {
+        if IMAGE_PCRS.contains(i) {
+            continue;
+        }
+        let id = format!("rebuild.pcr.{i}");
+        checks.push(match computed.get(*i) {
+            Some(a) if a == e => Check::pass(id, format!("PCR{i} equals the expected value")),
+            Some(a) => Check::mismatch(
+                id,
+                format!("PCR{i} differs from the expected value"),
+                pcr_hex(e),
+                pcr_hex(a),
+            ),
+            None => Check::fail(
+                id,
+                format!("PCR{i} is expected but the image has none (unsigned image?)"),
+            ),
+        });
+    }
+    s.add(GroupKind::Rebuild, checks);
+    // The table shows the image's PCRs in the "attested" column: they are what
+    // an enclave started from this file would attest.
+    s.pcr_expected_from = Some(expected_from.to_string());
+    s.pcrs = pcr_rows(&computed, expected);
+    s
+}
+
+/// Parses `KEY_ARN=FILE` (the ARN itself contains `:` but never `=`).
+pub fn parse_policy_arg(arg: &str) -> Result<(String, PathBuf), String> {
+    match arg.split_once('=') {
+        Some((arn, file)) if arn.starts_with("arn:") && !file.is_empty() => {
+            Ok((arn.to_string(), PathBuf::from(file)))
+        }
+        _ => Err(format!("expected KEY_ARN=FILE, got {arg:?}")),
+    }
+}
+
+/// Deduplicates key ARNs keeping first-seen order.
+pub fn dedup_keys<I: IntoIterator<Item = String>>(keys: I) -> Vec<String> {
+    let mut seen = BTreeMap::new();
+    let mut out = Vec::new();
+    for k in keys {
+        if seen.insert(k.clone(), ()).is_none() {
+            out.push(k);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::report::Verdict;
+
+    fn m(vals: &[(u8, u8)]) -> Measurements {
+        let mut x = Measurements::new();
+        for (i, v) in vals {
+            x.insert(*i, [*v; 48]);
+        }
+        x
+    }
+
+    /// A receipt "format" for orchestration tests only: `commit;pcr-byte;key;sha`.
+    struct FakeReceipts;
+    impl ReceiptCheck for FakeReceipts {
+        fn check(&self, r: &[u8]) -> ReceiptFindings {
+            let text = String::from_utf8_lossy(r).to_string();
+            let parts: Vec<&str> = text.split(';').collect();
+            let pcr: u8 = parts[1].parse().unwrap();
+            ReceiptFindings {
+                checks: vec![(GroupKind::Signature, Check::pass("receipt.signature", "ok"))],
+                chain: vec![],
+                facts: Some(ReceiptFacts {
+                    receipt_id: Some("00".repeat(32)),
+                    pcrs: m(&[(0, pcr), (1, pcr), (2, pcr)]),
+                    source: Some(SourceInfo {
+                        repository: "r".into(),
+                        commit: parts[0].into(),
+                        tree: None,
+                    }),
+                    kms_keys: vec![parts[2].into()],
+                    outputs: vec![OutputDigest { name: "a".into(), sha256: parts[3].into() }],
+                    ..Default::default()
+                }),
+            }
+        }
+    }
+
+    struct FakeSource;
+    impl SourceCheck for FakeSource {
+        fn check(&self, s: &SourceInfo) -> Checks {
+            Checks(vec![Check::from_bool(
+                "source.commit",
+                s.commit != "missing",
+                "exists",
+                "missing",
+            )])
+        }
+    }
+
+    /// Rebuilds give PCR byte = first char of the commit as digit.
+    struct FakeRebuild(AtomicUsize);
+    impl Rebuild for FakeRebuild {
+        fn rebuild(&self, s: &SourceInfo, _: Option<&str>) -> Result<RebuiltImage, String> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            let v: u8 = s.commit[..1].parse().map_err(|_| "bad".to_string())?;
+            Ok(RebuiltImage {
+                pcrs: m(&[(0, v), (1, v), (2, v)]),
+                eif: None,
+                checks: Checks::new(),
+            })
+        }
+        fn diff(&self, _: &std::path::Path, _: &std::path::Path) -> Result<Vec<DiffEntry>, String> {
+            Ok(vec![])
+        }
+    }
+
+    struct FakePolicy;
+    impl PolicyCheck for FakePolicy {
+        fn check(&self, _: &str, p: &[u8], _: &Measurements) -> (Checks, Vec<PolicyFinding>) {
+            (
+                Checks(vec![Check::from_bool("kms.policy.pins", p == b"good", "pinned", "bypass")]),
+                vec![],
+            )
+        }
+    }
+
+    fn auditor(rebuilds: &Arc<FakeRebuild>) -> Auditor {
+        struct Shared(Arc<FakeRebuild>);
+        impl Rebuild for Shared {
+            fn rebuild(&self, s: &SourceInfo, p: Option<&str>) -> Result<RebuiltImage, String> {
+                self.0.rebuild(s, p)
+            }
+            fn diff(
+                &self,
+                a: &std::path::Path,
+                b: &std::path::Path,
+            ) -> Result<Vec<DiffEntry>, String> {
+                self.0.diff(a, b)
+            }
+        }
+        let mut a = Auditor::new(Box::new(FakeReceipts), Box::new(FakePolicy), Settings::default());
+        a.source = Some(Box::new(FakeSource));
+        a.rebuild = Some(Box::new(Shared(Arc::clone(rebuilds))));
+        a.policies = vec![PolicyInput { key_arn: "arn:k1".into(), bytes: b"good".to_vec() }];
+        a
+    }
+
+    fn input(s: &str) -> ReceiptInput {
+        ReceiptInput { path: s.into(), bytes: Ok(s.as_bytes().to_vec()) }
+    }
+
+    #[test]
+    fn rebuild_is_shared_per_commit() {
+        let rb = Arc::new(FakeRebuild(AtomicUsize::new(0)));
+        let a = auditor(&rb);
+        let inputs: Vec<_> =
+            (0..200).map(|i| input(&format!("{}abc;{};arn:k1;aa", i % 4, i % 4))).collect();
+        let r = a.audit(&inputs, "t".into());
+        assert_eq!(r.verdict(), Verdict::Pass, "{:#?}", r.reasons());
+        assert_eq!(rb.0.load(Ordering::SeqCst), 4);
+        assert_eq!(a.rebuild_count(), 4);
+    }
+
+    #[test]
+    fn each_failure_is_recorded_and_fails() {
+        let rb = Arc::new(FakeRebuild(AtomicUsize::new(0)));
+        let a = auditor(&rb);
+        // PCR mismatch: attested 5, rebuild 1.
+        let s = a.audit_one(&input("1abc;5;arn:k1;aa"));
+        assert_eq!(s.verdict(), Verdict::Fail);
+        assert!(s.checks().any(|(_, c)| c.id == "rebuild.pcr.0" && c.is_fail()));
+        // No --images: the diff is skipped with a reason.
+        assert!(s.checks().any(|(_, c)| c.id == "rebuild.diff"));
+        // Missing commit (and rebuild failure) recorded separately.
+        let s = a.audit_one(&input("missing;1;arn:k1;aa"));
+        assert!(s.checks().any(|(_, c)| c.id == "source.commit" && c.is_fail()));
+        assert!(s.checks().any(|(_, c)| c.id == "rebuild.run" && c.is_fail()));
+        // Key without policy.
+        let s = a.audit_one(&input("1abc;1;arn:k2;aa"));
+        assert!(s.checks().any(|(_, c)| c.id == "kms.policy.missing" && c.is_fail()));
+        assert_eq!(s.verdict(), Verdict::Fail);
+    }
+
+    #[test]
+    fn artifact_digest() {
+        let rb = Arc::new(FakeRebuild(AtomicUsize::new(0)));
+        let mut a = auditor(&rb);
+        a.artifact = Some(ArtifactInput { path: "x".into(), sha256: "aa".into() });
+        assert_eq!(a.audit_one(&input("1abc;1;arn:k1;aa")).verdict(), Verdict::Pass);
+        let s = a.audit_one(&input("1abc;1;arn:k1;bb"));
+        assert_eq!(s.verdict(), Verdict::Fail);
+        assert!(s.checks().any(|(_, c)| c.id == "artifact.digest" && c.is_fail()));
+    }
+
+    #[test]
+    fn unreadable_receipt_fails() {
+        let rb = Arc::new(FakeRebuild(AtomicUsize::new(0)));
+        let a = auditor(&rb);
+        let s = a.audit_one(&ReceiptInput { path: "x".into(), bytes: Err("gone".into()) });
+        assert_eq!(s.verdict(), Verdict::Fail);
+    }
+
+    #[test]
+    fn gate_image_compares_every_expected_pcr() {
+        let img = m(&[(0, 1), (1, 2), (2, 3)]);
+        let s = gate_image("x.eif", Ok(img.clone()), &m(&[(0, 1), (1, 2), (2, 3)]), "pcrs.json");
+        assert_eq!(s.verdict(), Verdict::Pass);
+        let s = gate_image("x.eif", Ok(img.clone()), &m(&[(0, 1), (1, 2), (2, 9)]), "pcrs.json");
+        assert_eq!(s.verdict(), Verdict::Fail);
+        assert!(s.checks().any(|(_, c)| c.id == "rebuild.pcr.2" && c.is_fail()));
+        // PCR8 expected but the image is unsigned.
+        let s = gate_image(
+            "x.eif",
+            Ok(img.clone()),
+            &m(&[(0, 1), (1, 2), (2, 3), (8, 4)]),
+            "pcrs.json",
+        );
+        assert!(s.checks().any(|(_, c)| c.id == "rebuild.pcr.8" && c.is_fail()));
+        // An expected file without PCR0 can never pass.
+        let s = gate_image("x.eif", Ok(img), &m(&[(1, 2), (2, 3)]), "pcrs.json");
+        assert_eq!(s.verdict(), Verdict::Fail);
+        let s = gate_image("x.eif", Err("bad magic".into()), &m(&[(0, 1)]), "pcrs.json");
+        assert_eq!(s.verdict(), Verdict::Fail);
+    }
+
+    #[test]
+    fn policy_arg() {
+        let (a, f) = parse_policy_arg("arn:aws:kms:us-east-1:1:key/x=p.json").unwrap();
+        assert_eq!(a, "arn:aws:kms:us-east-1:1:key/x");
+        assert_eq!(f, PathBuf::from("p.json"));
+        assert!(parse_policy_arg("p.json").is_err());
+        assert!(parse_policy_arg("arn:x=").is_err());
+    }
+}

@@ -1,0 +1,358 @@
+//! `proofpack audit RECEIPT... --repo PATH_OR_URL`: one command from receipts
+//! to a verdict with reasons, in the report format people need.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use sha2::{Digest as _, Sha256};
+
+use crate::attestation::TrustAnchor;
+use crate::audit::receipt_stage::ReceiptStage;
+use crate::audit::stages::{
+    find_images, CachedRebuild, GitSource, KmsKeyStateStage, KmsPolicyStage,
+};
+use crate::audit::{parse_policy_arg, ArtifactInput, Auditor, PolicyInput, ReceiptInput};
+use crate::cli::{exit, output};
+use crate::receipt::ReceiptOptions;
+use crate::report::{self, AuditReport, InputFile, Settings, TrustRoot};
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Human-readable text, coloured on a terminal unless NO_COLOR is set.
+    Text,
+    /// The versioned JSON report (docs/schema/audit-report.v1.json).
+    Json,
+    /// GitHub-flavoured Markdown, e.g. for $GITHUB_STEP_SUMMARY.
+    Markdown,
+    /// One self-contained HTML file to archive.
+    Html,
+    /// JUnit XML for CI test reports.
+    Junit,
+    /// SARIF 2.1.0 for code-scanning dashboards.
+    Sarif,
+    /// GitHub Actions workflow commands (annotations).
+    Github,
+}
+
+/// Where and how to write the report.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Report")]
+pub struct OutputArgs {
+    /// Report format [default: text on a terminal, json otherwise].
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<ReportFormat>,
+
+    /// Write the report to FILE instead of stdout (a one-line verdict still
+    /// goes to stderr).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// What every receipt is checked against.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Receipt checks")]
+pub struct AuditOptions {
+    /// The git repository the receipts' commits must exist in: a path or a
+    /// URL (cloned into a temporary directory).
+    #[arg(long, value_name = "PATH_OR_URL")]
+    pub repo: Option<String>,
+
+    /// Also require each commit to be reachable from this branch.
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+
+    /// Also require each commit to carry a valid signature.
+    #[arg(long)]
+    pub require_signed_commit: bool,
+
+    /// The key policy of a KMS key, as KEY_ARN=FILE; repeat for each key the
+    /// receipts used. A key used without a policy fails the audit.
+    #[arg(long = "kms-policy", value_name = "KEY_ARN=FILE")]
+    pub kms_policy: Vec<String>,
+
+    /// A principal trusted not to abuse its rights on the KMS keys (e.g. the
+    /// key administrator allowed kms:PutKeyPolicy); repeatable. Findings
+    /// about trusted principals do not fail the audit.
+    #[arg(long = "trusted-principal", value_name = "ARN")]
+    pub trusted_principal: Vec<String>,
+
+    /// Build profile the attested images were built with.
+    #[arg(long, value_name = "NAME", default_value = "production")]
+    pub profile: String,
+
+    /// Rebuild even with a toolchain that differs from the spec's pin (the
+    /// report says so; the PCRs will likely differ).
+    #[arg(long)]
+    pub allow_toolchain_mismatch: bool,
+
+    /// Directory of pinned build blobs (kernel, nsm.ko) for rebuilds.
+    #[arg(long, value_name = "DIR")]
+    pub blobs: Option<PathBuf>,
+
+    /// Directory (or file) of EIF images that may have run: an image whose
+    /// computed PCRs equal a receipt's is diffed against the rebuild when
+    /// the PCRs differ, to name the changed files.
+    #[arg(long, value_name = "PATH")]
+    pub images: Option<PathBuf>,
+
+    /// Trust this root certificate (PEM) instead of the AWS Nitro Enclaves
+    /// root G1.
+    #[arg(long, value_name = "PEM")]
+    pub root: Option<PathBuf>,
+
+    /// Also accept attestation documents signed by the proofpack development
+    /// CA (development NSM). Every report then says so.
+    #[arg(long)]
+    pub allow_dev_ca: bool,
+
+    /// The artifact a receipt must name among its outputs (SHA-256 match).
+    #[arg(long, value_name = "FILE")]
+    pub artifact: Option<PathBuf>,
+
+    /// A KMS endpoint to ask for the current key state (DescribeKey), e.g.
+    /// the local KMS: http://127.0.0.1:4599.
+    #[arg(long, value_name = "URL")]
+    pub kms_endpoint: Option<String>,
+
+    /// Rebuild even when the rebuild cache has an answer.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// `proofpack audit`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = AFTER_HELP,
+)]
+pub struct AuditArgs {
+    /// Receipt files (DSSE envelopes) to audit.
+    #[arg(required = true, value_name = "RECEIPT")]
+    pub receipts: Vec<PathBuf>,
+
+    /// What receipts are checked against.
+    #[command(flatten)]
+    pub options: AuditOptions,
+
+    /// Report format and destination.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+const AFTER_HELP: &str = "\
+For each receipt, audit checks: the DSSE signature; the attestation documents and
+their certificate chain at the documents' own time; the key and statement
+bindings; that the commit exists in --repo (optionally on --branch, signed); a
+rebuild of that commit (cached, shared between receipts of the same commit) and
+its PCRs against the attested ones, with an image diff when they differ; that
+each KMS key used has a policy pinning exactly those PCRs with no bypass; and,
+with --artifact, the artifact digest. The verdict is PASS only if every
+required check of every receipt passed.
+
+Examples:
+  proofpack audit out/prod.ppa.receipt.json --repo . \\
+      --kms-policy arn:aws:kms:eu-west-1:111122223333:key/1234=policy.json
+  proofpack audit receipts/*.json --repo https://github.com/acme/app \\
+      --kms-policy ARN=policy.json --format html -o audit.html
+  proofpack audit r.json --repo . --kms-policy ARN=p.json --allow-dev-ca --format json
+
+Exit status:
+  0  every requested check passed
+  1  a check failed (mismatch, bad signature, policy bypass, ...)
+  2  invalid input or usage (unreadable or malformed file, bad flag)
+  3  internal error";
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Reads a file named on the command line, with the path in the error.
+pub fn read_input(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
+/// Everything read from the command line before auditing.
+pub struct Loaded {
+    /// Settings recorded in the report.
+    pub settings: Settings,
+    /// Policies by key.
+    pub policies: Vec<PolicyInput>,
+    /// The artifact.
+    pub artifact: Option<ArtifactInput>,
+    /// The artifact's bytes, for the receipt verifier's header checks.
+    pub artifact_bytes: Option<Vec<u8>>,
+}
+
+/// Reads the option files; an unreadable file is invalid input (exit 2).
+pub fn load_options(o: &AuditOptions, command: &str) -> anyhow::Result<Loaded> {
+    let mut settings = Settings {
+        command: command.into(),
+        repository: o.repo.clone(),
+        branch: o.branch.clone(),
+        allow_dev_ca: o.allow_dev_ca,
+        blobs: o.blobs.as_ref().map(|p| p.display().to_string()),
+        kms_endpoint: o.kms_endpoint.clone(),
+        ..Settings::default()
+    };
+    let mut policies = Vec::new();
+    for arg in &o.kms_policy {
+        let (arn, file) =
+            parse_policy_arg(arg).map_err(|e| anyhow::anyhow!("--kms-policy: {e}"))?;
+        if policies.iter().any(|p: &PolicyInput| p.key_arn == arn) {
+            anyhow::bail!("--kms-policy: {arn} given twice");
+        }
+        let bytes = read_input(&file, "KMS policy")?;
+        settings.kms_policies.push(InputFile {
+            label: arn.clone(),
+            path: file.display().to_string(),
+            sha256: Some(sha256_hex(&bytes)),
+        });
+        policies.push(PolicyInput { key_arn: arn, bytes });
+    }
+    let (artifact, artifact_bytes) = match &o.artifact {
+        None => (None, None),
+        Some(p) => {
+            let bytes = read_input(p, "artifact")?;
+            let sha = sha256_hex(&bytes);
+            settings.artifact = Some(InputFile {
+                label: "artifact".into(),
+                path: p.display().to_string(),
+                sha256: Some(sha.clone()),
+            });
+            (Some(ArtifactInput { path: p.display().to_string(), sha256: sha }), Some(bytes))
+        }
+    };
+    Ok(Loaded { settings, policies, artifact, artifact_bytes })
+}
+
+/// Reads the receipts; a missing file is invalid input (exit 2) rather than
+/// a failed check, so a typo never reads as "the receipt is bad".
+pub fn load_receipts(paths: &[PathBuf]) -> anyhow::Result<Vec<ReceiptInput>> {
+    paths
+        .iter()
+        .map(|p| {
+            let bytes = read_input(p, "receipt")?;
+            Ok(ReceiptInput { path: p.display().to_string(), bytes: Ok(bytes) })
+        })
+        .collect()
+}
+
+/// The current time, RFC 3339 UTC with seconds.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    now.format(&f).unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+/// Renders and writes the report, then maps the verdict to the exit code.
+pub fn emit(report: &AuditReport, out: &OutputArgs) -> anyhow::Result<ExitCode> {
+    let format = out.format.unwrap_or_else(|| {
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            ReportFormat::Text
+        } else {
+            ReportFormat::Json
+        }
+    });
+    let to_stdout = out.output.is_none();
+    let body = match format {
+        ReportFormat::Text => report::text::render(report, to_stdout && output::use_color()),
+        ReportFormat::Json => report::json::render(report),
+        ReportFormat::Markdown => report::markdown::render(report),
+        ReportFormat::Html => report::html::render(report),
+        ReportFormat::Junit => report::junit::render(report),
+        ReportFormat::Sarif => report::sarif::render(report),
+        ReportFormat::Github => report::github::render(report),
+    };
+    let verdict = report.verdict();
+    match &out.output {
+        Some(path) => {
+            std::fs::write(path, body.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let sum = report.summary();
+            eprintln!(
+                "{}: {} of {} subject(s) passed; report written to {}",
+                verdict.label(),
+                sum.passed,
+                sum.total,
+                path.display()
+            );
+        }
+        None => {
+            let mut stdout = anstream::stdout().lock();
+            if let Err(e) = stdout.write_all(body.as_bytes()).and_then(|_| stdout.flush()) {
+                // A closed pipe (`| head`) is the reader's choice, not an error.
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    eprintln!("error: cannot write the report: {e}");
+                    return Ok(ExitCode::from(exit::INTERNAL));
+                }
+            }
+        }
+    }
+    if report.settings.allow_dev_ca {
+        eprintln!("warning: the development CA was accepted (--allow-dev-ca): this is not evidence of real Nitro hardware");
+    }
+    Ok(exit::from_verdict(verdict))
+}
+
+/// Runs `proofpack audit`.
+pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let receipts = load_receipts(&args.receipts)?;
+    let auditor = build_auditor(&args.options, "audit")?;
+    let report = auditor.audit(&receipts, now_rfc3339());
+    emit(&report, &args.output)
+}
+
+/// Builds the audit engine with the real stages from the command-line
+/// options. Unreadable or malformed option files are invalid input.
+pub fn build_auditor(o: &AuditOptions, command: &str) -> anyhow::Result<Auditor> {
+    let loaded = load_options(o, command)?;
+    let mut settings = loaded.settings;
+    let root = match &o.root {
+        Some(p) => {
+            let b = read_input(p, "trust root")?;
+            TrustAnchor::from_pem_or_der(&b, format!("{} (given with --root)", p.display()))
+                .map_err(|e| anyhow::anyhow!("--root {}: {e}", p.display()))?
+        }
+        None => TrustAnchor::aws_nitro_root_g1(),
+    };
+    settings.trust_root = Some(TrustRoot { source: root.label.clone(), sha256: root.sha256_hex() });
+    let mut ropts = ReceiptOptions::default();
+    ropts.attestation.roots = vec![root];
+    if let (Some(a), Some(bytes)) = (&loaded.artifact, loaded.artifact_bytes) {
+        ropts.artifacts = vec![(a.path.clone(), bytes)];
+    }
+    let receipts = ReceiptStage { options: ropts, allow_dev_ca: o.allow_dev_ca };
+    let policy = KmsPolicyStage { trusted: o.trusted_principal.clone() };
+    let mut a = Auditor::new(Box::new(receipts), Box::new(policy), settings);
+    a.policies = loaded.policies;
+    a.artifact = loaded.artifact;
+    if let Some(repo) = &o.repo {
+        let src = GitSource::open(repo, o.branch.clone(), o.require_signed_commit)
+            .map_err(|e| anyhow::anyhow!("--repo {repo}: {e}"))?;
+        a.source = Some(Box::new(src));
+        a.rebuild = Some(Box::new(CachedRebuild {
+            repo: repo.clone(),
+            profile: o.profile.clone(),
+            blobs_dir: o.blobs.clone(),
+            cache_dir: None,
+            no_cache: o.no_cache,
+            allow_toolchain_mismatch: o.allow_toolchain_mismatch,
+        }));
+    }
+    if let Some(p) = &o.images {
+        let (images, errors) = find_images(p).map_err(|e| anyhow::anyhow!("--images: {e}"))?;
+        for e in errors {
+            eprintln!("warning: --images: skipping {e}");
+        }
+        a.images = images;
+    }
+    if let Some(ep) = &o.kms_endpoint {
+        a.key_state =
+            Some(Box::new(KmsKeyStateStage::from_env(ep).map_err(|e| anyhow::anyhow!(e))?));
+    }
+    Ok(a)
+}

@@ -1,0 +1,374 @@
+//! `proofpack audit` end to end, one test per verdict.
+//!
+//! The world (built once per test binary): a tiny git repository with a
+//! build spec (two crates with no dependencies, so a rebuild takes seconds)
+//! and two commits C1 and C2 that differ in one rootfs file; both rebuilt
+//! with the real rebuild (into a private cache that the audit then reuses);
+//! a development test CA; the real `proofpack-kms-local` server with two
+//! keys whose policies are rendered pinned to the PCRs of C1 and of C2; and
+//! two receipts made by the real pack service with the development NSM:
+//!
+//! * R1: the image of C1 ran and the receipt claims C1 (all good);
+//! * R2: the image of C2 ran but the receipt claims C1 (PCR mismatch).
+//!
+//! Every other case is derived from R1 by changing one input of the audit.
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/audit_world.rs"]
+mod audit_world;
+#[path = "common/kms_local.rs"]
+mod kms_local;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use enclave::attestation::testca::{TestCa, TestCaConfig};
+use git2::Repository;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use audit_world::*;
+use kms_local::KmsLocal;
+
+struct World {
+    dir: tempfile::TempDir,
+    repo: PathBuf,
+    other_repo: PathBuf,
+    cache: PathBuf,
+    c1: String,
+    root_pem: PathBuf,
+    images: PathBuf,
+    key_a: String,
+    policy_a: PathBuf,
+    key_b: String,
+    policy_b: PathBuf,
+    bypass_policy: PathBuf,
+    good: PathBuf,
+    mismatch: PathBuf,
+    artifact: PathBuf,
+    _kms: KmsLocal,
+}
+
+fn world() -> &'static World {
+    static W: OnceLock<World> = OnceLock::new();
+    W.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let repo = d.join("repo");
+        write_workspace(&repo);
+        let (c1, tree1) = commit_all(&repo, 1_700_000_000, "C1");
+        write(&repo, "tiny.conf", "setting = 2\n");
+        let (c2, _) = commit_all(&repo, 1_700_000_100, "C2: change tiny.conf");
+        // A repository that does not contain C1.
+        let other_repo = d.join("other");
+        write(&other_repo, "README", "unrelated\n");
+        commit_all(&other_repo, 1_700_000_000, "unrelated");
+
+        let cache = d.join("cache");
+        let target = d.join("target");
+        let (eif_a, pcrs_a) = rebuilt(&repo, &c1, &cache, &target);
+        let (eif_b, pcrs_b) = rebuilt(&repo, &c2, &cache, &target);
+        assert_ne!(pcrs_a.get(2), pcrs_b.get(2));
+        let images = d.join("images");
+        std::fs::create_dir_all(&images).unwrap();
+        std::fs::copy(&eif_b, images.join("ran.eif")).unwrap();
+
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let ca = TestCa::generate(&TestCaConfig::long_lived(now - 3600, 30)).unwrap();
+        let ca_dir = d.join("dev-ca");
+        ca.save(&ca_dir).unwrap();
+        let root_pem = d.join("dev-root.pem");
+        std::fs::write(&root_pem, ca.root_pem()).unwrap();
+
+        let kms = KmsLocal::start(Some(&root_pem));
+        let pa = pinned_policy(&pcrs_a);
+        let pb = pinned_policy(&pcrs_b);
+        let key_a = create_key(&kms, &pa);
+        let key_b = create_key(&kms, &pb);
+        let policy_a = d.join("policy-a.json");
+        let policy_b = d.join("policy-b.json");
+        std::fs::write(&policy_a, &pa).unwrap();
+        std::fs::write(&policy_b, &pb).unwrap();
+        // A pin without Deny guards plus a statement letting the admin
+        // Decrypt without any attestation: a bypass.
+        let bypass = json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "PinnedEnclave", "Effect": "Allow", "Principal": {"AWS": ENCLAVE_ROLE},
+             "Action": "kms:Decrypt", "Resource": "*",
+             "Condition": {"StringEqualsIgnoreCase": {
+                "kms:RecipientAttestation:PCR0": pcrs_a.hex(0).unwrap(),
+                "kms:RecipientAttestation:PCR1": pcrs_a.hex(1).unwrap(),
+                "kms:RecipientAttestation:PCR2": pcrs_a.hex(2).unwrap()}}},
+            {"Sid": "Backdoor", "Effect": "Allow", "Principal": {"AWS": ADMIN_ROLE},
+             "Action": "kms:Decrypt", "Resource": "*"}]});
+        let bypass_policy = d.join("policy-bypass.json");
+        std::fs::write(&bypass_policy, bypass.to_string()).unwrap();
+
+        let spec_sha = hex::encode(Sha256::digest(spec().as_bytes()));
+        let build_info = json!({
+            "repository": format!("git+file://{}", repo.display()),
+            "commit": {"gitCommit": c1},
+            "tree": tree1,
+            "buildSpec": {"path": "enclave.toml", "digest": {"sha256": spec_sha}},
+            "tools": {"proofpack": env!("CARGO_PKG_VERSION")},
+        });
+        let bi = serde_json::to_vec(&build_info).unwrap();
+        let (good, artifact) = pack(&ca_dir, &pcrs_a, &eif_a, &kms, &key_a, &bi, &d.join("run-a"));
+        let (mismatch, _) = pack(&ca_dir, &pcrs_b, &eif_b, &kms, &key_b, &bi, &d.join("run-b"));
+        let _ = c2;
+        World {
+            repo,
+            other_repo,
+            cache,
+            c1,
+            root_pem,
+            images,
+            key_a,
+            policy_a,
+            key_b,
+            policy_b,
+            bypass_policy,
+            good,
+            mismatch,
+            artifact,
+            _kms: kms,
+            dir,
+        }
+    })
+}
+
+fn p(x: &Path) -> String {
+    x.display().to_string()
+}
+
+/// Runs `proofpack audit` on the world's cache with JSON output.
+fn audit(args: &[String]) -> (Option<i32>, Value, String) {
+    let w = world();
+    let o: Output = Command::new(env!("CARGO_BIN_EXE_proofpack"))
+        .arg("audit")
+        .args(args)
+        .args(["--profile", "demo", "--format", "json"])
+        .env("PROOFPACK_CACHE_DIR", &w.cache)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&o.stdout)));
+    (o.status.code(), v, stderr)
+}
+
+fn base_args(receipt: &Path) -> Vec<String> {
+    let w = world();
+    vec![
+        p(receipt),
+        "--repo".into(),
+        p(&w.repo),
+        "--root".into(),
+        p(&w.root_pem),
+        "--allow-dev-ca".into(),
+        "--kms-policy".into(),
+        format!("{}={}", w.key_a, p(&w.policy_a)),
+    ]
+}
+
+fn check<'a>(report: &'a Value, id: &str) -> Vec<&'a Value> {
+    report["subjects"][0]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["checks"].as_array().unwrap())
+        .filter(|c| c["id"] == id)
+        .collect()
+}
+
+fn status(report: &Value, id: &str) -> String {
+    let c = check(report, id);
+    assert!(!c.is_empty(), "no check {id} in {report:#}");
+    c[0]["status"].as_str().unwrap().to_string()
+}
+
+fn assert_fails(code: Option<i32>, v: &Value, id: &str) {
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["verdict"], "fail");
+    assert_eq!(status(v, id), "fail", "{id} should fail: {v:#}");
+}
+
+#[test]
+fn all_good() {
+    let w = world();
+    let mut args = base_args(&w.good);
+    let branch =
+        Repository::open(&w.repo).unwrap().head().unwrap().shorthand().unwrap().to_string();
+    args.extend(["--artifact".into(), p(&w.artifact), "--branch".into(), branch]);
+    let (code, v, stderr) = audit(&args);
+    assert_eq!(code, Some(0), "{v:#}\n{stderr}");
+    assert_eq!(v["verdict"], "pass");
+    for id in [
+        "signature",
+        "attestation.receipt_doc",
+        "binding.user_data",
+        "source.commit",
+        "source.tree",
+        "source.branch",
+        "rebuild.pcr.0",
+        "rebuild.pcr.1",
+        "rebuild.pcr.2",
+        "kms.policy.verdict",
+        "artifact.digest",
+    ] {
+        assert_eq!(status(&v, id), "pass", "{id}: {v:#}");
+    }
+    // The development CA is accepted, and said so.
+    assert_eq!(status(&v, "attestation.dev_ca"), "warn");
+    assert!(stderr.contains("development CA"), "{stderr}");
+    assert_eq!(v["subjects"][0]["source"]["commit"], w.c1);
+    assert!(v["subjects"][0]["pcrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(3)
+        .all(|r| r["match"] == true));
+    assert!(!v["subjects"][0]["chain"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn pcr_mismatch_names_the_changed_file() {
+    let w = world();
+    let mut args = base_args(&w.mismatch);
+    let last = args.len() - 1;
+    args[last] = format!("{}={}", w.key_b, p(&w.policy_b));
+    args.extend(["--images".into(), p(&w.images)]);
+    let (code, v, _) = audit(&args);
+    assert_fails(code, &v, "rebuild.pcr.2");
+    let diff = v["subjects"][0]["image_diff"].as_array().unwrap();
+    assert!(
+        diff.iter()
+            .any(|d| d["path"].as_str().unwrap().ends_with("etc/tiny.conf")
+                && d["change"] == "modified"),
+        "{diff:#?}"
+    );
+    // The receipt itself is genuine: signature and bindings pass.
+    assert_eq!(status(&v, "signature"), "pass");
+    assert_eq!(status(&v, "source.commit"), "pass");
+}
+
+#[test]
+fn tampered_receipt() {
+    let w = world();
+    let bytes = std::fs::read(&w.good).unwrap();
+    let mut env: Value = serde_json::from_slice(&bytes).unwrap();
+    let mut payload = STANDARD.decode(env["payload"].as_str().unwrap()).unwrap();
+    // Change one character of the job id inside the signed payload.
+    let pos = payload.windows(9).position(|x| x == b"audit-e2e").unwrap();
+    payload[pos] = b'A';
+    env["payload"] = STANDARD.encode(&payload).into();
+    let t = w.dir.path().join("tampered.json");
+    std::fs::write(&t, serde_json::to_vec(&env).unwrap()).unwrap();
+    let (code, v, _) = audit(&base_args(&t));
+    assert_fails(code, &v, "signature");
+}
+
+#[test]
+fn foreign_chain() {
+    // Without --root the AWS Nitro root is pinned: the dev-CA chain is foreign.
+    let w = world();
+    let args: Vec<String> =
+        base_args(&w.good).into_iter().filter(|a| a != "--allow-dev-ca").collect();
+    let args: Vec<String> = {
+        let i = args.iter().position(|a| a == "--root").unwrap();
+        args[..i].iter().chain(args[i + 2..].iter()).cloned().collect()
+    };
+    let (code, v, _) = audit(&args);
+    assert_fails(code, &v, "attestation.receipt_doc");
+}
+
+#[test]
+fn commit_missing_from_repository() {
+    let w = world();
+    let mut args = base_args(&w.good);
+    let i = args.iter().position(|a| a == "--repo").unwrap();
+    args[i + 1] = p(&w.other_repo);
+    let (code, v, _) = audit(&args);
+    assert_fails(code, &v, "source.commit");
+    assert!(check(&v, "source.commit")[0]["detail"].as_str().unwrap().contains("is not in"));
+}
+
+#[test]
+fn policy_with_a_bypass() {
+    let w = world();
+    let mut args = base_args(&w.good);
+    let last = args.len() - 1;
+    args[last] = format!("{}={}", w.key_a, p(&w.bypass_policy));
+    let (code, v, _) = audit(&args);
+    assert_fails(code, &v, "kms.policy.verdict");
+    let findings = v["subjects"][0]["policy_findings"].as_array().unwrap();
+    assert!(
+        findings.iter().any(|f| f["severity"] == "error" && f["statement"] == "Backdoor"),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn artifact_digest_mismatch() {
+    let w = world();
+    let other = w.dir.path().join("other.ppa");
+    let mut bytes = std::fs::read(&w.artifact).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&other, bytes).unwrap();
+    let mut args = base_args(&w.good);
+    args.extend(["--artifact".into(), p(&other)]);
+    let (code, v, _) = audit(&args);
+    assert_fails(code, &v, "artifact.digest");
+}
+
+#[test]
+fn dev_ca_without_being_allowed() {
+    let w = world();
+    let args: Vec<String> =
+        base_args(&w.good).into_iter().filter(|a| a != "--allow-dev-ca").collect();
+    let (code, v, _) = audit(&args);
+    assert_fails(code, &v, "attestation.dev_ca");
+    // Everything else about the receipt is fine: the failure is the CA alone.
+    assert_eq!(status(&v, "rebuild.pcr.0"), "pass");
+    assert_eq!(status(&v, "attestation.receipt_doc"), "pass");
+}
+
+#[test]
+fn many_receipts_share_one_rebuild_and_formats_render() {
+    let w = world();
+    let mut args = base_args(&w.good);
+    // The same receipt three times: one rebuild (cache) for all.
+    args.insert(1, p(&w.good));
+    args.insert(1, p(&w.good));
+    let (code, v, _) = audit(&args);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["summary"]["total"], 3);
+    for f in ["text", "markdown", "html", "junit", "sarif", "github"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_proofpack"))
+            .arg("audit")
+            .args(base_args(&w.good))
+            .args(["--profile", "demo", "--format", f])
+            .env("PROOFPACK_CACHE_DIR", &w.cache)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{f}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(!o.stdout.is_empty());
+    }
+    // gate --receipt is the same audit with CI formats.
+    let mut gate = vec!["gate".to_string(), "--receipt".into()];
+    gate.extend(base_args(&w.good));
+    let o = Command::new(env!("CARGO_BIN_EXE_proofpack"))
+        .args(&gate)
+        .args(["--profile", "demo", "--format", "github"])
+        .env("PROOFPACK_CACHE_DIR", &w.cache)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("::notice title=proofpack gate::PASS"));
+}

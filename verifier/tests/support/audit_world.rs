@@ -1,0 +1,227 @@
+//! The audit test world's building blocks, shared by `tests/audit_e2e.rs`
+//! and `benches/audit.rs`: a tiny git repository with a build spec (two
+//! crates without dependencies, so a rebuild takes seconds), the real
+//! rebuild, the real local KMS with policies rendered pinned to PCRs, and
+//! receipts made by the real pack service with the development NSM.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use build_spec::pcr::Measurements;
+use enclave::attestation::testca::TestCa;
+use enclave::backend::nsm_dev::DevNsm;
+use enclave::backend::{EncryptRequest, Kms};
+use enclave::receipt::statement::BuildInfo;
+use enclave::secret::{SecretBytes, SecretKey32};
+use enclave::service::{PackJob, PackService};
+use enclave::sops::{KmsEntry, PlainLeaf, PlainNode, ValueType};
+use git2::{Repository, Signature, Time};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use verifier::kms_policy::render::{policy_text, RenderInput};
+use verifier::rebuild::{rebuild, RebuildOptions};
+
+use super::kms_local::KmsLocal;
+
+pub const ENCLAVE_ROLE: &str = "arn:aws:iam::111122223333:role/pack-enclave";
+pub const ADMIN_ROLE: &str = "arn:aws:iam::111122223333:role/admin";
+
+pub fn rustc_vv() -> (String, String) {
+    let out = Command::new("rustc").arg("-vV").output().unwrap();
+    let t = String::from_utf8(out.stdout).unwrap();
+    let f = |k: &str| t.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_string();
+    (f("release:"), f("commit-hash:"))
+}
+
+pub fn host() -> String {
+    let out = Command::new("rustc").arg("-vV").output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .unwrap()
+}
+
+pub fn spec() -> String {
+    let (release, commit) = rustc_vv();
+    format!(
+        r#"spec_version = 1
+[image]
+name = "tiny"
+version = "1.0"
+arch = "x86_64"
+cmdline = "console=ttyS0"
+[toolchain]
+release = "{release}"
+commit_hash = "{commit}"
+[time]
+source_date_epoch = 1700000000
+[cargo]
+workspace = "."
+target = "{host}"
+profile = "release"
+[init]
+package = "tiny-init"
+bin = "init"
+[app]
+package = "tiny-app"
+bin = "app"
+args = []
+env = []
+[[rootfs.files]]
+path = "etc/tiny.conf"
+source = "tiny.conf"
+mode = 0o644
+[profiles.demo]
+kernel = "demo-stand-in"
+"#,
+        host = host()
+    )
+}
+
+pub fn write(dir: &Path, rel: &str, body: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, body).unwrap();
+}
+
+pub fn write_workspace(dir: &Path) {
+    write(dir, "Cargo.toml", "[workspace]\nmembers = [\"init\", \"app\"]\nresolver = \"2\"\n");
+    write(dir, "init/Cargo.toml", "[package]\nname = \"tiny-init\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[[bin]]\nname = \"init\"\npath = \"src/main.rs\"\n");
+    write(dir, "init/src/main.rs", "fn main() {}\n");
+    write(dir, "app/Cargo.toml", "[package]\nname = \"tiny-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[[bin]]\nname = \"app\"\npath = \"src/main.rs\"\n");
+    write(dir, "app/src/main.rs", "fn main() { println!(\"tiny\"); }\n");
+    write(dir, "tiny.conf", "setting = 1\n");
+    write(dir, "enclave.toml", &spec());
+    write(dir, ".gitignore", "/target\n");
+    let st = Command::new("cargo")
+        .args(["generate-lockfile", "--offline", "--quiet"])
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+pub fn commit_all(dir: &Path, time: i64, msg: &str) -> (String, String) {
+    let repo = Repository::open(dir).or_else(|_| Repository::init(dir)).unwrap();
+    let mut idx = repo.index().unwrap();
+    idx.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None).unwrap();
+    idx.write().unwrap();
+    let tree_id = idx.write_tree().unwrap();
+    let tree = repo.find_tree(tree_id).unwrap();
+    let sig = Signature::new("t", "t@example.com", &Time::new(time, 0)).unwrap();
+    let parents: Vec<git2::Commit> =
+        repo.head().ok().and_then(|h| h.peel_to_commit().ok()).into_iter().collect();
+    let prefs: Vec<&git2::Commit> = parents.iter().collect();
+    let id = repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &prefs).unwrap().to_string();
+    (id, tree_id.to_string())
+}
+
+pub fn plain(v: &Value) -> PlainNode {
+    match v {
+        Value::Object(m) => PlainNode::Map(m.iter().map(|(k, x)| (k.clone(), plain(x))).collect()),
+        Value::String(s) => PlainNode::Leaf(PlainLeaf {
+            kind: ValueType::Str,
+            was_encrypted: true,
+            bytes: SecretBytes::new(s.clone().into_bytes()),
+        }),
+        other => panic!("unsupported {other}"),
+    }
+}
+
+pub fn sops_file(kms: &dyn Kms, arn: &str, doc: &Value) -> Vec<u8> {
+    let key = SecretKey32::generate();
+    let ctx: BTreeMap<String, String> = BTreeMap::new();
+    let blob = kms
+        .encrypt(&EncryptRequest {
+            key_id: arn.into(),
+            plaintext: SecretBytes::from_slice(key.expose()),
+            encryption_context: ctx.clone(),
+        })
+        .unwrap()
+        .ciphertext_blob;
+    let entries = vec![KmsEntry { arn: arn.into(), role: None, context: ctx, enc: blob }];
+    enclave::sops::encrypt_json(&plain(doc), &key, &entries, "2026-01-01T00:00:00Z").unwrap()
+}
+
+/// A policy pinned to `pcrs` (PCR0-2) for the enclave role, immutable, with
+/// the admin allowed to Encrypt (to make the test's SOPS files).
+pub fn pinned_policy(pcrs: &Measurements) -> String {
+    let mut input =
+        RenderInput::from_measurements(pcrs, &[0, 1, 2], ENCLAVE_ROLE, ADMIN_ROLE).unwrap();
+    input.producers = vec![ADMIN_ROLE.into()];
+    input.immutable = true;
+    policy_text(&input).unwrap()
+}
+
+pub fn create_key(kms: &KmsLocal, policy: &str) -> String {
+    let admin = kms.client("AKIDADMIN");
+    let md = admin
+        .call("CreateKey", &json!({"Policy": policy, "Description": "audit e2e", "BypassPolicyLockoutSafetyCheck": true}))
+        .unwrap();
+    md["KeyMetadata"]["Arn"].as_str().unwrap().to_string()
+}
+
+pub fn rebuilt(repo: &Path, commit: &str, cache: &Path, target: &Path) -> (PathBuf, Measurements) {
+    let mut o = RebuildOptions::new(repo.display().to_string(), commit);
+    o.spec_path = "enclave.toml".into();
+    o.profile = "demo".into();
+    o.cache_dir = Some(cache.to_path_buf());
+    o.target_dir = Some(target.to_path_buf());
+    let r = rebuild(&o, &build_spec::build::NoProgress).unwrap();
+    (r.eif_path, r.pcrs)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn pack(
+    ca_dir: &Path,
+    pcrs: &Measurements,
+    eif: &Path,
+    kms: &KmsLocal,
+    key: &str,
+    build_info: &[u8],
+    out: &Path,
+) -> (PathBuf, PathBuf) {
+    // The local KMS reads its clock from a file (tests move it); keep it at
+    // the real time so the fresh attestation documents are not "from the future".
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    std::fs::write(&kms.clock_file, now.to_string()).unwrap();
+    let nsm = DevNsm::with_measurements(TestCa::load(ca_dir).unwrap(), pcrs.clone(), eif);
+    let enclave_kms = kms.client("AKIDENCLAVE");
+    let admin = kms.client("AKIDADMIN");
+    let input = sops_file(
+        &admin,
+        key,
+        &json!({"defaults": {"TOKEN": "s3cr3t"}, "services": {"api": {}}, "environments": {"prod": {}}}),
+    );
+    let spki = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testvectors/receipts/rsa_test_key_2048.pub.pem"),
+    )
+    .unwrap();
+    let der = STANDARD
+        .decode(spki.lines().filter(|l| !l.starts_with("-----")).collect::<String>())
+        .unwrap();
+    let request = json!({
+        "_type": "https://proofpack.dev/pack-request/v1",
+        "jobId": "audit-e2e",
+        "nonce": hex::encode([7u8; 32]),
+        "inputs": [{"name": "secrets.enc.json", "sha256": hex::encode(Sha256::digest(&input))}],
+        "outputs": [{"name": "api-prod.ppa", "recipients": [{"publicKey": STANDARD.encode(der)}]}],
+        "target": {"service": "api", "environment": "prod"},
+    });
+    let job = PackJob { request: serde_json::to_vec(&request).unwrap(), inputs: vec![input] };
+    let svc = PackService::new(&nsm, &enclave_kms, BuildInfo::parse(build_info).unwrap());
+    let output =
+        svc.pack(&job).unwrap_or_else(|e| panic!("pack failed: {e}\nkms log: {}", kms.log()));
+    std::fs::create_dir_all(out).unwrap();
+    let receipt = out.join("api-prod.ppa.receipt.json");
+    let artifact = out.join("api-prod.ppa");
+    std::fs::write(&receipt, &output.receipt).unwrap();
+    std::fs::write(&artifact, &output.artifacts[0].bytes).unwrap();
+    (receipt, artifact)
+}
