@@ -45,7 +45,8 @@ impl FromStr for Sha256Digest {
         let hex_part = s.strip_prefix("sha256:").ok_or_else(bad)?;
         // The OCI spec requires lower-case hex for sha256 (image-spec
         // descriptor.md, "Digests"); `hex::decode` would also take upper case.
-        if hex_part.len() != 64 || !hex_part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if hex_part.len() != 64 || !hex_part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             return Err(bad());
         }
         let mut out = [0u8; 32];
@@ -164,6 +165,7 @@ impl<R: Read> Read for HashingReader<R> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -174,7 +176,12 @@ mod tests {
         let d: Sha256Digest = EMPTY.parse().unwrap();
         assert_eq!(d, Sha256Digest::of(b""));
         assert_eq!(d.to_string(), EMPTY);
-        for bad in ["sha512:00", "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", "e3b0", "sha256:e3b0"] {
+        for bad in [
+            "sha512:00",
+            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+            "e3b0",
+            "sha256:e3b0",
+        ] {
             assert!(bad.parse::<Sha256Digest>().is_err(), "{bad}");
         }
     }

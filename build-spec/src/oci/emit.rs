@@ -90,7 +90,9 @@ fn lines(items: &[String], err: impl Fn(String) -> OciError) -> Result<Vec<u8>, 
     let mut out = Vec::new();
     for s in items {
         if s.contains('\n') || s.contains('\0') {
-            return Err(err(format!("element {s:?} contains a newline or NUL; init reads one element per line")));
+            return Err(err(format!(
+                "element {s:?} contains a newline or NUL; init reads one element per line"
+            )));
         }
         out.extend_from_slice(s.as_bytes());
         out.push(b'\n');
@@ -219,7 +221,11 @@ impl Serialize for ProvenanceView<'_> {
 ///
 /// Nothing reaches `sink` before every layer blob has been verified
 /// (digest, size and diff_id), so a tampered image never produces output.
-pub fn convert(src: &ImageSource, image: ResolvedImage, sink: &mut dyn RamdiskSink) -> Result<Conversion, OciError> {
+pub fn convert(
+    src: &ImageSource,
+    image: ResolvedImage,
+    sink: &mut dyn RamdiskSink,
+) -> Result<Conversion, OciError> {
     let cmd = cmd_file(&image.config)?;
     let env = env_file(&image.config)?;
     let mut tree = Tree::new()?;

@@ -62,8 +62,8 @@ pub mod tree;
 
 pub use digest::Sha256Digest;
 pub use emit::{
-    cmd_file, convert, convert_path, describe_layer, env_file, format_label, Conversion, ProvenanceView, RamdiskEntry,
-    RamdiskKind, RamdiskSink, MOUNT_POINTS, PROVENANCE_SCHEMA,
+    cmd_file, convert, convert_path, describe_layer, env_file, format_label, Conversion,
+    ProvenanceView, RamdiskEntry, RamdiskKind, RamdiskSink, MOUNT_POINTS, PROVENANCE_SCHEMA,
 };
 pub use resolve::{resolve, Compression, InputFormat, LayerRef, Platform, ResolvedImage};
 pub use source::ImageSource;
@@ -124,7 +124,9 @@ pub enum OciError {
         location: String,
     },
     /// The blob's length differs from the descriptor's size.
-    #[error("{descriptor}: blob size mismatch: descriptor says {expected} bytes, blob has {actual}")]
+    #[error(
+        "{descriptor}: blob size mismatch: descriptor says {expected} bytes, blob has {actual}"
+    )]
     BlobSizeMismatch {
         /// The descriptor.
         descriptor: String,
@@ -351,4 +353,56 @@ pub enum OciError {
     /// The ramdisk writer refused an entry.
     #[error("ramdisk writer: {0}")]
     Ramdisk(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The production sink: the deterministic newc writer of [`crate::cpio`].
+impl<W: std::io::Write> RamdiskSink for crate::cpio::NewcWriter<W> {
+    fn append(
+        &mut self,
+        e: &RamdiskEntry<'_>,
+        data: &mut dyn std::io::Read,
+    ) -> Result<(), OciError> {
+        use crate::cpio::{EntryHeader, EntryKind};
+        let kind = match e.kind {
+            RamdiskKind::File { size } => EntryKind::File { size },
+            RamdiskKind::Dir => EntryKind::Dir,
+            RamdiskKind::Symlink { target } => EntryKind::Symlink { target: target.to_string() },
+        };
+        let header =
+            EntryHeader { path: e.path.to_string(), kind, mode: e.mode, uid: e.uid, gid: e.gid };
+        crate::cpio::NewcWriter::append(self, &header, data)
+            .map_err(|err| OciError::Ramdisk(Box::new(err)))
+    }
+}
+
+/// Converts the image pinned by `pinned` into a newc ramdisk written to
+/// `out` (all mtimes = `source_date_epoch`, the writer's default options
+/// otherwise). Returns the conversion summary and `out`.
+///
+/// `out` receives bytes while pass 2 runs; every blob has been verified
+/// before that, but a caller writing to a file should still write to a
+/// temporary name and rename on success (the CLI does).
+pub fn write_ramdisk<W: std::io::Write>(
+    input: &std::path::Path,
+    pinned: Sha256Digest,
+    platform: &Platform,
+    source_date_epoch: u32,
+    out: W,
+) -> Result<(Conversion, W), OciError> {
+    let mut writer =
+        crate::cpio::NewcWriter::new(out, crate::cpio::CpioOptions::with_mtime(source_date_epoch));
+    let conv = convert_path(input, pinned, platform, &mut writer)?;
+    let out = writer.finish().map_err(|err| OciError::Ramdisk(Box::new(err)))?;
+    Ok((conv, out))
+}
+
+/// PCR2 of an EIF whose second (and last) ramdisk has SHA-384 `ramdisk_sha384`:
+/// `SHA384(0^48 || SHA384(ramdisk))` (eif-and-pcrs.md §4.1; nitro-cli
+/// `pcr --input` semantics).
+pub fn pcr_of_content_digest(content_sha384: &[u8; 48]) -> [u8; 48] {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha384::new();
+    h.update([0u8; 48]);
+    h.update(content_sha384);
+    h.finalize().into()
 }

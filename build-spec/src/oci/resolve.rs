@@ -93,7 +93,9 @@ impl std::str::FromStr for Platform {
     fn from_str(s: &str) -> Result<Self, OciError> {
         match s {
             "linux/amd64" => Ok(Self { os: "linux".into(), architecture: "amd64".into() }),
-            "linux/arm64" | "linux/arm64/v8" => Ok(Self { os: "linux".into(), architecture: "arm64".into() }),
+            "linux/arm64" | "linux/arm64/v8" => {
+                Ok(Self { os: "linux".into(), architecture: "arm64".into() })
+            }
             _ => Err(OciError::BadPlatform { value: s.chars().take(64).collect() }),
         }
     }
@@ -167,17 +169,24 @@ pub(crate) fn read_verified(
     digest: Sha256Digest,
     size: Option<u64>,
 ) -> Result<Vec<u8>, OciError> {
-    let (reader, len) = src
-        .open_file(location)?
-        .ok_or_else(|| OciError::BlobMissing { descriptor: what.to_string(), location: location.to_string() })?;
+    let (reader, len) = src.open_file(location)?.ok_or_else(|| OciError::BlobMissing {
+        descriptor: what.to_string(),
+        location: location.to_string(),
+    })?;
     let size = size.unwrap_or(len);
     if size > MAX_JSON_BLOB {
-        return Err(OciError::BlobTooLarge { descriptor: what.to_string(), size, limit: MAX_JSON_BLOB });
+        return Err(OciError::BlobTooLarge {
+            descriptor: what.to_string(),
+            size,
+            limit: MAX_JSON_BLOB,
+        });
     }
     let mut v = VerifyingReader::new(reader, digest, size);
     let mut buf = Vec::with_capacity(size as usize);
-    (&mut v).read_to_end(&mut buf).map_err(|source| OciError::Io { context: format!("reading {what}"), source })?;
-    let verdict = v.finish().map_err(|source| OciError::Io { context: format!("reading {what}"), source })?;
+    v.read_to_end(&mut buf)
+        .map_err(|source| OciError::Io { context: format!("reading {what}"), source })?;
+    let verdict =
+        v.finish().map_err(|source| OciError::Io { context: format!("reading {what}"), source })?;
     blob_verdict(what, digest, size, verdict)?;
     Ok(buf)
 }
@@ -229,7 +238,11 @@ struct Peek {
 
 /// Resolves `pinned` (a manifest or index digest; for classic `docker save`
 /// archives the config digest) for `platform`, verifying every document.
-pub fn resolve(src: &ImageSource, pinned: Sha256Digest, platform: &Platform) -> Result<ResolvedImage, OciError> {
+pub fn resolve(
+    src: &ImageSource,
+    pinned: Sha256Digest,
+    platform: &Platform,
+) -> Result<ResolvedImage, OciError> {
     if src.exists("oci-layout") {
         return resolve_oci(src, pinned, platform);
     }
@@ -239,13 +252,19 @@ pub fn resolve(src: &ImageSource, pinned: Sha256Digest, platform: &Platform) -> 
     Err(OciError::NotAnImage { input: src.describe() })
 }
 
-fn resolve_oci(src: &ImageSource, pinned: Sha256Digest, platform: &Platform) -> Result<ResolvedImage, OciError> {
+fn resolve_oci(
+    src: &ImageSource,
+    pinned: Sha256Digest,
+    platform: &Platform,
+) -> Result<ResolvedImage, OciError> {
     // oci-layout must say 1.0.0; index.json is read only to learn the size
     // and media type of the pinned blob if listed there.
     let layout = read_unverified_json(src, "oci-layout")?;
     let version = layout.get("imageLayoutVersion").and_then(|v| v.as_str()).unwrap_or("");
     if version != "1.0.0" {
-        return Err(OciError::NotAnImage { input: format!("{} (imageLayoutVersion {version:?})", src.describe()) });
+        return Err(OciError::NotAnImage {
+            input: format!("{} (imageLayoutVersion {version:?})", src.describe()),
+        });
     }
     let mut size_hint = None;
     if let Ok(top) = read_unverified_json(src, "index.json") {
@@ -266,22 +285,24 @@ fn resolve_oci(src: &ImageSource, pinned: Sha256Digest, platform: &Platform) -> 
             return Err(OciError::BlobMissing { descriptor: what, location: blob_path(&digest) });
         }
         let bytes = read_verified(src, &what, &blob_path(&digest), digest, size)?;
-        let peek: Peek =
-            serde_json::from_slice(&bytes).map_err(|source| OciError::BadJson { descriptor: what.clone(), source })?;
+        let peek: Peek = serde_json::from_slice(&bytes)
+            .map_err(|source| OciError::BadJson { descriptor: what.clone(), source })?;
         let mt = peek.media_type.as_deref();
-        let is_index =
-            matches!(mt, Some(media::OCI_INDEX | media::DOCKER_LIST)) || (mt.is_none() && peek.manifests.is_some());
-        let is_manifest =
-            matches!(mt, Some(media::OCI_MANIFEST | media::DOCKER_MANIFEST)) || (mt.is_none() && peek.layers.is_some());
+        let is_index = matches!(mt, Some(media::OCI_INDEX | media::DOCKER_LIST))
+            || (mt.is_none() && peek.manifests.is_some());
+        let is_manifest = matches!(mt, Some(media::OCI_MANIFEST | media::DOCKER_MANIFEST))
+            || (mt.is_none() && peek.layers.is_some());
         if is_index {
-            let index: ImageIndex =
-                serde_json::from_slice(&bytes).map_err(|source| OciError::BadJson { descriptor: what.clone(), source })?;
+            let index: ImageIndex = serde_json::from_slice(&bytes)
+                .map_err(|source| OciError::BadJson { descriptor: what.clone(), source })?;
             let mut found = Vec::new();
             let mut available = Vec::new();
             for d in index.manifests() {
                 let Some(p) = d.platform() else { continue };
                 let label = format!("{}/{}", p.os(), p.architecture());
-                if p.os().to_string() == platform.os && p.architecture().to_string() == platform.architecture {
+                if p.os().to_string() == platform.os
+                    && p.architecture().to_string() == platform.architecture
+                {
                     found.push(d.clone());
                 }
                 available.push(label);
@@ -295,13 +316,22 @@ fn resolve_oci(src: &ImageSource, pinned: Sha256Digest, platform: &Platform) -> 
                         available: available.join(", "),
                     })
                 }
-                n => return Err(OciError::AmbiguousPlatform { index: what, wanted: platform.to_string(), count: n }),
+                n => {
+                    return Err(OciError::AmbiguousPlatform {
+                        index: what,
+                        wanted: platform.to_string(),
+                        count: n,
+                    })
+                }
             };
             index_digest.get_or_insert(digest);
             let d = desc_digest(&what, &chosen)?;
             what = format!("manifest {d} for {platform} (from index {digest})");
             let cmt = chosen.media_type().to_string();
-            if cmt != media::OCI_MANIFEST && cmt != media::DOCKER_MANIFEST && cmt != media::OCI_INDEX && cmt != media::DOCKER_LIST
+            if cmt != media::OCI_MANIFEST
+                && cmt != media::DOCKER_MANIFEST
+                && cmt != media::OCI_INDEX
+                && cmt != media::DOCKER_LIST
             {
                 return Err(OciError::UnknownMediaType { descriptor: what, media_type: cmt });
             }
@@ -315,8 +345,8 @@ fn resolve_oci(src: &ImageSource, pinned: Sha256Digest, platform: &Platform) -> 
                 media_type: mt.unwrap_or("(none)").to_string(),
             });
         }
-        let manifest: ImageManifest =
-            serde_json::from_slice(&bytes).map_err(|source| OciError::BadJson { descriptor: what.clone(), source })?;
+        let manifest: ImageManifest = serde_json::from_slice(&bytes)
+            .map_err(|source| OciError::BadJson { descriptor: what.clone(), source })?;
         return finish_manifest(src, pinned, index_digest, digest, &manifest, platform);
     }
     Err(OciError::NestingTooDeep { descriptor: what })
@@ -337,7 +367,8 @@ fn finish_manifest(
     if cmt != media::OCI_CONFIG && cmt != media::DOCKER_CONFIG {
         return Err(OciError::UnknownMediaType { descriptor: what, media_type: cmt });
     }
-    let cbytes = read_verified(src, &what, &blob_path(&config_digest), config_digest, Some(cdesc.size()))?;
+    let cbytes =
+        read_verified(src, &what, &blob_path(&config_digest), config_digest, Some(cdesc.size()))?;
     let config = parse_config(&what, &cbytes)?;
     check_platform(&format!("manifest {manifest_digest}"), &config, platform)?;
     let diff_ids = diff_ids(&what, &config)?;
@@ -351,10 +382,11 @@ fn finish_manifest(
     for (i, (d, diff_id)) in manifest.layers().iter().zip(diff_ids).enumerate() {
         let digest = desc_digest(&format!("layer {i}"), d)?;
         let media_type = d.media_type().to_string();
-        let compression = layer_compression(&media_type).ok_or_else(|| OciError::UnknownMediaType {
-            descriptor: format!("layer {i} ({digest}) of manifest {manifest_digest}"),
-            media_type: media_type.clone(),
-        })?;
+        let compression =
+            layer_compression(&media_type).ok_or_else(|| OciError::UnknownMediaType {
+                descriptor: format!("layer {i} ({digest}) of manifest {manifest_digest}"),
+                media_type: media_type.clone(),
+            })?;
         layers.push(LayerRef {
             index: i,
             digest,
@@ -378,7 +410,8 @@ fn finish_manifest(
 }
 
 fn parse_config(what: &str, bytes: &[u8]) -> Result<ImageConfiguration, OciError> {
-    serde_json::from_slice(bytes).map_err(|source| OciError::BadJson { descriptor: what.to_string(), source })
+    serde_json::from_slice(bytes)
+        .map_err(|source| OciError::BadJson { descriptor: what.to_string(), source })
 }
 
 fn diff_ids(what: &str, config: &ImageConfiguration) -> Result<Vec<Sha256Digest>, OciError> {
@@ -395,7 +428,11 @@ fn diff_ids(what: &str, config: &ImageConfiguration) -> Result<Vec<Sha256Digest>
         .collect()
 }
 
-fn check_platform(what: &str, config: &ImageConfiguration, platform: &Platform) -> Result<(), OciError> {
+fn check_platform(
+    what: &str,
+    config: &ImageConfiguration,
+    platform: &Platform,
+) -> Result<(), OciError> {
     let os = config.os().to_string();
     let arch = config.architecture().to_string();
     if os != platform.os || arch != platform.architecture {
@@ -409,17 +446,23 @@ fn check_platform(what: &str, config: &ImageConfiguration, platform: &Platform) 
 }
 
 fn read_unverified_json(src: &ImageSource, name: &str) -> Result<serde_json::Value, OciError> {
-    let (r, len) = src
-        .open_file(name)?
-        .ok_or_else(|| OciError::BlobMissing { descriptor: name.to_string(), location: name.to_string() })?;
+    let (r, len) = src.open_file(name)?.ok_or_else(|| OciError::BlobMissing {
+        descriptor: name.to_string(),
+        location: name.to_string(),
+    })?;
     if len > MAX_JSON_BLOB {
-        return Err(OciError::BlobTooLarge { descriptor: name.to_string(), size: len, limit: MAX_JSON_BLOB });
+        return Err(OciError::BlobTooLarge {
+            descriptor: name.to_string(),
+            size: len,
+            limit: MAX_JSON_BLOB,
+        });
     }
     let mut buf = Vec::new();
     r.take(MAX_JSON_BLOB)
         .read_to_end(&mut buf)
         .map_err(|source| OciError::Io { context: format!("reading {name}"), source })?;
-    serde_json::from_slice(&buf).map_err(|source| OciError::BadJson { descriptor: name.to_string(), source })
+    serde_json::from_slice(&buf)
+        .map_err(|source| OciError::BadJson { descriptor: name.to_string(), source })
 }
 
 /// One entry of a classic `docker save` `manifest.json`.
@@ -431,7 +474,11 @@ struct DockerEntry {
     layers: Vec<String>,
 }
 
-fn resolve_docker(src: &ImageSource, pinned: Sha256Digest, platform: &Platform) -> Result<ResolvedImage, OciError> {
+fn resolve_docker(
+    src: &ImageSource,
+    pinned: Sha256Digest,
+    platform: &Platform,
+) -> Result<ResolvedImage, OciError> {
     let list = read_unverified_json(src, "manifest.json")?;
     let entries: Vec<DockerEntry> = serde_json::from_value(list)
         .map_err(|source| OciError::BadJson { descriptor: "manifest.json".into(), source })?;
@@ -451,14 +498,18 @@ fn resolve_docker(src: &ImageSource, pinned: Sha256Digest, platform: &Platform) 
     check_platform(&what, &config, platform)?;
     let diff_ids = diff_ids(&what, &config)?;
     if diff_ids.len() != entry.layers.len() {
-        return Err(OciError::LayerCountMismatch { manifest: entry.layers.len(), diff_ids: diff_ids.len() });
+        return Err(OciError::LayerCountMismatch {
+            manifest: entry.layers.len(),
+            diff_ids: diff_ids.len(),
+        });
     }
     let mut layers = Vec::new();
     for (i, (loc, diff_id)) in entry.layers.iter().zip(diff_ids).enumerate() {
         let what = format!("layer {i} ({diff_id}) at {loc}");
-        let (_, size) = src
-            .open_file(loc)?
-            .ok_or_else(|| OciError::BlobMissing { descriptor: what.clone(), location: loc.clone() })?;
+        let (_, size) = src.open_file(loc)?.ok_or_else(|| OciError::BlobMissing {
+            descriptor: what.clone(),
+            location: loc.clone(),
+        })?;
         // docker save stores layers uncompressed, so the blob digest is the
         // diff_id and verifying one verifies the other.
         layers.push(LayerRef {

@@ -29,6 +29,9 @@ pub enum Member {
     Link(String),
 }
 
+/// An opened file of the input and its length.
+pub type Opened<'a> = (Box<dyn Read + 'a>, u64);
+
 /// An opened image input.
 #[derive(Debug)]
 pub enum ImageSource {
@@ -64,13 +67,15 @@ impl ImageSource {
     /// Opens a layout directory or indexes an archive's members (one pass
     /// over the tar headers, seeking over data).
     pub fn open(path: &Path) -> Result<Self, OciError> {
-        let io_err = |source| OciError::Io { context: format!("opening {}", path.display()), source };
+        let io_err =
+            |source| OciError::Io { context: format!("opening {}", path.display()), source };
         let meta = std::fs::metadata(path).map_err(io_err)?;
         if meta.is_dir() {
             return Ok(Self::Dir(path.to_path_buf()));
         }
         let file = File::open(path).map_err(io_err)?;
-        let bad = |reason: String| OciError::BadArchive { path: path.display().to_string(), reason };
+        let bad =
+            |reason: String| OciError::BadArchive { path: path.display().to_string(), reason };
         let mut members = HashMap::new();
         {
             let mut ar = tar::Archive::new(&file);
@@ -120,7 +125,9 @@ impl ImageSource {
     pub fn exists(&self, name: &str) -> bool {
         match self {
             Self::Dir(root) => {
-                !name.starts_with('/') && !name.split('/').any(|c| c == "..") && root.join(name).is_file()
+                !name.starts_with('/')
+                    && !name.split('/').any(|c| c == "..")
+                    && root.join(name).is_file()
             }
             Self::Archive { members, .. } => self.resolve(members, name).is_some(),
         }
@@ -147,7 +154,7 @@ impl ImageSource {
 
     /// Opens the file `name`, returning its reader and length. `Ok(None)`
     /// when it does not exist.
-    pub fn open_file(&self, name: &str) -> Result<Option<(Box<dyn Read + '_>, u64)>, OciError> {
+    pub fn open_file(&self, name: &str) -> Result<Option<Opened<'_>>, OciError> {
         match self {
             Self::Dir(root) => {
                 // Names can come from an untrusted manifest.json: stay inside.
@@ -159,18 +166,27 @@ impl ImageSource {
                     Ok(f) => f,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
                     Err(source) => {
-                        return Err(OciError::Io { context: format!("opening {}", p.display()), source })
+                        return Err(OciError::Io {
+                            context: format!("opening {}", p.display()),
+                            source,
+                        })
                     }
                 };
                 let len = f
                     .metadata()
-                    .map_err(|source| OciError::Io { context: format!("stat {}", p.display()), source })?
+                    .map_err(|source| OciError::Io {
+                        context: format!("stat {}", p.display()),
+                        source,
+                    })?
                     .len();
                 Ok(Some((Box::new(io::BufReader::with_capacity(256 * 1024, f)), len)))
             }
             Self::Archive { path, file, members } => {
                 let Some((offset, size)) = self.resolve(members, name) else { return Ok(None) };
-                let io_err = |source| OciError::Io { context: format!("reading {name} in {}", path.display()), source };
+                let io_err = |source| OciError::Io {
+                    context: format!("reading {name} in {}", path.display()),
+                    source,
+                };
                 let mut f = file.try_clone().map_err(io_err)?;
                 f.seek(SeekFrom::Start(offset)).map_err(io_err)?;
                 Ok(Some((Box::new(io::BufReader::with_capacity(256 * 1024, f.take(size))), size)))
@@ -196,6 +212,7 @@ fn normalize_join(dir: &str, target: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

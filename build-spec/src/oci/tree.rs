@@ -121,7 +121,10 @@ pub struct Tree {
 
 impl std::fmt::Debug for Tree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tree").field("entries", &self.nodes.len()).field("spool_len", &self.spool_len).finish()
+        f.debug_struct("Tree")
+            .field("entries", &self.nodes.len())
+            .field("spool_len", &self.spool_len)
+            .finish()
     }
 }
 
@@ -132,14 +135,19 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn bad_path(&self, path: &[u8], reason: &'static str) -> OciError {
-        OciError::BadPath { layer: self.layer.name(), path: String::from_utf8_lossy(path).into_owned(), reason }
+        OciError::BadPath {
+            layer: self.layer.name(),
+            path: String::from_utf8_lossy(path).into_owned(),
+            reason,
+        }
     }
 }
 
 impl Tree {
     /// An empty tree with a fresh anonymous spool file.
     pub fn new() -> Result<Self, OciError> {
-        let f = tempfile::tempfile().map_err(|source| OciError::Io { context: "creating spool file".into(), source })?;
+        let f = tempfile::tempfile()
+            .map_err(|source| OciError::Io { context: "creating spool file".into(), source })?;
         Ok(Self {
             nodes: BTreeMap::new(),
             spool: BufWriter::with_capacity(256 * 1024, f),
@@ -171,19 +179,30 @@ impl Tree {
     pub fn apply_layer(&mut self, src: &ImageSource, layer: &LayerRef) -> Result<(), OciError> {
         let what = layer.name();
         if layer.compression == Compression::None && layer.digest != layer.diff_id {
-            return Err(OciError::DiffIdMismatch { layer: what, expected: layer.diff_id, actual: layer.digest });
+            return Err(OciError::DiffIdMismatch {
+                layer: what,
+                expected: layer.diff_id,
+                actual: layer.digest,
+            });
         }
-        let (reader, _) = src
-            .open_file(&layer.location)?
-            .ok_or_else(|| OciError::BlobMissing { descriptor: what.clone(), location: layer.location.clone() })?;
+        let (reader, _) = src.open_file(&layer.location)?.ok_or_else(|| OciError::BlobMissing {
+            descriptor: what.clone(),
+            location: layer.location.clone(),
+        })?;
         let mut vr = VerifyingReader::new(reader, layer.digest, layer.size);
         let scanned = self.scan(&mut vr, layer);
-        let verdict = vr.finish().map_err(|source| OciError::Io { context: format!("reading {what}"), source })?;
+        let verdict = vr
+            .finish()
+            .map_err(|source| OciError::Io { context: format!("reading {what}"), source })?;
         blob_verdict(&what, layer.digest, layer.size, verdict)?;
         let diff = scanned?;
         if let Some(actual) = diff {
             if actual != layer.diff_id {
-                return Err(OciError::DiffIdMismatch { layer: what, expected: layer.diff_id, actual });
+                return Err(OciError::DiffIdMismatch {
+                    layer: what,
+                    expected: layer.diff_id,
+                    actual,
+                });
             }
         }
         Ok(())
@@ -191,7 +210,11 @@ impl Tree {
 
     /// Decompresses and walks the tar; returns the uncompressed digest when
     /// it differs from the blob digest (compressed layers).
-    fn scan<R: Read>(&mut self, blob: &mut R, layer: &LayerRef) -> Result<Option<Sha256Digest>, OciError> {
+    fn scan<R: Read>(
+        &mut self,
+        blob: &mut R,
+        layer: &LayerRef,
+    ) -> Result<Option<Sha256Digest>, OciError> {
         let io_err = |source| OciError::LayerTar { layer: layer.name(), source };
         match layer.compression {
             Compression::None => {
@@ -205,7 +228,8 @@ impl Tree {
                 Ok(Some(h.digest()))
             }
             Compression::Zstd => {
-                let mut h = HashingReader::new(zstd::stream::read::Decoder::new(blob).map_err(io_err)?);
+                let mut h =
+                    HashingReader::new(zstd::stream::read::Decoder::new(blob).map_err(io_err)?);
                 self.walk(&mut h, layer)?;
                 io::copy(&mut h, &mut io::sink()).map_err(io_err)?;
                 Ok(Some(h.digest()))
@@ -225,7 +249,11 @@ impl Tree {
             if etype.is_pax_global_extensions() {
                 push_capped(
                     &mut self.dropped.other,
-                    Dropped { layer: lidx, path: String::from_utf8_lossy(&raw).into(), what: "PAX global header".into() },
+                    Dropped {
+                        layer: lidx,
+                        path: String::from_utf8_lossy(&raw).into(),
+                        what: "PAX global header".into(),
+                    },
                 );
                 continue;
             }
@@ -245,12 +273,18 @@ impl Tree {
                 for ext in exts {
                     let ext = ext.map_err(tar_err)?;
                     let key = ext.key_bytes();
-                    let name = key.strip_prefix(b"SCHILY.xattr.").or_else(|| key.strip_prefix(b"LIBARCHIVE.xattr."));
+                    let name = key
+                        .strip_prefix(b"SCHILY.xattr.")
+                        .or_else(|| key.strip_prefix(b"LIBARCHIVE.xattr."));
                     if let Some(name) = name {
                         self.dropped.xattr_count += 1;
                         push_capped(
                             &mut self.dropped.xattrs,
-                            Dropped { layer: lidx, path: path.clone(), what: String::from_utf8_lossy(name).into() },
+                            Dropped {
+                                layer: lidx,
+                                path: path.clone(),
+                                what: String::from_utf8_lossy(name).into(),
+                            },
                         );
                     }
                 }
@@ -282,7 +316,13 @@ impl Tree {
                     Err(reason) => return Err(hardlink_err(layer, &path, &target, reason)),
                 };
                 match self.nodes.get(&target) {
-                    Some(Node { kind: NodeKind::File { offset, size, sha256, .. }, mode, uid, gid, .. }) => {
+                    Some(Node {
+                        kind: NodeKind::File { offset, size, sha256, .. },
+                        mode,
+                        uid,
+                        gid,
+                        ..
+                    }) => {
                         // A hard link shares the inode, so its metadata is the
                         // target's. The ramdisk gets an independent copy.
                         let kind = NodeKind::File {
@@ -291,13 +331,34 @@ impl Tree {
                             sha256: *sha256,
                             hardlink_of: Some(target.clone().into()),
                         };
-                        let node = Node { kind, mode: *mode, uid: *uid, gid: *gid, layer: lidx, implicit: false };
+                        let node = Node {
+                            kind,
+                            mode: *mode,
+                            uid: *uid,
+                            gid: *gid,
+                            layer: lidx,
+                            implicit: false,
+                        };
                         self.ensure_parents(&ctx, &path)?;
                         self.put(&ctx, path, node)?;
                         continue;
                     }
-                    Some(_) => return Err(hardlink_err(layer, &path, target.as_bytes(), "target is not a regular file")),
-                    None => return Err(hardlink_err(layer, &path, target.as_bytes(), "target does not exist")),
+                    Some(_) => {
+                        return Err(hardlink_err(
+                            layer,
+                            &path,
+                            target.as_bytes(),
+                            "target is not a regular file",
+                        ))
+                    }
+                    None => {
+                        return Err(hardlink_err(
+                            layer,
+                            &path,
+                            target.as_bytes(),
+                            "target does not exist",
+                        ))
+                    }
                 }
             } else if etype.is_character_special() || etype.is_block_special() || etype.is_fifo() {
                 let what = if etype.is_fifo() {
@@ -340,7 +401,9 @@ impl Tree {
         let mut buf = [0u8; 64 * 1024];
         let mut copied = 0u64;
         loop {
-            let n = entry.read(&mut buf).map_err(|source| OciError::LayerTar { layer: layer.name(), source })?;
+            let n = entry
+                .read(&mut buf)
+                .map_err(|source| OciError::LayerTar { layer: layer.name(), source })?;
             if n == 0 {
                 break;
             }
@@ -399,11 +462,19 @@ impl Tree {
     /// Removes `p` and everything below it that came from lower layers.
     /// With `conflict_same_layer`, finding an entry of this same layer there
     /// is a [`OciError::DuplicateEntry`].
-    fn remove_lower(&mut self, ctx: &Ctx<'_>, p: &str, conflict_same_layer: bool) -> Result<(), OciError> {
+    fn remove_lower(
+        &mut self,
+        ctx: &Ctx<'_>,
+        p: &str,
+        conflict_same_layer: bool,
+    ) -> Result<(), OciError> {
         let lidx = ctx.layer.index as LayerIndex;
         if let Some(n) = self.nodes.get(p) {
             if n.layer == lidx && conflict_same_layer && !n.implicit {
-                return Err(OciError::DuplicateEntry { layer: ctx.layer.name(), path: p.to_string() });
+                return Err(OciError::DuplicateEntry {
+                    layer: ctx.layer.name(),
+                    path: p.to_string(),
+                });
             }
             if n.layer < lidx {
                 self.nodes.remove(p);
@@ -453,8 +524,14 @@ impl Tree {
                 }
                 None => {
                     self.check_capacity()?;
-                    let node =
-                        Node { kind: NodeKind::Dir, mode: 0o755, uid: 0, gid: 0, layer: lidx, implicit: true };
+                    let node = Node {
+                        kind: NodeKind::Dir,
+                        mode: 0o755,
+                        uid: 0,
+                        gid: 0,
+                        layer: lidx,
+                        implicit: true,
+                    };
                     self.nodes.insert(anc.to_string(), node);
                 }
             }
@@ -503,7 +580,14 @@ impl Tree {
             None => {
                 self.nodes.insert(
                     p.to_string(),
-                    Node { kind: NodeKind::Dir, mode: 0o755, uid: 0, gid: 0, layer: SYNTHETIC, implicit: false },
+                    Node {
+                        kind: NodeKind::Dir,
+                        mode: 0o755,
+                        uid: 0,
+                        gid: 0,
+                        layer: SYNTHETIC,
+                        implicit: false,
+                    },
                 );
                 Ok(())
             }
@@ -512,7 +596,9 @@ impl Tree {
 
     /// Ends pass 1: flushes the spool and returns a reader over it.
     pub(crate) fn finish_spool(&mut self) -> Result<SpoolReader, OciError> {
-        self.spool.flush().map_err(|source| OciError::Io { context: "flushing spool file".into(), source })?;
+        self.spool
+            .flush()
+            .map_err(|source| OciError::Io { context: "flushing spool file".into(), source })?;
         let f = self
             .spool
             .get_ref()
@@ -543,7 +629,12 @@ impl SpoolReader {
 }
 
 fn id32(ctx: &Ctx<'_>, path: &str, field: &'static str, v: u64) -> Result<u32, OciError> {
-    u32::try_from(v).map_err(|_| OciError::IdOutOfRange { layer: ctx.layer.name(), path: path.to_string(), field, value: v })
+    u32::try_from(v).map_err(|_| OciError::IdOutOfRange {
+        layer: ctx.layer.name(),
+        path: path.to_string(),
+        field,
+        value: v,
+    })
 }
 
 fn hardlink_err(layer: &LayerRef, path: &str, target: &[u8], reason: &'static str) -> OciError {
@@ -559,7 +650,8 @@ fn hardlink_err(layer: &LayerRef, path: &str, target: &[u8], reason: &'static st
 /// kernel inside the chroot, where `/` is the image root), so an absolute or
 /// `..` target cannot reach outside it; here they only need to be storable.
 fn symlink_target(layer: &LayerRef, path: &str, t: &[u8]) -> Result<String, OciError> {
-    let err = |reason| OciError::BadLinkTarget { layer: layer.name(), path: path.to_string(), reason };
+    let err =
+        |reason| OciError::BadLinkTarget { layer: layer.name(), path: path.to_string(), reason };
     if t.is_empty() {
         return Err(err("empty target"));
     }
