@@ -423,3 +423,57 @@ fn not_an_image() {
     let err = convert(dir.path(), &format!("sha256:{}", "1".repeat(64))).unwrap_err();
     assert!(matches!(err, OciError::NotAnImage { .. }), "{err}");
 }
+
+#[test]
+fn tar_without_end_marker_is_accepted_but_cut_data_is_not() {
+    let full = tar_layer(&[E::File("a", b"hello", 0o644, 0, 0)]);
+    // Header (512) + data (5): no padding, no end blocks, as umoci 0.4.7 writes.
+    let cut_after_data = full[..517].to_vec();
+    let (out, conv) = {
+        let dir = tempfile::tempdir().unwrap();
+        let w = write_layout(dir.path(), &Image::new(vec![cut_after_data]), Comp::Gzip);
+        convert(dir.path(), &w.manifest_digest).unwrap()
+    };
+    assert_eq!(file_data(&out, find(&entries(&out), "rootfs/a").unwrap()), b"hello");
+    assert_eq!(conv.dropped().other.len(), 1);
+    // Cut inside the data: never zero-filled.
+    let dir = tempfile::tempdir().unwrap();
+    let w = write_layout(dir.path(), &Image::new(vec![full[..515].to_vec()]), Comp::Gzip);
+    let err = convert(dir.path(), &w.manifest_digest).unwrap_err();
+    assert!(matches!(err, OciError::LayerTar { .. }), "{err}");
+    // Cut inside a header.
+    let two = tar_layer(&[E::File("a", b"hello", 0o644, 0, 0), E::File("b", b"x", 0o644, 0, 0)]);
+    let dir = tempfile::tempdir().unwrap();
+    let w = write_layout(dir.path(), &Image::new(vec![two[..1024 + 100].to_vec()]), Comp::None);
+    let err = convert(dir.path(), &w.manifest_digest).unwrap_err();
+    assert!(matches!(err, OciError::LayerTar { .. }), "{err}");
+}
+
+#[test]
+fn provenance_diff_names_the_layer() {
+    use build_spec::oci::diff;
+    let prov = |img: &Image| {
+        let dir = tempfile::tempdir().unwrap();
+        let w = write_layout(dir.path(), img, Comp::Gzip);
+        let (_, conv) = convert(dir.path(), &w.manifest_digest).unwrap();
+        (diff::Provenance::from_slice(&serde_json::to_vec(&conv.provenance()).unwrap()).unwrap(), w)
+    };
+    let (old, _) = prov(&two_layer_image());
+    let mut img = two_layer_image();
+    img.layers.push(tar_layer(&[
+        E::File("etc/passwd", b"root:x:0:0:evil\n", 0o644, 0, 0),
+        E::File("new", b"n", 0o600, 0, 0),
+    ]));
+    let (new, w) = prov(&img);
+    let d = diff::diff(&old, &new);
+    assert_eq!(d.layers_added, vec![w.layer_digests[2].parse().unwrap()]);
+    let passwd = d.files.iter().find(|f| f.path == "rootfs/etc/passwd").unwrap();
+    assert_eq!(passwd.change, diff::Change::Modified);
+    assert_eq!(passwd.fields, vec!["content"]);
+    assert_eq!(passwd.old_layer.unwrap().0, 0);
+    assert_eq!(passwd.new_layer.unwrap(), (2, w.layer_digests[2].parse().unwrap()));
+    let added = d.files.iter().find(|f| f.path == "rootfs/new").unwrap();
+    assert_eq!(added.change, diff::Change::Added);
+    assert_eq!(d.files.len(), 2, "{:?}", d.files);
+    assert!(diff::diff(&old, &old).is_empty());
+}

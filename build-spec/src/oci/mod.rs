@@ -53,6 +53,7 @@
 //! layer sizes. The spool file (in `TMPDIR`) holds the uncompressed bytes of
 //! every regular file of every layer.
 
+pub mod diff;
 pub mod digest;
 mod emit;
 pub mod path;
@@ -347,6 +348,12 @@ pub enum OciError {
     /// An Env element that cannot be written one per line.
     #[error("image Env: {reason}")]
     BadEnv {
+        /// Why.
+        reason: String,
+    },
+    /// A provenance file that is not ours.
+    #[error("bad provenance file: {reason}")]
+    BadProvenance {
         /// Why.
         reason: String,
     },

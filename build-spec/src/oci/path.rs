@@ -3,7 +3,9 @@
 //!
 //! * a leading `./` (any number) is removed; `.` and empty components
 //!   (`a//b`, `a/./b`, trailing `/`) are dropped;
-//! * a leading `/` (absolute path) is **rejected**, as is any `..`
+//! * the root entry (`/`, `./`, `.`) is skipped (the ramdisk's `rootfs`
+//!   has fixed metadata);
+//! * any other leading `/` (absolute path) is **rejected**, as is any `..`
 //!   component: nothing is resolved against anything;
 //! * names must be UTF-8 (the cpio writer and the JSON outputs are UTF-8),
 //!   each component at most 255 bytes (`NAME_MAX`) and the whole path, once
@@ -27,6 +29,11 @@ pub fn normalize(raw: &[u8]) -> Result<Option<String>, PathReason> {
     let s = std::str::from_utf8(raw).map_err(|_| "not UTF-8")?;
     if s.contains('\0') {
         return Err("contains a NUL byte");
+    }
+    // The root itself, however spelled ("./", "/" as umoci writes it, "."):
+    // it has no entry of its own.
+    if s.bytes().all(|b| b == b'/' || b == b'.') && !s.split('/').any(|c| c == "..") {
+        return Ok(None);
     }
     if s.starts_with('/') {
         return Err("absolute path");
@@ -71,6 +78,8 @@ mod tests {
         assert_eq!(normalize(b"./a//b/./c/").unwrap().as_deref(), Some("a/b/c"));
         assert_eq!(normalize(b"././").unwrap(), None);
         assert_eq!(normalize(b"/etc/passwd"), Err("absolute path"));
+        assert_eq!(normalize(b"/").unwrap(), None);
+        assert_eq!(normalize(b"/..").unwrap_err(), "absolute path");
         assert_eq!(normalize(b"a/../../etc"), Err("'..' component"));
         assert_eq!(normalize(b"..").unwrap_err(), "'..' component");
         assert!(normalize(&[b'a', 0xff]).is_err());

@@ -14,9 +14,11 @@
 //! holds the uncompressed bytes of every regular file of every layer
 //! (in `TMPDIR`).
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::rc::Rc;
 
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest as _, Sha256};
@@ -241,7 +243,13 @@ impl Tree {
         let ctx = Ctx { layer };
         let lidx = layer.index as LayerIndex;
         let tar_err = |source| OciError::LayerTar { layer: layer.name(), source };
-        let mut ar = tar::Archive::new(tar_stream);
+        let real_end = Rc::new(Cell::new(None));
+        let mut ar = tar::Archive::new(EndTolerant {
+            inner: tar_stream,
+            pos: 0,
+            pad_left: 0,
+            real_end: real_end.clone(),
+        });
         for entry in ar.entries().map_err(tar_err)? {
             let mut entry = entry.map_err(tar_err)?;
             let etype = entry.header().entry_type();
@@ -298,7 +306,18 @@ impl Tree {
                 if size > MAX_FILE_SIZE {
                     return Err(OciError::FileTooLarge { layer: layer.name(), path, size });
                 }
-                self.spool_file(&mut entry, size, layer, &path)?
+                let data_end = entry.raw_file_position() + size;
+                let kind = self.spool_file(&mut entry, size, layer, &path)?;
+                if real_end.get().is_some_and(|end| data_end > end) {
+                    return Err(OciError::LayerTar {
+                        layer: layer.name(),
+                        source: io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!("{path}: file data truncated"),
+                        ),
+                    });
+                }
+                kind
             } else if etype.is_dir() {
                 NodeKind::Dir
             } else if etype.is_symlink() {
@@ -385,6 +404,16 @@ impl Tree {
             };
             self.ensure_parents(&ctx, &path)?;
             self.put(&ctx, path, Node { kind, mode, uid, gid, layer: lidx, implicit: false })?;
+        }
+        if real_end.get().is_some() {
+            push_capped(
+                &mut self.dropped.other,
+                Dropped {
+                    layer: lidx,
+                    path: String::new(),
+                    what: "tar stream ends without end-of-archive marker (accepted)".into(),
+                },
+            );
         }
         Ok(())
     }
@@ -610,6 +639,37 @@ impl Tree {
     /// Iterates the final tree in canonical (byte) order.
     pub fn entries(&self) -> impl Iterator<Item = (&String, &Node)> {
         self.nodes.iter()
+    }
+}
+
+/// Tolerates a layer tar that stops right after its last entry's data,
+/// without the final 512-byte padding and the two zero end blocks (Debian's
+/// umoci 0.4.7 writes such layers): at the real end of the stream it supplies
+/// that padding and end marker as zeros, and records where the real end was,
+/// so that a file whose *data* ran past it is still an error (see `walk`).
+/// A header cut short becomes zeros and fails its checksum.
+struct EndTolerant<R> {
+    inner: R,
+    pos: u64,
+    pad_left: u64,
+    real_end: Rc<Cell<Option<u64>>>,
+}
+
+impl<R: Read> Read for EndTolerant<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.real_end.get().is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.pos += n as u64;
+                return Ok(n);
+            }
+            self.real_end.set(Some(self.pos));
+            self.pad_left = (512 - self.pos % 512) % 512 + 1024;
+        }
+        let n = buf.len().min(usize::try_from(self.pad_left).unwrap_or(usize::MAX));
+        buf[..n].fill(0);
+        self.pad_left -= n as u64;
+        Ok(n)
     }
 }
 

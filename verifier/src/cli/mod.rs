@@ -5,4 +5,5 @@
 //! dispatches. Data goes to stdout, diagnostics to stderr.
 
 pub mod exit;
+pub mod oci;
 pub mod output;

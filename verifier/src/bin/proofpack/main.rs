@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Print the version and build information.
     Version,
+    /// OCI / Docker images as the application ramdisk (digest-pinned, no daemon).
+    Oci(verifier::cli::oci::OciArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
             println!("proofpack {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Oci(args) => verifier::cli::oci::run(args),
     };
     match result {
         Ok(code) => code,
