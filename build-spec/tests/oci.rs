@@ -477,3 +477,34 @@ fn provenance_diff_names_the_layer() {
     assert_eq!(d.files.len(), 2, "{:?}", d.files);
     assert!(diff::diff(&old, &old).is_empty());
 }
+
+mod mutated_layers {
+    use super::*;
+    use build_spec::oci::tree::Tree;
+    use proptest::prelude::*;
+
+    fn seed() -> Vec<u8> {
+        let mut v = base_layer();
+        v.extend_from_slice(&top_layer());
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        /// Byte flips in real layer tars: never a panic, and an accepted
+        /// tree always keeps its invariants.
+        #[test]
+        fn byte_flips_never_break_invariants(flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8), split in any::<usize>()) {
+            let mut data = seed();
+            for (pos, val) in flips {
+                let n = data.len();
+                data[pos % n] = val;
+            }
+            let cut = split % data.len();
+            let mut tree = Tree::new().unwrap();
+            if tree.apply_verified_tar(0, &data[..cut]).is_ok() && tree.apply_verified_tar(1, &data[cut..]).is_ok() {
+                prop_assert!(tree.check_invariants().is_ok(), "{:?}", tree.check_invariants());
+            }
+        }
+    }
+}

@@ -56,6 +56,7 @@
 pub mod diff;
 pub mod digest;
 mod emit;
+pub mod output;
 pub mod path;
 pub mod resolve;
 pub mod source;
@@ -66,6 +67,7 @@ pub use emit::{
     cmd_file, convert, convert_path, describe_layer, env_file, format_label, Conversion,
     ProvenanceView, RamdiskEntry, RamdiskKind, RamdiskSink, MOUNT_POINTS, PROVENANCE_SCHEMA,
 };
+pub use output::{DigestingWriter, OutputDigests};
 pub use resolve::{resolve, Compression, InputFormat, LayerRef, Platform, ResolvedImage};
 pub use source::ImageSource;
 

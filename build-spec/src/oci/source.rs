@@ -30,7 +30,7 @@ pub enum Member {
 }
 
 /// An opened file of the input and its length.
-pub type Opened<'a> = (Box<dyn Read + 'a>, u64);
+pub type Opened<'a> = (Box<dyn Read + Send + 'a>, u64);
 
 /// An opened image input.
 #[derive(Debug)]

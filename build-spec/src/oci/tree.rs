@@ -19,11 +19,12 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::rc::Rc;
+use std::sync::mpsc;
 
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest as _, Sha256};
 
-use super::digest::{HashingReader, Sha256Digest, VerifyingReader};
+use super::digest::{BlobFault, HashingReader, Sha256Digest, VerifyingReader};
 use super::path::{self, normalize};
 use super::resolve::{blob_verdict, Compression, LayerRef};
 use super::source::ImageSource;
@@ -191,52 +192,70 @@ impl Tree {
             descriptor: what.clone(),
             location: layer.location.clone(),
         })?;
-        let mut vr = VerifyingReader::new(reader, layer.digest, layer.size);
-        let scanned = self.scan(&mut vr, layer);
-        let verdict = vr
-            .finish()
+        // Two stages on two threads, joined by a bounded channel (at most
+        // PIPE_DEPTH chunks of PIPE_CHUNK bytes in flight): the producer
+        // reads the blob, verifies its digest, decompresses and hashes the
+        // tar stream (diff_id); this thread walks the tar into the index.
+        let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(PIPE_DEPTH);
+        let (walked, produced) = std::thread::scope(|s| {
+            let producer = s.spawn(move || produce(reader, layer, tx));
+            let walked = self.walk(ChunkReader { rx, cur: Vec::new(), pos: 0 }, layer);
+            // The ChunkReader (and so the receiver) is dropped here, so the
+            // producer stops sending and only drains and hashes.
+            (walked, producer.join())
+        });
+        let produced = produced.map_err(|_| OciError::Io {
+            context: format!("reading {what}"),
+            source: io::Error::other("layer reader thread panicked"),
+        })?;
+        let (verdict, diff) = produced
             .map_err(|source| OciError::Io { context: format!("reading {what}"), source })?;
+        // A blob that does not verify is reported as such, whatever the
+        // walker made of its bytes.
         blob_verdict(&what, layer.digest, layer.size, verdict)?;
-        let diff = scanned?;
-        if let Some(actual) = diff {
-            if actual != layer.diff_id {
-                return Err(OciError::DiffIdMismatch {
-                    layer: what,
-                    expected: layer.diff_id,
-                    actual,
-                });
+        walked?;
+        match diff {
+            Some(Ok(actual)) if actual != layer.diff_id => {
+                Err(OciError::DiffIdMismatch { layer: what, expected: layer.diff_id, actual })
+            }
+            Some(Err(source)) => Err(OciError::LayerTar { layer: what, source }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies an uncompressed layer tar that the caller has already
+    /// verified (or that needs no verification: fuzzing, tests), as layer
+    /// `index`. Same rules as [`Tree::apply_layer`] otherwise.
+    pub fn apply_verified_tar<R: Read>(&mut self, index: usize, tar: R) -> Result<(), OciError> {
+        let zero = Sha256Digest([0; 32]);
+        let layer = LayerRef {
+            index,
+            digest: zero,
+            size: 0,
+            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+            compression: Compression::None,
+            diff_id: zero,
+            location: String::new(),
+        };
+        self.walk(tar, &layer)
+    }
+
+    /// Checks the tree's invariants: every path is in normal form and every
+    /// parent is a directory of the tree. (For tests and fuzzing; conversion
+    /// maintains them by construction.)
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for p in self.nodes.keys() {
+            if normalize(p.as_bytes()).ok().flatten().as_deref() != Some(p.as_str()) {
+                return Err(format!("path {p:?} not in normal form"));
+            }
+            let parent = path::parent(p);
+            if !parent.is_empty()
+                && !matches!(self.nodes.get(parent), Some(Node { kind: NodeKind::Dir, .. }))
+            {
+                return Err(format!("parent of {p:?} is not a directory of the tree"));
             }
         }
         Ok(())
-    }
-
-    /// Decompresses and walks the tar; returns the uncompressed digest when
-    /// it differs from the blob digest (compressed layers).
-    fn scan<R: Read>(
-        &mut self,
-        blob: &mut R,
-        layer: &LayerRef,
-    ) -> Result<Option<Sha256Digest>, OciError> {
-        let io_err = |source| OciError::LayerTar { layer: layer.name(), source };
-        match layer.compression {
-            Compression::None => {
-                self.walk(&mut *blob, layer)?;
-                Ok(None)
-            }
-            Compression::Gzip => {
-                let mut h = HashingReader::new(MultiGzDecoder::new(blob));
-                self.walk(&mut h, layer)?;
-                io::copy(&mut h, &mut io::sink()).map_err(io_err)?;
-                Ok(Some(h.digest()))
-            }
-            Compression::Zstd => {
-                let mut h =
-                    HashingReader::new(zstd::stream::read::Decoder::new(blob).map_err(io_err)?);
-                self.walk(&mut h, layer)?;
-                io::copy(&mut h, &mut io::sink()).map_err(io_err)?;
-                Ok(Some(h.digest()))
-            }
-        }
     }
 
     fn walk<R: Read>(&mut self, tar_stream: R, layer: &LayerRef) -> Result<(), OciError> {
@@ -639,6 +658,115 @@ impl Tree {
     /// Iterates the final tree in canonical (byte) order.
     pub fn entries(&self) -> impl Iterator<Item = (&String, &Node)> {
         self.nodes.iter()
+    }
+}
+
+/// Chunk size of the layer pipeline.
+const PIPE_CHUNK: usize = 256 * 1024;
+/// Chunks in flight in the layer pipeline (bounds its memory to ~2 MiB).
+const PIPE_DEPTH: usize = 8;
+
+/// Producer stage of [`Tree::apply_layer`]: blob -> digest check ->
+/// decompression -> diff_id hash -> chunks. Returns the blob verdict and, for
+/// compressed layers, the uncompressed digest (or the decompression error).
+/// Always reads the blob to its end (bounded by its declared size + 1), even
+/// when the consumer stopped early, so the verdict covers every byte.
+#[allow(clippy::type_complexity)]
+fn produce<R: Read>(
+    reader: R,
+    layer: &LayerRef,
+    tx: mpsc::SyncSender<io::Result<Vec<u8>>>,
+) -> io::Result<(Result<(), BlobFault>, Option<io::Result<Sha256Digest>>)> {
+    let mut vr = VerifyingReader::new(reader, layer.digest, layer.size);
+    let diff = match layer.compression {
+        Compression::None => {
+            pump(&mut vr, &tx).inspect_err(|e| {
+                let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+            })?;
+            None
+        }
+        Compression::Gzip => Some(pump_hashed(MultiGzDecoder::new(&mut vr), &tx)),
+        Compression::Zstd => Some(match zstd::stream::read::Decoder::new(&mut vr) {
+            Ok(d) => pump_hashed(d, &tx),
+            Err(e) => Err(e),
+        }),
+    };
+    drop(tx);
+    Ok((vr.finish()?, diff))
+}
+
+/// Sends `r` in chunks; once the receiver is gone, keeps reading (and so
+/// hashing, in the layers below) to the end without sending.
+fn pump<R: Read>(mut r: R, tx: &mpsc::SyncSender<io::Result<Vec<u8>>>) -> io::Result<()> {
+    let mut receiver_gone = false;
+    let mut sink = vec![0u8; PIPE_CHUNK];
+    loop {
+        if receiver_gone {
+            let n = r.read(&mut sink)?;
+            if n == 0 {
+                return Ok(());
+            }
+            continue;
+        }
+        let mut buf = vec![0u8; PIPE_CHUNK];
+        let mut filled = 0;
+        while filled < PIPE_CHUNK {
+            let n = r.read(&mut buf[filled..])?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        if filled == 0 {
+            return Ok(());
+        }
+        buf.truncate(filled);
+        if tx.send(Ok(buf)).is_err() {
+            receiver_gone = true;
+        }
+    }
+}
+
+/// [`pump`] through a SHA-256 of the decompressed stream; a decompression
+/// error is also passed to the consumer.
+fn pump_hashed<R: Read>(
+    r: R,
+    tx: &mpsc::SyncSender<io::Result<Vec<u8>>>,
+) -> io::Result<Sha256Digest> {
+    let mut h = HashingReader::new(r);
+    match pump(&mut h, tx) {
+        Ok(()) => Ok(h.digest()),
+        Err(e) => {
+            let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+            Err(e)
+        }
+    }
+}
+
+/// Consumer end of the layer pipeline.
+struct ChunkReader {
+    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.cur = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // Producer finished: end of stream.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 

@@ -7,7 +7,7 @@
 //! an input holds; `diff` compares two provenance records.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -15,7 +15,6 @@ use anyhow::Context;
 use build_spec::oci::{self, diff, ImageSource, Platform, Sha256Digest};
 use clap::{Args, Subcommand};
 use serde_json::json;
-use sha2::{Digest as _, Sha256, Sha384};
 
 use super::exit;
 use super::output::Format;
@@ -135,28 +134,6 @@ pub fn run(args: OciArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Hashes everything written through it with SHA-256 and SHA-384.
-struct DigestWriter<W> {
-    inner: W,
-    sha256: Sha256,
-    sha384: Sha384,
-    len: u64,
-}
-
-impl<W: Write> Write for DigestWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha256.update(&buf[..n]);
-        self.sha384.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 fn parse_digest(s: &str) -> anyhow::Result<Sha256Digest> {
     Ok(s.parse::<Sha256Digest>()?)
 }
@@ -170,20 +147,15 @@ fn ramdisk(a: RamdiskArgs) -> anyhow::Result<ExitCode> {
     };
     let tmp = tempfile::NamedTempFile::new_in(&dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    let out = DigestWriter {
-        inner: BufWriter::with_capacity(1 << 20, tmp.as_file().try_clone()?),
-        sha256: Sha256::new(),
-        sha384: Sha384::new(),
-        len: 0,
-    };
-    let (conv, mut out) = oci::write_ramdisk(&a.image, digest, &platform, a.source_date_epoch, out)
+    let out = oci::DigestingWriter::new(tmp.as_file().try_clone()?);
+    let (conv, out) = oci::write_ramdisk(&a.image, digest, &platform, a.source_date_epoch, out)
         .with_context(|| format!("converting {}", a.image.display()))?;
-    out.flush().context("writing the ramdisk")?;
-    let sha256 = hex::encode(out.sha256.finalize());
-    let content384: [u8; 48] = out.sha384.finalize().into();
-    let pcr2 = hex::encode(oci::pcr_of_content_digest(&content384));
-    let size = out.len;
-    drop(out.inner);
+    let (file, digests) = out.finish().context("writing the ramdisk")?;
+    drop(file);
+    let sha256 = hex::encode(digests.sha256);
+    let content384 = digests.sha384;
+    let pcr2 = hex::encode(digests.pcr2_if_sole_app_ramdisk());
+    let size = digests.len;
     tmp.as_file().sync_all().context("syncing the ramdisk")?;
     tmp.persist(&a.output).with_context(|| format!("writing {}", a.output.display()))?;
 
