@@ -9,5 +9,7 @@
 //! `SOURCE_DATE_EPOCH`.
 pub mod codec;
 pub mod cpio;
+pub mod diff;
+pub mod eif;
 pub mod oci;
 pub mod pcr;

@@ -24,7 +24,7 @@
 mod read;
 mod write;
 
-pub use read::{read_entries, CpioReader, Entry, MAX_ENTRIES};
+pub use read::{read_entries, CpioReader, Entry, MAX_ENTRIES, MAX_LISTING_BYTES};
 pub use write::{write_dir, write_files, CpioOptions, FileSource, ModePolicy, NewcWriter};
 
 /// The newc magic (no checksum variant).
@@ -221,8 +221,9 @@ pub enum CpioError {
         /// Offset of the first non-zero byte.
         offset: u64,
     },
-    /// More entries than [`MAX_ENTRIES`].
-    #[error("cpio archive has more than {0} entries")]
+    /// More entries than [`MAX_ENTRIES`], or names longer in total than
+    /// [`MAX_LISTING_BYTES`] (the listing is cut at that many entries).
+    #[error("cpio archive listing exceeds its bounds after {0} entries")]
     TooManyEntries(usize),
     /// Non-zero `check` field, or an entry type this tool does not list.
     #[error("cpio header at offset {offset}: {reason}")]

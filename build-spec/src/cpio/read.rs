@@ -12,6 +12,8 @@ use crate::codec::{CountingReader, Fill};
 
 /// Most entries [`read_entries`] lists (bounds the returned vector).
 pub const MAX_ENTRIES: usize = 1_000_000;
+/// Most path + symlink-target bytes [`read_entries`] keeps in memory.
+pub const MAX_LISTING_BYTES: usize = 256 * 1024 * 1024;
 
 /// One archive member as read back.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -281,5 +283,18 @@ pub fn read_entries<R: Read>(reader: R) -> Result<Vec<Entry>, CpioError> {
 }
 
 fn collect_all<R: Read>(r: CpioReader<R>) -> Result<Vec<Entry>, CpioError> {
-    r.collect()
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    for e in r {
+        let e = e?;
+        bytes += e.path.len();
+        if let EntryKind::Symlink { target } = &e.kind {
+            bytes += target.len();
+        }
+        if bytes > MAX_LISTING_BYTES {
+            return Err(CpioError::TooManyEntries(out.len()));
+        }
+        out.push(e);
+    }
+    Ok(out)
 }

@@ -6,4 +6,5 @@
 
 pub mod exit;
 pub mod oci;
+pub mod image;
 pub mod output;

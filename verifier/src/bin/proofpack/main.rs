@@ -24,6 +24,8 @@ enum Command {
     Version,
     /// OCI / Docker images as the application ramdisk (digest-pinned, no daemon).
     Oci(verifier::cli::oci::OciArgs),
+    #[command(flatten)]
+    Image(verifier::cli::image::ImageCmd),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Oci(args) => verifier::cli::oci::run(args),
+        Command::Image(cmd) => verifier::cli::image::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,164 @@
+//! The fixed 548-byte file header and the 12-byte section header.
+
+use super::{EifError, SectionType, HEADER_LEN, MAGIC, MAX_SECTIONS, SECTION_HEADER_LEN};
+use crate::codec::{be_u16, be_u32, be_u64};
+
+/// The EIF file header (spec §1.1).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EifHeader {
+    /// Format version (2..=4).
+    pub version: u16,
+    /// Flags; bit 0 = aarch64.
+    pub flags: u16,
+    /// `default_mem` (unused by the platform).
+    pub default_mem: u64,
+    /// `default_cpus` (unused by the platform).
+    pub default_cpus: u64,
+    /// Reserved u16.
+    pub reserved: u16,
+    /// Declared number of sections.
+    pub num_sections: u16,
+    /// Absolute offsets of each section's header.
+    pub section_offsets: [u64; MAX_SECTIONS],
+    /// Data sizes of each section.
+    pub section_sizes: [u64; MAX_SECTIONS],
+    /// Unused u32 (covered by the CRC).
+    pub unused: u32,
+    /// Stored CRC-32.
+    pub eif_crc32: u32,
+}
+
+/// Field layout: (start offset, name), used to name the field a truncated
+/// file ends in.
+const FIELDS: [(usize, &str); 10] = [
+    (0x000, "magic"),
+    (0x004, "version"),
+    (0x006, "flags"),
+    (0x008, "default_mem"),
+    (0x010, "default_cpus"),
+    (0x018, "reserved"),
+    (0x01A, "num_sections"),
+    (0x01C, "section_offsets"),
+    (0x11C, "section_sizes"),
+    (0x21C, "unused"),
+];
+
+/// Name of the header field containing byte `offset` (for errors).
+pub fn field_at(offset: usize) -> &'static str {
+    if offset >= 0x220 {
+        return "eif_crc32";
+    }
+    FIELDS.iter().rev().find(|(start, _)| *start <= offset).map_or("magic", |(_, n)| n)
+}
+
+/// Offset of `section_offsets[i]`.
+pub fn offsets_field(i: usize) -> u64 {
+    0x1C + 8 * i as u64
+}
+
+/// Offset of `section_sizes[i]`.
+pub fn sizes_field(i: usize) -> u64 {
+    0x11C + 8 * i as u64
+}
+
+impl EifHeader {
+    /// Parses and validates magic, version and `num_sections`.
+    /// Flags are checked by the reader (lenient mode tolerates them).
+    pub fn parse(b: &[u8; HEADER_LEN]) -> Result<Self, EifError> {
+        let mut magic = [0u8; 4];
+        magic.copy_from_slice(&b[..4]);
+        if magic != MAGIC {
+            return Err(EifError::BadMagic { found: magic });
+        }
+        let version = be_u16(b, 4);
+        if !(2..=4).contains(&version) {
+            return Err(EifError::UnsupportedVersion { version });
+        }
+        let num_sections = be_u16(b, 0x1A);
+        if num_sections as usize > MAX_SECTIONS {
+            return Err(EifError::TooManySections {
+                offset: 0x1A,
+                field: "num_sections",
+                count: u64::from(num_sections),
+            });
+        }
+        let mut section_offsets = [0u64; MAX_SECTIONS];
+        let mut section_sizes = [0u64; MAX_SECTIONS];
+        for i in 0..MAX_SECTIONS {
+            section_offsets[i] = be_u64(b, 0x1C + 8 * i);
+            section_sizes[i] = be_u64(b, 0x11C + 8 * i);
+        }
+        Ok(Self {
+            version,
+            flags: be_u16(b, 6),
+            default_mem: be_u64(b, 8),
+            default_cpus: be_u64(b, 0x10),
+            reserved: be_u16(b, 0x18),
+            num_sections,
+            section_offsets,
+            section_sizes,
+            unused: be_u32(b, 0x21C),
+            eif_crc32: be_u32(b, 0x220),
+        })
+    }
+
+    /// Serialises the header (the CRC field as stored in `eif_crc32`).
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[..4].copy_from_slice(&MAGIC);
+        b[4..6].copy_from_slice(&self.version.to_be_bytes());
+        b[6..8].copy_from_slice(&self.flags.to_be_bytes());
+        b[8..16].copy_from_slice(&self.default_mem.to_be_bytes());
+        b[16..24].copy_from_slice(&self.default_cpus.to_be_bytes());
+        b[24..26].copy_from_slice(&self.reserved.to_be_bytes());
+        b[26..28].copy_from_slice(&self.num_sections.to_be_bytes());
+        for i in 0..MAX_SECTIONS {
+            b[0x1C + 8 * i..0x24 + 8 * i].copy_from_slice(&self.section_offsets[i].to_be_bytes());
+            b[0x11C + 8 * i..0x124 + 8 * i].copy_from_slice(&self.section_sizes[i].to_be_bytes());
+        }
+        b[0x21C..0x220].copy_from_slice(&self.unused.to_be_bytes());
+        b[0x220..0x224].copy_from_slice(&self.eif_crc32.to_be_bytes());
+        b
+    }
+}
+
+/// A 12-byte section header (spec §1.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SectionHeader {
+    /// Raw type value.
+    pub section_type: u16,
+    /// Reserved flags.
+    pub flags: u16,
+    /// Data length.
+    pub size: u64,
+}
+
+impl SectionHeader {
+    /// Decodes the 12 bytes.
+    pub fn parse(b: &[u8; SECTION_HEADER_LEN]) -> Self {
+        Self { section_type: be_u16(b, 0), flags: be_u16(b, 2), size: be_u64(b, 4) }
+    }
+
+    /// Encodes a header of `kind` with flags 0.
+    pub fn encode(kind: SectionType, size: u64) -> [u8; SECTION_HEADER_LEN] {
+        let mut b = [0u8; SECTION_HEADER_LEN];
+        b[..2].copy_from_slice(&kind.to_u16().to_be_bytes());
+        b[4..].copy_from_slice(&size.to_be_bytes());
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names() {
+        assert_eq!(field_at(0), "magic");
+        assert_eq!(field_at(5), "version");
+        assert_eq!(field_at(0x1B), "num_sections");
+        assert_eq!(field_at(0x200), "section_sizes");
+        assert_eq!(field_at(0x21F), "unused");
+        assert_eq!(field_at(546), "eif_crc32");
+    }
+}
