@@ -508,3 +508,27 @@ mod mutated_layers {
         }
     }
 }
+
+#[test]
+fn eif_cpio_diff_entries_are_attributed_to_layers() {
+    use build_spec::oci::diff;
+    let build = |img: &Image| {
+        let dir = tempfile::tempdir().unwrap();
+        let w = write_layout(dir.path(), img, Comp::Gzip);
+        let (bytes, conv) = convert(dir.path(), &w.manifest_digest).unwrap();
+        let prov =
+            diff::Provenance::from_slice(&serde_json::to_vec(&conv.provenance()).unwrap()).unwrap();
+        (entries(&bytes), prov, w)
+    };
+    let (ea, pa, _) = build(&two_layer_image());
+    let mut img = two_layer_image();
+    img.layers.push(tar_layer(&[E::File("etc/passwd", b"changed\n", 0o644, 0, 0)]));
+    let (eb, pb, w) = build(&img);
+    // The eif helper's entry-level cpio diff, then the layer names.
+    let cd = build_spec::diff::cpio_diff(&ea, &eb);
+    let att = diff::attribute_cpio_diff(&cd, &pa, &pb);
+    let passwd = att.iter().find(|a| a.path == "rootfs/etc/passwd").unwrap();
+    assert_eq!(passwd.change, diff::Change::Modified);
+    assert_eq!(passwd.old_layer.unwrap().0, 0);
+    assert_eq!(passwd.new_layer.unwrap(), (2, w.layer_digests[2].parse().unwrap()));
+}

@@ -205,3 +205,58 @@ pub fn diff(old: &Provenance, new: &Provenance) -> ProvenanceDiff {
         files,
     }
 }
+
+/// A changed ramdisk path from [`crate::diff::CpioDiff`] with the layers
+/// responsible, looked up in the two builds' provenance records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttributedEntry {
+    /// Path in the ramdisk.
+    pub path: String,
+    /// Kind of change.
+    pub change: Change,
+    /// Layer (index, digest) of the old version, if it came from a layer.
+    pub old_layer: Option<(u32, Sha256Digest)>,
+    /// Layer (index, digest) of the new version, if it came from a layer.
+    pub new_layer: Option<(u32, Sha256Digest)>,
+}
+
+/// Names the layer behind every entry of an EIF/cpio diff (the eif
+/// helper's `proofpack diff`): `old`/`new` are the provenance records
+/// written next to the two ramdisks. Paths not in a record (`cmd`, `env`,
+/// entries added by this tool) get `None`.
+pub fn attribute_cpio_diff(
+    d: &crate::diff::CpioDiff,
+    old: &Provenance,
+    new: &Provenance,
+) -> Vec<AttributedEntry> {
+    let a: BTreeMap<&str, &FileRecord> = old.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let b: BTreeMap<&str, &FileRecord> = new.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let look = |m: &BTreeMap<&str, &FileRecord>, p: &str| m.get(p).and_then(|f| layer_of(f));
+    let mut out = Vec::new();
+    for e in &d.added {
+        out.push(AttributedEntry {
+            path: e.path.clone(),
+            change: Change::Added,
+            old_layer: None,
+            new_layer: look(&b, &e.path),
+        });
+    }
+    for e in &d.removed {
+        out.push(AttributedEntry {
+            path: e.path.clone(),
+            change: Change::Removed,
+            old_layer: look(&a, &e.path),
+            new_layer: None,
+        });
+    }
+    for c in &d.changed {
+        out.push(AttributedEntry {
+            path: c.path.clone(),
+            change: Change::Modified,
+            old_layer: look(&a, &c.path),
+            new_layer: look(&b, &c.path),
+        });
+    }
+    out.sort_by(|x, y| x.path.cmp(&y.path));
+    out
+}
