@@ -7,9 +7,11 @@
 //! **Architecture invariant:** nothing in this crate reads the wall clock or
 //! the network. Build time always comes from an explicit value or
 //! `SOURCE_DATE_EPOCH`.
+pub mod build;
 pub mod codec;
 pub mod cpio;
 pub mod diff;
 pub mod eif;
 pub mod oci;
 pub mod pcr;
+pub mod spec;

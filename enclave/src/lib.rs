@@ -5,5 +5,7 @@
 //! sit behind traits with a real implementation and a local test double that
 //! speaks the same protocol.
 
+pub mod attestation;
 pub mod backend;
+pub mod init;
 pub mod secret;

@@ -4,5 +4,9 @@
 //! commits, rebuilds images, and renders audit reports. The `proofpack` binary
 //! in `src/bin/proofpack/` is a thin layer over this library.
 
+pub mod attestation;
+pub mod blobs;
 pub mod cli;
+pub mod git;
+pub mod rebuild;
 pub mod report;

@@ -4,6 +4,7 @@
 //! `run(args) -> anyhow::Result<ExitCode>` function; `main.rs` only parses and
 //! dispatches. Data goes to stdout, diagnostics to stderr.
 
+pub mod build;
 pub mod exit;
 pub mod oci;
 pub mod image;

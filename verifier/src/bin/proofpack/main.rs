@@ -25,6 +25,8 @@ enum Command {
     /// OCI / Docker images as the application ramdisk (digest-pinned, no daemon).
     Oci(verifier::cli::oci::OciArgs),
     #[command(flatten)]
+    Build(verifier::cli::build::Cmd),
+    #[command(flatten)]
     Image(verifier::cli::image::ImageCmd),
 }
 
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Oci(args) => verifier::cli::oci::run(args),
+        Command::Build(c) => verifier::cli::build::run(c),
         Command::Image(cmd) => verifier::cli::image::run(cmd),
     };
     match result {

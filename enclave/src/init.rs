@@ -1,0 +1,341 @@
+//! The enclave init (PID 1), as a library so the pure parts are unit-tested.
+//!
+//! The image layout it expects is the one `proofpack build` writes (and the
+//! one nitro-cli writes, see `shared/spec/eif-and-pcrs.md` §6):
+//!
+//! * ramdisk 0 (PCR1): `dev/`, `init` (this program), `nsm.ko` (production only);
+//! * ramdisk 1 (PCR2): `rootfs/…`, `cmd` (argv, one element per line),
+//!   `env` (`NAME=value`, one per line).
+//!
+//! What it does, in order (compare AWS's `init.c`, spec §6.3):
+//!
+//! 1. mounts `devtmpfs` on `/dev` and re-opens `/dev/console` as
+//!    stdin/stdout/stderr, so every later failure is reported on the console;
+//! 2. loads `/nsm.ko` with `finit_module` and unlinks it, when the file is
+//!    present (kernels with the NSM driver built in ship without it);
+//! 3. sends the heartbeat byte `0xB7` to vsock CID 3 port 9000 and waits for
+//!    the echo (nitro-cli's "enclave ready" signal);
+//! 4. reads `/cmd` and `/env` and unlinks them;
+//! 5. moves `/rootfs` onto `/` (`mount --move` + `chroot`), then mounts
+//!    `proc`, `sysfs`, `devtmpfs`, and `tmpfs` on `/run` and `/tmp` inside it;
+//! 6. forks; the child execs `cmd[0]` with exactly the `/env` environment
+//!    (`PATH` defaults to `/sbin:/usr/sbin:/bin:/usr/bin` when `/env` has none);
+//!    the parent reaps every child (it is PID 1) and reboots the enclave when
+//!    the application exits, printing its exit status.
+//!
+//! What it does NOT do compared with AWS's init: no `devpts`, `/dev/shm` or
+//! cgroup mounts, no `setsid`/controlling-terminal setup, no `$PATH` search
+//! for a relative `cmd[0]` beyond what `execvp` does with the `/env` PATH.
+//! Applications that need those must mount them themselves.
+//!
+//! All syscalls go through `rustix` / `vsock` (safe wrappers), so this crate
+//! keeps `unsafe_code = "forbid"`.
+
+use std::fmt;
+
+/// An environment: `(name, value)` pairs in order.
+pub type Env = Vec<(String, String)>;
+
+/// Largest `/cmd` or `/env` file read (they are tiny in practice).
+pub const MAX_CONFIG_LEN: usize = 64 * 1024;
+
+/// Largest number of argv or env entries.
+pub const MAX_ENTRIES: usize = 1024;
+
+/// `PATH` used when `/env` does not set one (same as AWS's init).
+pub const DEFAULT_PATH: &str = "/sbin:/usr/sbin:/bin:/usr/bin";
+
+/// vsock CID of the parent instance.
+pub const HEARTBEAT_CID: u32 = 3;
+/// vsock port nitro-cli listens on for the heartbeat.
+pub const HEARTBEAT_PORT: u32 = 9000;
+/// The heartbeat byte; nitro-cli echoes it back.
+pub const HEARTBEAT_BYTE: u8 = 0xB7;
+
+/// Errors parsing `/cmd` or `/env`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// File larger than [`MAX_CONFIG_LEN`].
+    #[error("/{file} is {len} bytes, more than {MAX_CONFIG_LEN}")]
+    TooLarge {
+        /// `cmd` or `env`.
+        file: &'static str,
+        /// Its size.
+        len: usize,
+    },
+    /// More than [`MAX_ENTRIES`] lines.
+    #[error("/{0} has more than {MAX_ENTRIES} entries")]
+    TooManyEntries(&'static str),
+    /// A NUL byte (cannot be passed to exec).
+    #[error("/{file} line {line} contains a NUL byte")]
+    Nul {
+        /// `cmd` or `env`.
+        file: &'static str,
+        /// 1-based line.
+        line: usize,
+    },
+    /// `/cmd` is empty: nothing to run.
+    #[error("/cmd is empty: no program to run")]
+    EmptyCmd,
+    /// An `/env` line without `=` or with an empty name.
+    #[error("/env line {line} is not NAME=value: {text:?}")]
+    BadEnv {
+        /// 1-based line.
+        line: usize,
+        /// The line (truncated).
+        text: String,
+    },
+}
+
+/// Splits a config file into lines the way AWS's init does: one entry per
+/// line, the trailing `\n` stripped; a final line without `\n` still counts.
+/// Empty lines are kept for `/cmd` (an empty argument is legal) but a file
+/// that is entirely empty has no entries.
+fn lines(file: &'static str, bytes: &[u8]) -> Result<Vec<String>, ConfigError> {
+    if bytes.len() > MAX_CONFIG_LEN {
+        return Err(ConfigError::TooLarge { file, len: bytes.len() });
+    }
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    if body.is_empty() && bytes.len() <= 1 {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
+        if out.len() == MAX_ENTRIES {
+            return Err(ConfigError::TooManyEntries(file));
+        }
+        if raw.contains(&0) {
+            return Err(ConfigError::Nul { file, line: i + 1 });
+        }
+        out.push(String::from_utf8_lossy(raw).into_owned());
+    }
+    Ok(out)
+}
+
+/// Parses `/cmd`: argv, one element per line. At least one element.
+pub fn parse_cmd(bytes: &[u8]) -> Result<Vec<String>, ConfigError> {
+    let argv = lines("cmd", bytes)?;
+    match argv.first() {
+        Some(a) if !a.is_empty() => Ok(argv),
+        _ => Err(ConfigError::EmptyCmd),
+    }
+}
+
+/// Parses `/env`: `NAME=value` per line; blank lines are skipped.
+pub fn parse_env(bytes: &[u8]) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, l) in lines("env", bytes)?.into_iter().enumerate() {
+        if l.is_empty() {
+            continue;
+        }
+        match l.split_once('=') {
+            Some((k, v)) if !k.is_empty() => out.push((k.to_string(), v.to_string())),
+            _ => {
+                let mut text = l;
+                text.truncate(80);
+                return Err(ConfigError::BadEnv { line: i + 1, text });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The environment the application gets: `/env` as given, plus the default
+/// `PATH` when `/env` does not set one.
+pub fn app_env(env: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out = env.to_vec();
+    if !out.iter().any(|(k, _)| k == "PATH") {
+        out.push(("PATH".to_string(), DEFAULT_PATH.to_string()));
+    }
+    out
+}
+
+/// One failed step, as printed on the console.
+#[derive(Debug)]
+pub struct StepError {
+    /// What the init was doing.
+    pub step: &'static str,
+    /// Why it failed.
+    pub cause: String,
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "proofpack-init: {} failed: {}", self.step, self.cause)
+    }
+}
+
+impl std::error::Error for StepError {}
+
+fn step<T, E: fmt::Display>(step: &'static str, r: Result<T, E>) -> Result<T, StepError> {
+    r.map_err(|e| StepError { step, cause: e.to_string() })
+}
+
+/// The Linux side effects; only meaningful as PID 1 inside an enclave.
+#[cfg(target_os = "linux")]
+pub mod run {
+    use super::*;
+    use rustix::fs::{Mode, OFlags};
+    use rustix::mount::{mount, mount_move, MountFlags};
+    use std::io::{Read, Write};
+    use std::os::unix::process::CommandExt;
+
+    fn mount_fs(src: &str, target: &str, fstype: &str, flags: MountFlags) -> Result<(), StepError> {
+        let _ = std::fs::create_dir_all(target);
+        match mount(src, target, fstype, flags, None) {
+            Ok(()) | Err(rustix::io::Errno::BUSY) => Ok(()),
+            Err(e) => Err(StepError { step: "mount", cause: format!("{fstype} on {target}: {e}") }),
+        }
+    }
+
+    /// Steps 1-2: devtmpfs, console, `nsm.ko`.
+    pub fn early() -> Result<(), StepError> {
+        mount_fs("devtmpfs", "/dev", "devtmpfs", MountFlags::NOSUID)?;
+        let console = step(
+            "open /dev/console",
+            rustix::fs::open("/dev/console", OFlags::RDWR | OFlags::NOCTTY, Mode::empty()),
+        )?;
+        step("dup console to stdin", rustix::stdio::dup2_stdin(&console))?;
+        step("dup console to stdout", rustix::stdio::dup2_stdout(&console))?;
+        step("dup console to stderr", rustix::stdio::dup2_stderr(&console))?;
+        match std::fs::File::open("/nsm.ko") {
+            Ok(f) => {
+                step("finit_module(/nsm.ko)", rustix::system::finit_module(&f, c"", 0))?;
+                step("unlink /nsm.ko", std::fs::remove_file("/nsm.ko"))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StepError { step: "open /nsm.ko", cause: e.to_string() }),
+        }
+        Ok(())
+    }
+
+    /// Step 3: heartbeat over vsock.
+    pub fn heartbeat() -> Result<(), StepError> {
+        let mut s = step(
+            "heartbeat connect (vsock 3:9000)",
+            vsock::VsockStream::connect_with_cid_port(HEARTBEAT_CID, HEARTBEAT_PORT),
+        )?;
+        step("heartbeat write", s.write_all(&[HEARTBEAT_BYTE]))?;
+        let mut echo = [0u8; 1];
+        step("heartbeat read", s.read_exact(&mut echo))?;
+        if echo[0] != HEARTBEAT_BYTE {
+            return Err(StepError {
+                step: "heartbeat",
+                cause: format!("echo was {:#04x}, expected {HEARTBEAT_BYTE:#04x}", echo[0]),
+            });
+        }
+        Ok(())
+    }
+
+    fn read_config(path: &str) -> Result<Vec<u8>, StepError> {
+        let f = step("open config", std::fs::File::open(path))?;
+        let mut buf = Vec::new();
+        step("read config", f.take(MAX_CONFIG_LEN as u64 + 1).read_to_end(&mut buf))?;
+        let _ = std::fs::remove_file(path);
+        Ok(buf)
+    }
+
+    /// Steps 4-5: read `/cmd`, `/env`; switch root to `/rootfs`.
+    pub fn configure() -> Result<(Vec<String>, Env), StepError> {
+        let argv = step("parse /cmd", parse_cmd(&read_config("/cmd")?))?;
+        let env = match std::fs::metadata("/env") {
+            Ok(_) => step("parse /env", parse_env(&read_config("/env")?))?,
+            Err(_) => Vec::new(),
+        };
+        step("chdir /rootfs", rustix::process::chdir("/rootfs"))?;
+        step("mount --move /rootfs /", mount_move(".", "/"))?;
+        step("chroot .", rustix::process::chroot("."))?;
+        step("chdir /", rustix::process::chdir("/"))?;
+        mount_fs(
+            "proc",
+            "/proc",
+            "proc",
+            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        )?;
+        mount_fs(
+            "sysfs",
+            "/sys",
+            "sysfs",
+            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        )?;
+        mount_fs("devtmpfs", "/dev", "devtmpfs", MountFlags::NOSUID)?;
+        mount_fs("tmpfs", "/run", "tmpfs", MountFlags::NOSUID | MountFlags::NODEV)?;
+        mount_fs("tmpfs", "/tmp", "tmpfs", MountFlags::NOSUID | MountFlags::NODEV)?;
+        Ok((argv, app_env(&env)))
+    }
+
+    /// Step 6: start the app, reap children, return the app's exit status.
+    pub fn exec_and_reap(argv: &[String], env: &[(String, String)]) -> Result<String, StepError> {
+        let mut cmd = std::process::Command::new(&argv[0]);
+        cmd.args(&argv[1..]).env_clear().envs(env.iter().cloned());
+        let child = step("spawn application", cmd.spawn())?;
+        let app = rustix::process::Pid::from_child(&child);
+        loop {
+            match rustix::process::wait(rustix::process::WaitOptions::empty()) {
+                Ok(Some((pid, status))) if pid == app => return Ok(format!("{status:?}")),
+                Ok(_) => continue,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(StepError { step: "wait", cause: e.to_string() }),
+            }
+        }
+    }
+
+    /// Powers the enclave off (PID 1 must never return).
+    pub fn reboot() -> ! {
+        let _ = rustix::system::reboot(rustix::system::RebootCommand::Restart);
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+
+    /// `exec`s instead of forking, for testing an image without reaping.
+    pub fn exec(argv: &[String], env: &[(String, String)]) -> StepError {
+        let e = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .env_clear()
+            .envs(env.iter().cloned())
+            .exec();
+        StepError { step: "exec", cause: e.to_string() }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmd_lines() {
+        assert_eq!(parse_cmd(b"/bin/app\n--x\n\n").unwrap(), vec!["/bin/app", "--x", ""]);
+        assert_eq!(parse_cmd(b"/bin/app").unwrap(), vec!["/bin/app"]);
+        assert_eq!(parse_cmd(b""), Err(ConfigError::EmptyCmd));
+        assert_eq!(parse_cmd(b"\n"), Err(ConfigError::EmptyCmd));
+        assert_eq!(parse_cmd(b"\n/bin/app\n"), Err(ConfigError::EmptyCmd));
+        assert_eq!(parse_cmd(b"/a\nb\0c\n"), Err(ConfigError::Nul { file: "cmd", line: 2 }));
+        let big = vec![b'a'; MAX_CONFIG_LEN + 1];
+        assert!(matches!(parse_cmd(&big), Err(ConfigError::TooLarge { .. })));
+        let many = "a\n".repeat(MAX_ENTRIES + 1);
+        assert_eq!(parse_cmd(many.as_bytes()), Err(ConfigError::TooManyEntries("cmd")));
+    }
+
+    #[test]
+    fn env_lines() {
+        let e = parse_env(b"A=1\n\nB=x=y\nC=\n").unwrap();
+        assert_eq!(
+            e,
+            vec![("A".into(), "1".into()), ("B".into(), "x=y".into()), ("C".into(), "".into())]
+        );
+        assert!(matches!(parse_env(b"A=1\nnoeq\n"), Err(ConfigError::BadEnv { line: 2, .. })));
+        assert!(matches!(parse_env(b"=v\n"), Err(ConfigError::BadEnv { line: 1, .. })));
+        assert_eq!(parse_env(b"").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn default_path_added_only_when_absent() {
+        let e = app_env(&[("A".into(), "1".into())]);
+        assert!(e.contains(&("PATH".into(), DEFAULT_PATH.into())));
+        let e = app_env(&[("PATH".into(), "/x".into())]);
+        assert_eq!(e, vec![("PATH".into(), "/x".into())]);
+    }
+}
