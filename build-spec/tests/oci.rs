@@ -532,3 +532,31 @@ fn eif_cpio_diff_entries_are_attributed_to_layers() {
     assert_eq!(passwd.old_layer.unwrap().0, 0);
     assert_eq!(passwd.new_layer.unwrap(), (2, w.layer_digests[2].parse().unwrap()));
 }
+
+#[test]
+fn app_oci_table_builds_the_ramdisk_and_records_digests() {
+    use build_spec::oci::spec::OciAppSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let w = write_layout(&dir.path().join("images/app"), &two_layer_image(), Comp::Zstd);
+    let t: OciAppSpec =
+        toml::from_str(&format!("image = \"images/app\"\ndigest = \"{}\"\n", w.manifest_digest))
+            .unwrap();
+    let (conv, out) = t.build_ramdisk(dir.path(), 1_700_000_000, Vec::new()).unwrap();
+    let (direct, _) = convert(&dir.path().join("images/app"), &w.manifest_digest).unwrap();
+    assert_eq!(out, direct);
+    let rec = conv.manifest_record();
+    assert_eq!(rec.manifest_digest.unwrap().to_string(), w.manifest_digest);
+    assert_eq!(rec.config_digest.to_string(), w.config_digest);
+    assert_eq!(rec.layers.iter().map(|d| d.to_string()).collect::<Vec<_>>(), w.layer_digests);
+    // Strict table: unknown keys and escaping paths are refused.
+    assert!(toml::from_str::<OciAppSpec>(
+        "image = \"a\"\ndigest = \"sha256:00\"\ntag = \"latest\"\n"
+    )
+    .is_err());
+    let bad = OciAppSpec {
+        image: "../elsewhere".into(),
+        digest: w.manifest_digest.clone(),
+        platform: None,
+    };
+    assert!(bad.validate().is_err());
+}

@@ -60,6 +60,7 @@ pub mod output;
 pub mod path;
 pub mod resolve;
 pub mod source;
+pub mod spec;
 pub mod tree;
 
 pub use digest::Sha256Digest;
