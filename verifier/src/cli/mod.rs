@@ -6,6 +6,6 @@
 
 pub mod build;
 pub mod exit;
-pub mod oci;
 pub mod image;
+pub mod oci;
 pub mod output;
