@@ -36,6 +36,9 @@ pub struct DigestingWriter<W: Write> {
     inner: W,
     buf: Vec<u8>,
     tx: Option<mpsc::SyncSender<Vec<u8>>>,
+    /// Hashed chunks coming back for reuse (no fresh 1 MiB allocation, and
+    /// so no fresh page faults, per chunk).
+    spent: mpsc::Receiver<Vec<u8>>,
     worker: Option<JoinHandle<OutputDigests>>,
 }
 
@@ -43,18 +46,21 @@ impl<W: Write> DigestingWriter<W> {
     /// Wraps `inner`.
     pub fn new(inner: W) -> Self {
         let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(DEPTH);
+        let (back, spent) = mpsc::sync_channel::<Vec<u8>>(DEPTH);
         let worker = std::thread::spawn(move || {
             let mut s256 = Sha256::new();
             let mut s384 = Sha384::new();
             let mut len = 0u64;
-            for chunk in rx {
+            for mut chunk in rx {
                 s256.update(&chunk);
                 s384.update(&chunk);
                 len += chunk.len() as u64;
+                chunk.clear();
+                let _ = back.try_send(chunk);
             }
             OutputDigests { len, sha256: s256.finalize().into(), sha384: s384.finalize().into() }
         });
-        Self { inner, buf: Vec::with_capacity(CHUNK), tx: Some(tx), worker: Some(worker) }
+        Self { inner, buf: Vec::with_capacity(CHUNK), tx: Some(tx), spent, worker: Some(worker) }
     }
 
     fn ship(&mut self) -> io::Result<()> {
@@ -62,7 +68,8 @@ impl<W: Write> DigestingWriter<W> {
             return Ok(());
         }
         self.inner.write_all(&self.buf)?;
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        let next = self.spent.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let chunk = std::mem::replace(&mut self.buf, next);
         let tx = self.tx.as_ref().ok_or_else(|| io::Error::other("digesting writer finished"))?;
         tx.send(chunk).map_err(|_| io::Error::other("hashing thread stopped"))
     }

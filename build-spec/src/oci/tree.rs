@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::rc::Rc;
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest as _, Sha256};
@@ -197,9 +197,13 @@ impl Tree {
         // reads the blob, verifies its digest, decompresses and hashes the
         // tar stream (diff_id); this thread walks the tar into the index.
         let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(PIPE_DEPTH);
+        // Spent chunks go back to the producer (no re-allocation and
+        // re-zeroing of 256 KiB per chunk).
+        let pool = Mutex::new(Vec::new());
         let (walked, produced) = std::thread::scope(|s| {
-            let producer = s.spawn(move || produce(reader, layer, tx));
-            let walked = self.walk(ChunkReader { rx, cur: Vec::new(), pos: 0 }, layer);
+            let pool = &pool;
+            let producer = s.spawn(move || produce(reader, layer, Pipe { tx, pool }));
+            let walked = self.walk(ChunkReader { rx, cur: Vec::new(), pos: 0, pool }, layer);
             // The ChunkReader (and so the receiver) is dropped here, so the
             // producer stops sending and only drains and hashes.
             (walked, producer.join())
@@ -675,13 +679,13 @@ const PIPE_DEPTH: usize = 8;
 fn produce<R: Read>(
     reader: R,
     layer: &LayerRef,
-    tx: mpsc::SyncSender<io::Result<Vec<u8>>>,
+    tx: Pipe<'_>,
 ) -> io::Result<(Result<(), BlobFault>, Option<io::Result<Sha256Digest>>)> {
     let mut vr = VerifyingReader::new(reader, layer.digest, layer.size);
     let diff = match layer.compression {
         Compression::None => {
             pump(&mut vr, &tx).inspect_err(|e| {
-                let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                let _ = tx.tx.send(Err(io::Error::new(e.kind(), e.to_string())));
             })?;
             None
         }
@@ -697,7 +701,7 @@ fn produce<R: Read>(
 
 /// Sends `r` in chunks; once the receiver is gone, keeps reading (and so
 /// hashing, in the layers below) to the end without sending.
-fn pump<R: Read>(mut r: R, tx: &mpsc::SyncSender<io::Result<Vec<u8>>>) -> io::Result<()> {
+fn pump<R: Read>(mut r: R, pipe: &Pipe<'_>) -> io::Result<()> {
     let mut receiver_gone = false;
     let mut sink = vec![0u8; PIPE_CHUNK];
     loop {
@@ -708,7 +712,8 @@ fn pump<R: Read>(mut r: R, tx: &mpsc::SyncSender<io::Result<Vec<u8>>>) -> io::Re
             }
             continue;
         }
-        let mut buf = vec![0u8; PIPE_CHUNK];
+        let mut buf = pipe.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
+        buf.resize(PIPE_CHUNK, 0);
         let mut filled = 0;
         while filled < PIPE_CHUNK {
             let n = r.read(&mut buf[filled..])?;
@@ -721,7 +726,7 @@ fn pump<R: Read>(mut r: R, tx: &mpsc::SyncSender<io::Result<Vec<u8>>>) -> io::Re
             return Ok(());
         }
         buf.truncate(filled);
-        if tx.send(Ok(buf)).is_err() {
+        if pipe.tx.send(Ok(buf)).is_err() {
             receiver_gone = true;
         }
     }
@@ -729,33 +734,43 @@ fn pump<R: Read>(mut r: R, tx: &mpsc::SyncSender<io::Result<Vec<u8>>>) -> io::Re
 
 /// [`pump`] through a SHA-256 of the decompressed stream; a decompression
 /// error is also passed to the consumer.
-fn pump_hashed<R: Read>(
-    r: R,
-    tx: &mpsc::SyncSender<io::Result<Vec<u8>>>,
-) -> io::Result<Sha256Digest> {
+fn pump_hashed<R: Read>(r: R, pipe: &Pipe<'_>) -> io::Result<Sha256Digest> {
     let mut h = HashingReader::new(r);
-    match pump(&mut h, tx) {
+    match pump(&mut h, pipe) {
         Ok(()) => Ok(h.digest()),
         Err(e) => {
-            let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+            let _ = pipe.tx.send(Err(io::Error::new(e.kind(), e.to_string())));
             Err(e)
         }
     }
 }
 
+/// Producer end of the layer pipeline: the chunk channel and the pool of
+/// spent chunks.
+struct Pipe<'a> {
+    tx: mpsc::SyncSender<io::Result<Vec<u8>>>,
+    pool: &'a Mutex<Vec<Vec<u8>>>,
+}
+
 /// Consumer end of the layer pipeline.
-struct ChunkReader {
+struct ChunkReader<'a> {
     rx: mpsc::Receiver<io::Result<Vec<u8>>>,
     cur: Vec<u8>,
     pos: usize,
+    pool: &'a Mutex<Vec<Vec<u8>>>,
 }
 
-impl Read for ChunkReader {
+impl Read for ChunkReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.cur.len() {
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
-                    self.cur = chunk;
+                    let spent = std::mem::replace(&mut self.cur, chunk);
+                    if let Ok(mut pool) = self.pool.lock() {
+                        if pool.len() <= PIPE_DEPTH {
+                            pool.push(spent);
+                        }
+                    }
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),
