@@ -560,3 +560,14 @@ fn app_oci_table_builds_the_ramdisk_and_records_digests() {
     };
     assert!(bad.validate().is_err());
 }
+
+#[test]
+fn repeated_whiteout_marker_is_a_duplicate() {
+    let err = one_layer(&[
+        E::Dir("d", 0o755, 0, 0),
+        E::File("d/.wh..wh..opq", b"", 0o644, 0, 0),
+        E::File("d/.wh..wh..opq", b"", 0o644, 0, 0),
+    ])
+    .unwrap_err();
+    assert!(matches!(err, OciError::DuplicateEntry { .. }), "{err}");
+}

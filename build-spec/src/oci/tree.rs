@@ -15,7 +15,7 @@
 //! (in `TMPDIR`).
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::rc::Rc;
@@ -267,6 +267,7 @@ impl Tree {
         let lidx = layer.index as LayerIndex;
         let tar_err = |source| OciError::LayerTar { layer: layer.name(), source };
         let real_end = Rc::new(Cell::new(None));
+        let mut whiteouts = HashSet::new();
         let mut ar = tar::Archive::new(EndTolerant {
             inner: tar_stream,
             pos: 0,
@@ -296,6 +297,14 @@ impl Tree {
             };
             let base = path::base(&path);
             if let Some(hidden) = base.strip_prefix(".wh.") {
+                // Each marker once per layer: a repeated one is a duplicate
+                // entry (and would cost another scan of the directory).
+                if whiteouts.len() >= MAX_ENTRIES {
+                    return Err(OciError::TooManyEntries { limit: MAX_ENTRIES });
+                }
+                if !whiteouts.insert(path.clone()) {
+                    return Err(OciError::DuplicateEntry { layer: layer.name(), path });
+                }
                 self.whiteout_entry(&ctx, &path, hidden)?;
                 continue;
             }
