@@ -12,5 +12,6 @@ pub mod codec;
 pub mod cpio;
 pub mod diff;
 pub mod eif;
+pub mod oci;
 pub mod pcr;
 pub mod spec;

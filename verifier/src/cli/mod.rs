@@ -11,6 +11,7 @@ pub mod exit;
 pub mod gate;
 pub mod image;
 pub mod kms_policy;
+pub mod oci;
 pub mod output;
 pub mod pack;
 pub mod receipt;

@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Print the version and build information.
     Version,
+    /// OCI / Docker images as the application ramdisk (digest-pinned, no daemon).
+    Oci(verifier::cli::oci::OciArgs),
     #[command(flatten)]
     Build(verifier::cli::build::Cmd),
     /// Verify, show or (test only) mint Nitro attestation documents.
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => verifier::cli::audit::run(*args),
         Command::Gate(args) => verifier::cli::gate::run(*args),
         Command::Attestation(args) => verifier::cli::attestation::run(args),
+        Command::Oci(args) => verifier::cli::oci::run(args),
         Command::Build(c) => verifier::cli::build::run(c),
         Command::Receipt(args) => verifier::cli::receipt::run(args),
         Command::Pack(args) => verifier::cli::pack::run(args),
