@@ -384,6 +384,9 @@ fn kind_text(k: &EntryKind) -> String {
         EntryKind::File { .. } => "file".into(),
         EntryKind::Dir => "dir".into(),
         EntryKind::Symlink { target } => format!("symlink -> {target}"),
+        EntryKind::Special { file_type, rdev_major, rdev_minor } => {
+            format!("{} {rdev_major}:{rdev_minor}", cpio::special_name(*file_type))
+        }
     }
 }
 

@@ -44,6 +44,47 @@ fn matches_gnu_cpio_reproducible_vector() {
 }
 
 #[test]
+fn special_files_roundtrip() {
+    use build_spec::cpio::{S_IFCHR, S_IFIFO};
+    let console = EntryHeader {
+        path: "dev/console".into(),
+        kind: EntryKind::Special { file_type: S_IFCHR, rdev_major: 5, rdev_minor: 1 },
+        mode: 0o600,
+        uid: 0,
+        gid: 0,
+    };
+    let fifo = EntryHeader {
+        path: "dev/fifo".into(),
+        kind: EntryKind::Special { file_type: S_IFIFO, rdev_major: 0, rdev_minor: 0 },
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+    };
+    let out = write_files(
+        vec![
+            (EntryHeader::dir("dev", 0o755), FileSource::None),
+            (console.clone(), FileSource::None),
+            (fifo, FileSource::None),
+        ],
+        Vec::new(),
+        CpioOptions::default(),
+    )
+    .expect("writes");
+    let e = read_entries(&out[..]).expect("reads");
+    assert_eq!(e[1].kind, console.kind);
+    assert_eq!(e[1].mode, 0o600);
+    // rdevmajor/rdevminor fields of the console header
+    let h = &out[e[1].offset as usize..];
+    assert_eq!(&h[6 + 8 * 9..6 + 8 * 11], b"0000000500000001");
+    let mut w = NewcWriter::new(Vec::new(), CpioOptions::default());
+    let bad = EntryHeader {
+        kind: EntryKind::Special { file_type: 0o170000, rdev_major: 0, rdev_minor: 0 },
+        ..console
+    };
+    assert!(w.append(&bad, &mut std::io::empty()).is_err());
+}
+
+#[test]
 fn gzip_ramdisk_is_listed() {
     use std::io::Write;
     let raw = write_files(

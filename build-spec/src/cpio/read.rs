@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader, Read};
 use sha2::{Digest, Sha256};
 
 use super::{
-    check_path, CpioError, EntryKind, CRC_MAGIC, HEADER_LEN, MAX_PATH_LEN, NEWC_MAGIC, S_IFDIR,
-    S_IFLNK, S_IFMT, S_IFREG, TRAILER,
+    check_path, CpioError, EntryKind, CRC_MAGIC, HEADER_LEN, MAX_PATH_LEN, NEWC_MAGIC, S_IFBLK,
+    S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, TRAILER,
 };
 use crate::codec::{CountingReader, Fill};
 
@@ -20,7 +20,7 @@ pub const MAX_LISTING_BYTES: usize = 256 * 1024 * 1024;
 pub struct Entry {
     /// Relative path.
     pub path: String,
-    /// File, directory or symlink (other types are [`EntryKind`]-less and
+    /// File, directory, symlink or special file (unknown type bits are
     /// rejected as [`CpioError::BadEntry`]).
     pub kind: EntryKind,
     /// Permission bits (`mode & 0o7777`).
@@ -127,7 +127,7 @@ impl<R: Read> CpioReader<R> {
                 found: String::from_utf8_lossy(raw).into_owned(),
             })?;
         }
-        let [ino, mode, uid, gid, nlink, mtime, filesize, _, _, _, _, namesize, check] = f;
+        let [ino, mode, uid, gid, nlink, mtime, filesize, _, _, rmaj, rmin, namesize, check] = f;
         if namesize == 0 || namesize as usize > MAX_PATH_LEN + 1 {
             return Err(CpioError::BadName {
                 offset,
@@ -190,6 +190,16 @@ impl<R: Read> CpioReader<R> {
                     reason: format!("symlink {path:?} target is not UTF-8"),
                 })?;
                 (EntryKind::Symlink { target }, digest)
+            }
+            t @ (S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK) => {
+                if filesize != 0 {
+                    return Err(CpioError::BadEntry {
+                        offset,
+                        reason: format!("special file {path:?} has filesize {filesize}"),
+                    });
+                }
+                let kind = EntryKind::Special { file_type: t, rdev_major: rmaj, rdev_minor: rmin };
+                (kind, Sha256::digest(b"").into())
             }
             other => {
                 return Err(CpioError::BadEntry {
