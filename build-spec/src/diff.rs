@@ -272,7 +272,7 @@ pub fn diff_summaries(
         }
     };
     field("version", sa.header.version.to_string(), sb.header.version.to_string());
-    field("arch", format!("{:?}", sa.arch()), format!("{:?}", sb.arch()));
+    field("arch", sa.arch().name().into(), sb.arch().name().into());
     field("flags", format!("{:#06x}", sa.header.flags), format!("{:#06x}", sb.header.flags));
     field("default_mem", sa.header.default_mem.to_string(), sb.header.default_mem.to_string());
     field("default_cpus", sa.header.default_cpus.to_string(), sb.header.default_cpus.to_string());
