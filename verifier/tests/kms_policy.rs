@@ -751,13 +751,21 @@ fn findings_become_report_checks() {
     use verifier::report::Verdict as CheckVerdict;
     let s = suites().remove(0);
     let cfg = defaults(&s);
-    let pinned = analyse_bytes(&std::fs::read(s.dir.join("02-immutable-template.json")).expect("read"), &cfg).expect("analyse");
+    let pinned = analyse_bytes(
+        &std::fs::read(s.dir.join("02-immutable-template.json")).expect("read"),
+        &cfg,
+    )
+    .expect("analyse");
     let c = checks(&pinned);
     assert_eq!(c.verdict(), CheckVerdict::Pass);
     assert_eq!(c.0[0].id, "kms.policy.verdict");
-    let bad = analyse_bytes(&std::fs::read(s.dir.join("05-ifexists-pin.json")).expect("read"), &cfg).expect("analyse");
+    let bad =
+        analyse_bytes(&std::fs::read(s.dir.join("05-ifexists-pin.json")).expect("read"), &cfg)
+            .expect("analyse");
     let c = checks(&bad);
     assert_eq!(c.verdict(), CheckVerdict::Fail);
-    assert!(c.0.iter().any(|k| k.id == "kms.policy.if-exists-on-attestation-key" && k.is_fail() && k.detail.contains("Fix:")));
+    assert!(c.0.iter().any(|k| k.id == "kms.policy.if-exists-on-attestation-key"
+        && k.is_fail()
+        && k.detail.contains("Fix:")));
     assert_eq!(c.0.len(), bad.findings.len() + 1);
 }
