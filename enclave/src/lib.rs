@@ -8,4 +8,12 @@
 pub mod attestation;
 pub mod backend;
 pub mod init;
+pub mod cms;
+pub mod envelope;
+pub mod json;
+pub mod merge;
+pub mod receipt;
 pub mod secret;
+pub mod service;
+pub mod sops;
+pub mod transport;

@@ -9,4 +9,7 @@ pub mod blobs;
 pub mod cli;
 pub mod git;
 pub mod rebuild;
+pub mod kms_local;
+pub mod kms_policy;
+pub mod receipt;
 pub mod report;

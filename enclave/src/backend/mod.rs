@@ -6,6 +6,10 @@
 //! `proofpack-kms-local` HTTP server). Which is which is documented on each
 //! implementation.
 
+pub mod kms_http;
+pub mod nsm;
+pub mod nsm_dev;
+
 use std::collections::BTreeMap;
 
 use crate::secret::SecretBytes;
@@ -138,4 +142,22 @@ pub trait Kms: Send + Sync {
     fn decrypt(&self, req: &DecryptRequest) -> Result<DecryptResponse, KmsError>;
     /// `Encrypt`.
     fn encrypt(&self, req: &EncryptRequest) -> Result<EncryptResponse, KmsError>;
+
+    /// `Decrypt`, also returning the AWS request id (`x-amzn-RequestId`) of
+    /// the call when the backend knows it, success or failure. Receipts record
+    /// it so an auditor can match CloudTrail. The default knows no id.
+    fn decrypt_traced(
+        &self,
+        req: &DecryptRequest,
+    ) -> (Result<DecryptResponse, KmsError>, Option<String>) {
+        (self.decrypt(req), None)
+    }
+
+    /// `Encrypt`, also returning the AWS request id (see [`Kms::decrypt_traced`]).
+    fn encrypt_traced(
+        &self,
+        req: &EncryptRequest,
+    ) -> (Result<EncryptResponse, KmsError>, Option<String>) {
+        (self.encrypt(req), None)
+    }
 }

@@ -445,3 +445,22 @@ pub fn rfc4514(name: &x509_parser::x509::X509Name<'_>) -> String {
     rdns.reverse();
     rdns.join(",")
 }
+
+/// Summaries of the certificates of a document without validating anything
+/// (for `attestation show`), in path order: leaf, cabundle[N-1], …, cabundle[0].
+/// Certificates that do not parse are reported with their position and error.
+pub fn describe_chain(leaf_der: &[u8], bundle: &[Vec<u8>]) -> Vec<Result<CertSummary, ChainError>> {
+    let n = bundle.len();
+    let path = std::iter::once((Position::Leaf, leaf_der)).chain(
+        (0..n).rev().filter_map(|i| bundle.get(i).map(|c| (Position::Bundle(i), c.as_slice()))),
+    );
+    path.map(|(pos, der)| match X509Certificate::from_der(der) {
+        Ok(([], c)) => Ok(summary(pos, n, der, &c)),
+        Ok((rest, _)) => Err(ChainError::Decode {
+            position: pos,
+            reason: format!("{} trailing bytes", rest.len()),
+        }),
+        Err(e) => Err(ChainError::Decode { position: pos, reason: e.to_string() }),
+    })
+    .collect()
+}

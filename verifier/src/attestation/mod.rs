@@ -20,6 +20,7 @@ pub mod chain;
 pub mod error;
 pub mod input;
 pub mod parse;
+pub mod render;
 pub mod time_fmt;
 pub mod verify;
 

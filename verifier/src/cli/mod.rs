@@ -5,6 +5,9 @@
 //! dispatches. Data goes to stdout, diagnostics to stderr.
 
 pub mod build;
+pub mod attestation;
 pub mod exit;
 pub mod image;
 pub mod output;
+pub mod pack;
+pub mod receipt;

@@ -22,6 +22,12 @@ struct Cli {
 enum Command {
     /// Print the version and build information.
     Version,
+    /// Verify, show or (test only) mint Nitro attestation documents.
+    Attestation(verifier::cli::attestation::AttestationArgs),
+    /// Verify signed pack receipts (DSSE/in-toto) and their artifacts.
+    Receipt(verifier::cli::receipt::ReceiptArgs),
+    /// Send a pack job to the enclave and write the artifact and receipt.
+    Pack(verifier::cli::pack::PackArgs),
     #[command(flatten)]
     Build(verifier::cli::build::Cmd),
     #[command(flatten)]
@@ -36,6 +42,9 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build(c) => verifier::cli::build::run(c),
+        Command::Attestation(args) => verifier::cli::attestation::run(args),
+        Command::Receipt(args) => verifier::cli::receipt::run(args),
+        Command::Pack(args) => verifier::cli::pack::run(args),
         Command::Image(cmd) => verifier::cli::image::run(cmd),
     };
     match result {

@@ -1,0 +1,265 @@
+//! Building the in-toto Statement with the pack-receipt predicate
+//! (receipts.md §3) and the binding string (§4.2).
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256, Sha384};
+
+use super::fields;
+use super::nsm_doc::{read_fields, DocFields};
+use super::KmsCall;
+use crate::envelope::{KEY_WRAP, MEDIA_TYPE};
+use crate::service::request::PackRequest;
+
+/// `_type` of an in-toto Statement v1.
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+/// Our predicate type.
+pub const PREDICATE_TYPE: &str = "https://proofpack.dev/pack-receipt/v1";
+/// Domain-separation prefix of the binding string.
+pub const BINDING_PREFIX: &[u8; 33] = b"proofpack/pack-receipt/v1/binding";
+/// PCR indexes copied into the receipt.
+pub const RECEIPT_PCRS: [u8; 6] = [0, 1, 2, 3, 4, 8];
+
+/// Errors building a statement.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StatementError {
+    /// An attestation document could not be read.
+    #[error("attestation document {which}: {source}")]
+    Doc {
+        /// `doc_K` or `doc_R`.
+        which: &'static str,
+        /// Cause.
+        source: super::nsm_doc::DocError,
+    },
+    /// A value needed by the schema is missing or invalid.
+    #[error("cannot build the receipt: {0}")]
+    Invalid(String),
+}
+
+/// B = prefix ‖ 0x00 ‖ SHA-256(request) ‖ SHA-384(doc_K): 114 bytes.
+pub fn binding(request_sha256: &[u8; 32], doc_k: &[u8]) -> [u8; 114] {
+    let mut b = [0u8; 114];
+    b[..33].copy_from_slice(BINDING_PREFIX);
+    b[34..66].copy_from_slice(request_sha256);
+    b[66..].copy_from_slice(&Sha384::digest(doc_k));
+    b
+}
+
+/// The build-info file baked into the image (receipts.md §3.4): the
+/// predicate's `source` members (without `buildInfoSha256`) and `tools`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// The `source` object as it goes into the predicate, including `buildInfoSha256`.
+    pub source: Value,
+    /// `tools`.
+    pub tools: BTreeMap<String, String>,
+}
+
+impl BuildInfo {
+    /// Parses and checks the build-info file; its SHA-256 becomes `buildInfoSha256`.
+    pub fn parse(bytes: &[u8]) -> Result<Self, StatementError> {
+        let bad = |m: &str| StatementError::Invalid(format!("build info: {m}"));
+        let v = crate::json::parse_strict(bytes).map_err(|e| bad(&e.to_string()))?;
+        let o = v.as_object().ok_or_else(|| bad("not an object"))?;
+        if let Some(k) = o.keys().find(|k| {
+            !matches!(k.as_str(), "repository" | "commit" | "tree" | "ref" | "buildSpec" | "tools")
+        }) {
+            return Err(bad(&format!("unknown member {k}")));
+        }
+        let repo = o.get("repository").and_then(Value::as_str).ok_or_else(|| bad("repository"))?;
+        let commit = o
+            .get("commit")
+            .and_then(|c| c.get("gitCommit"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("commit.gitCommit"))?;
+        let tree = o.get("tree").and_then(Value::as_str).ok_or_else(|| bad("tree"))?;
+        if repo.is_empty() || !fields::is_git_id(commit) || !fields::is_git_id(tree) {
+            return Err(bad("repository, commit or tree invalid"));
+        }
+        let bs = o.get("buildSpec").ok_or_else(|| bad("buildSpec"))?;
+        let path = bs.get("path").and_then(Value::as_str).ok_or_else(|| bad("buildSpec.path"))?;
+        let digest = bs
+            .get("digest")
+            .and_then(|d| d.get("sha256"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("buildSpec.digest.sha256"))?;
+        if path.is_empty() || !fields::is_hex_len(digest, 32) {
+            return Err(bad("buildSpec invalid"));
+        }
+        let mut tools = BTreeMap::new();
+        for (k, t) in o.get("tools").and_then(Value::as_object).ok_or_else(|| bad("tools"))? {
+            tools.insert(
+                k.clone(),
+                t.as_str().ok_or_else(|| bad("tools values must be strings"))?.to_owned(),
+            );
+        }
+        if !tools.contains_key("proofpack") {
+            return Err(bad("tools must contain proofpack"));
+        }
+        let mut source = json!({
+            "repository": repo,
+            "commit": {"gitCommit": commit},
+            "tree": tree,
+            "buildSpec": {"path": path, "digest": {"sha256": digest}},
+            "buildInfoSha256": hex::encode(Sha256::digest(bytes)),
+        });
+        if let (Some(r), Some(s)) = (o.get("ref").and_then(Value::as_str), source.as_object_mut()) {
+            s.insert("ref".into(), Value::String(r.to_owned()));
+        }
+        Ok(Self { source, tools })
+    }
+}
+
+/// What the receipt records about one input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputRecord {
+    /// Name from the request.
+    pub name: String,
+    /// SHA-256 of the file bytes.
+    pub sha256: [u8; 32],
+    /// `sops-yaml` or `sops-json`.
+    pub format: &'static str,
+    /// `sops.version` as written.
+    pub sops_version: String,
+    /// `sops.lastmodified` as written.
+    pub last_modified: String,
+    /// `sops.mac` as written (encrypted).
+    pub mac: String,
+    /// Every KMS call for this input, in order.
+    pub kms: Vec<KmsCall>,
+}
+
+/// What the receipt records about one output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputRecord {
+    /// Artifact name.
+    pub name: String,
+    /// SHA-256 of the artifact bytes.
+    pub sha256: [u8; 32],
+    /// Artifact length.
+    pub size: u64,
+    /// Per recipient: key id and the `kms:Encrypt` call, if any.
+    pub recipients: Vec<([u8; 32], Option<KmsCall>)>,
+}
+
+fn doc(which: &'static str, bytes: &[u8]) -> Result<DocFields, StatementError> {
+    read_fields(bytes).map_err(|source| StatementError::Doc { which, source })
+}
+
+fn time(ms: u64) -> Result<String, StatementError> {
+    fields::render_time_ms(ms)
+        .ok_or_else(|| StatementError::Invalid(format!("timestamp {ms} out of range")))
+}
+
+/// Builds the Statement and returns its JCS bytes (the DSSE payload).
+pub fn build(
+    request: &PackRequest,
+    doc_k: &[u8],
+    doc_r: &[u8],
+    build_info: &BuildInfo,
+    inputs: &[InputRecord],
+    outputs: &[OutputRecord],
+) -> Result<Vec<u8>, StatementError> {
+    let k = doc("doc_K", doc_k)?;
+    let r = doc("doc_R", doc_r)?;
+    let kpk = k
+        .public_key
+        .as_deref()
+        .ok_or_else(|| StatementError::Invalid("doc_K has no public_key".into()))?;
+    let rpk = r
+        .public_key
+        .as_deref()
+        .ok_or_else(|| StatementError::Invalid("doc_R has no public_key".into()))?;
+    let mut pcrs = Map::new();
+    for i in RECEIPT_PCRS {
+        let v = r
+            .pcrs
+            .get(&i)
+            .ok_or_else(|| StatementError::Invalid(format!("doc_R has no PCR{i}")))?;
+        pcrs.insert(i.to_string(), Value::String(hex::encode(v)));
+    }
+    let mut enclave = json!({"moduleId": r.module_id, "pcrs": pcrs});
+    if let (Some(e), Some(o)) = (&request.eif_sha384, enclave.as_object_mut()) {
+        o.insert("eifSha384".into(), Value::String(e.clone()));
+    }
+    let started = time(k.timestamp_ms)?;
+    let finished = time(r.timestamp_ms)?;
+    let inputs_v: Vec<Value> = inputs
+        .iter()
+        .map(|i| {
+            json!({
+                "name": i.name,
+                "digest": {"sha256": hex::encode(i.sha256)},
+                "format": i.format,
+                "sops": {"version": i.sops_version, "lastModified": i.last_modified, "mac": i.mac, "macVerified": true},
+                "kms": i.kms.iter().map(KmsCall::to_json).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let outputs_v: Vec<Value> = outputs
+        .iter()
+        .map(|o| {
+            let recips: Vec<Value> = o
+                .recipients
+                .iter()
+                .map(|(id, call)| {
+                    let mut m = json!({"keyId": hex::encode(id), "keyWrap": KEY_WRAP});
+                    if let (Some(c), Some(obj)) = (call, m.as_object_mut()) {
+                        obj.insert("kms".into(), c.to_json());
+                    }
+                    m
+                })
+                .collect();
+            json!({
+                "name": o.name,
+                "digest": {"sha256": hex::encode(o.sha256)},
+                "size": o.size,
+                "mediaType": MEDIA_TYPE,
+                "recipients": recips,
+            })
+        })
+        .collect();
+    let subject: Vec<Value> = outputs
+        .iter()
+        .map(|o| json!({"name": o.name, "digest": {"sha256": hex::encode(o.sha256)}}))
+        .collect();
+    let predicate = json!({
+        "job": {
+            "id": request.job_id,
+            "request": STANDARD.encode(request.bytes()),
+            "requestSha256": hex::encode(request.sha256()),
+            "nonce": hex::encode(&request.nonce),
+        },
+        "enclave": enclave,
+        "attestation": {
+            "kms": {
+                "document": STANDARD.encode(doc_k),
+                "sha384": hex::encode(Sha384::digest(doc_k)),
+                "timestamp": started,
+                "publicKeySha256": hex::encode(Sha256::digest(kpk)),
+            },
+            "receipt": {
+                "document": STANDARD.encode(doc_r),
+                "sha384": hex::encode(Sha384::digest(doc_r)),
+                "timestamp": finished,
+                "publicKeySha256": hex::encode(Sha256::digest(rpk)),
+            },
+        },
+        "source": build_info.source,
+        "inputs": inputs_v,
+        "outputs": outputs_v,
+        "time": {"startedOn": started, "finishedOn": finished},
+        "tools": build_info.tools,
+    });
+    let statement = json!({
+        "_type": STATEMENT_TYPE,
+        "subject": subject,
+        "predicateType": PREDICATE_TYPE,
+        "predicate": predicate,
+    });
+    crate::json::to_jcs(&statement).map_err(|e| StatementError::Invalid(e.to_string()))
+}

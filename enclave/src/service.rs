@@ -1,0 +1,473 @@
+//! The pack operation (receipts.md §4.3): the one place where secrets exist
+//! in plaintext, inside the enclave.
+//!
+//! ```text
+//! request bytes Q ─ parse/limits ─ job keys (RSA-2048, Ed25519) ─ doc_K (NSM)
+//!   └─ per input: digest check ─ SOPS parse ─ kms:Decrypt(Recipient=doc_K) ─ CMS open
+//!        ─ SOPS values + MAC ─ merge (defaults < service < environment)
+//!   └─ per output: envelope (AES-256-GCM, RSA-OAEP-SHA512, optional kms:Encrypt)
+//!   └─ zeroize ─ binding B ─ doc_R (NSM) ─ in-toto statement (JCS) ─ DSSE (Ed25519)
+//! ```
+//!
+//! The transport (`proofpack-enclave serve`, vsock or TCP) hands a [`PackJob`]
+//! to [`PackService::pack`] and returns the [`PackOutput`].
+
+pub mod request;
+
+pub use request::{PackRequest, RequestError};
+
+/// One job as received by the transport: the exact request bytes and the SOPS
+/// input files in the order the request names them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PackJob {
+    /// The job request bytes (JSON, receipts.md §3.6), hashed as received.
+    pub request: Vec<u8>,
+    /// The SOPS files, one per `inputs[]` entry of the request, same order.
+    pub inputs: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for PackJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackJob")
+            .field("request_len", &self.request.len())
+            .field("input_lens", &self.inputs.iter().map(Vec::len).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// One encrypted output artifact (receipts.md §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// File name (= receipt subject name).
+    pub name: String,
+    /// The artifact bytes (ciphertext only).
+    pub bytes: Vec<u8>,
+}
+
+/// What a successful pack returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackOutput {
+    /// The artifacts, in request order.
+    pub artifacts: Vec<Artifact>,
+    /// The DSSE envelope (JSON bytes) of the signed receipt.
+    pub receipt: Vec<u8>,
+}
+
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use rand_core::OsRng;
+use rsa::pkcs8::EncodePublicKey;
+use sha2::{Digest, Sha256};
+
+use crate::backend::{AttestationRequest, DecryptRequest, Kms, KmsError, Nsm, NsmError, Recipient};
+use crate::envelope::{self, SealRecipient};
+use crate::merge::{self, MergeError, Override};
+use crate::receipt::dsse::{self, Envelope};
+use crate::receipt::statement::{self, BuildInfo, InputRecord, OutputRecord, StatementError};
+use crate::receipt::KmsCall;
+use crate::secret::SecretKey32;
+use crate::sops::{SopsError, SopsFile};
+
+/// The only `KeyEncryptionAlgorithm` KMS accepts for `Recipient`.
+pub const KEY_ENCRYPTION_ALGORITHM: &str = "RSAES_OAEP_SHA_256";
+/// Largest single input file.
+pub const MAX_INPUT_BYTES: usize = crate::sops::MAX_FILE_BYTES;
+/// Largest sum of input sizes per job.
+pub const MAX_TOTAL_INPUT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why a pack failed. Messages name inputs, outputs, keys and paths, never values.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PackError {
+    /// The request was refused.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The number of input files differs from the request.
+    #[error("the request names {expected} inputs but {got} files were sent")]
+    InputCount {
+        /// From the request.
+        expected: usize,
+        /// Received.
+        got: usize,
+    },
+    /// Inputs too large.
+    #[error("inputs are {0} bytes in total, more than the {MAX_TOTAL_INPUT_BYTES}-byte limit")]
+    InputsTooLarge(usize),
+    /// An input's SHA-256 differs from the request.
+    #[error("input {name}: SHA-256 {actual} differs from the request's {expected}")]
+    InputDigest {
+        /// Input name.
+        name: String,
+        /// From the request.
+        expected: String,
+        /// Of the bytes received.
+        actual: String,
+    },
+    /// The SOPS file could not be read, decrypted or its MAC failed.
+    #[error("input {name}: {source}")]
+    Sops {
+        /// Input name.
+        name: String,
+        /// Cause.
+        source: SopsError,
+    },
+    /// The SOPS file has no `kms` master key (age/PGP cannot be used in the enclave).
+    #[error(
+        "input {name}: no `kms` entry; only AWS KMS master keys can be used inside the enclave"
+    )]
+    NoKmsEntry {
+        /// Input name.
+        name: String,
+    },
+    /// Every `kms` entry was refused or failed.
+    #[error("input {name}: KMS refused every key: {attempts}")]
+    KmsRefused {
+        /// Input name.
+        name: String,
+        /// `arn: outcome` per attempt, `; `-joined.
+        attempts: String,
+    },
+    /// A KMS answer could not be used (no CiphertextForRecipient, bad CMS, not 32 bytes).
+    #[error("input {name}: unusable KMS answer for {arn}: {problem}")]
+    KmsAnswer {
+        /// Input name.
+        name: String,
+        /// Key.
+        arn: String,
+        /// What was wrong.
+        problem: String,
+    },
+    /// The merge failed.
+    #[error("merge: {0}")]
+    Merge(#[from] MergeError),
+    /// The NSM failed.
+    #[error("NSM: {0}")]
+    Nsm(#[from] NsmError),
+    /// Sealing an output failed.
+    #[error("output {name}: {source}")]
+    Envelope {
+        /// Output name.
+        name: String,
+        /// Cause.
+        source: envelope::EnvelopeError,
+    },
+    /// Building the receipt failed.
+    #[error("receipt: {0}")]
+    Statement(#[from] StatementError),
+    /// Key generation or encoding failed.
+    #[error("job key: {0}")]
+    Key(String),
+}
+
+/// What a pack reports besides its output (no secrets): where the time went
+/// and which merged values a later layer overrode.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackReport {
+    /// Time per phase.
+    pub timings: Timings,
+    /// Overrides between merge layers (paths only).
+    pub overrides: Vec<Override>,
+}
+
+/// Where the time of one pack went (for benchmarks and logs; no secrets).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Job key generation (RSA-2048 + Ed25519).
+    pub keygen: Duration,
+    /// NSM attestation calls (doc_K, doc_R).
+    pub attestation: Duration,
+    /// KMS round trips (Decrypt with Recipient, Encrypt).
+    pub kms: Duration,
+    /// Number of KMS calls.
+    pub kms_calls: u32,
+    /// CMS open + SOPS parse, value decryption and MAC.
+    pub sops: Duration,
+    /// Merge and bundle serialisation.
+    pub merge: Duration,
+    /// Envelope encryption (AES-GCM, RSA-OAEP), excluding KMS time.
+    pub envelope: Duration,
+    /// Statement, JCS and signature.
+    pub receipt: Duration,
+    /// Whole operation.
+    pub total: Duration,
+}
+
+/// The pack service: one instance per enclave, stateless between jobs.
+pub struct PackService<'a> {
+    nsm: &'a dyn Nsm,
+    kms: &'a dyn Kms,
+    build_info: BuildInfo,
+}
+
+impl std::fmt::Debug for PackService<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackService").field("nsm", &self.nsm.kind()).finish_non_exhaustive()
+    }
+}
+
+/// KMS that records time spent, so [`Timings::kms`] can be separated from
+/// envelope crypto.
+struct TimedKms<'a> {
+    inner: &'a dyn Kms,
+    spent: std::sync::Mutex<(Duration, u32)>,
+}
+
+impl TimedKms<'_> {
+    fn add(&self, d: Duration) {
+        if let Ok(mut g) = self.spent.lock() {
+            g.0 += d;
+            g.1 += 1;
+        }
+    }
+}
+
+impl Kms for TimedKms<'_> {
+    fn decrypt(&self, req: &DecryptRequest) -> Result<crate::backend::DecryptResponse, KmsError> {
+        self.decrypt_traced(req).0
+    }
+    fn encrypt(
+        &self,
+        req: &crate::backend::EncryptRequest,
+    ) -> Result<crate::backend::EncryptResponse, KmsError> {
+        self.encrypt_traced(req).0
+    }
+    fn decrypt_traced(
+        &self,
+        req: &DecryptRequest,
+    ) -> (Result<crate::backend::DecryptResponse, KmsError>, Option<String>) {
+        let t = Instant::now();
+        let r = self.inner.decrypt_traced(req);
+        self.add(t.elapsed());
+        r
+    }
+    fn encrypt_traced(
+        &self,
+        req: &crate::backend::EncryptRequest,
+    ) -> (Result<crate::backend::EncryptResponse, KmsError>, Option<String>) {
+        let t = Instant::now();
+        let r = self.inner.encrypt_traced(req);
+        self.add(t.elapsed());
+        r
+    }
+}
+
+impl<'a> PackService<'a> {
+    /// A service using these backends and the image's build-info.
+    pub fn new(nsm: &'a dyn Nsm, kms: &'a dyn Kms, build_info: BuildInfo) -> Self {
+        Self { nsm, kms, build_info }
+    }
+
+    /// Runs one job (receipts.md §4.3).
+    pub fn pack(&self, job: &PackJob) -> Result<PackOutput, PackError> {
+        self.pack_timed(job).map(|(o, _)| o)
+    }
+
+    /// Runs one job and reports where the time went and what the merge overrode.
+    pub fn pack_timed(&self, job: &PackJob) -> Result<(PackOutput, PackReport), PackError> {
+        let start = Instant::now();
+        let mut tm = Timings::default();
+        let kms = TimedKms { inner: self.kms, spent: std::sync::Mutex::new((Duration::ZERO, 0)) };
+
+        // 1. Request.
+        let request = PackRequest::parse(&job.request)?;
+        if job.inputs.len() != request.inputs.len() {
+            return Err(PackError::InputCount {
+                expected: request.inputs.len(),
+                got: job.inputs.len(),
+            });
+        }
+        let total: usize = job.inputs.iter().map(Vec::len).sum();
+        if total > MAX_TOTAL_INPUT_BYTES {
+            return Err(PackError::InputsTooLarge(total));
+        }
+        for (spec, bytes) in request.inputs.iter().zip(&job.inputs) {
+            let actual: [u8; 32] = Sha256::digest(bytes).into();
+            if actual != spec.sha256 {
+                return Err(PackError::InputDigest {
+                    name: spec.name.clone(),
+                    expected: hex::encode(spec.sha256),
+                    actual: hex::encode(actual),
+                });
+            }
+        }
+
+        // 2. Job keys.
+        let t = Instant::now();
+        let rsa_key =
+            rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(|e| PackError::Key(e.to_string()))?;
+        let rsa_spki = rsa_key
+            .to_public_key()
+            .to_public_key_der()
+            .map_err(|e| PackError::Key(e.to_string()))?;
+        let signing = SigningKey::generate(&mut OsRng);
+        let ed_spki = dsse::ed25519_spki(&signing.verifying_key());
+        let receipt_key_id: [u8; 32] = Sha256::digest(ed_spki).into();
+        tm.keygen = t.elapsed();
+
+        // 3. doc_K.
+        let t = Instant::now();
+        let doc_k = self.nsm.attest(&AttestationRequest {
+            public_key: Some(rsa_spki.as_bytes().to_vec()),
+            user_data: None,
+            nonce: None,
+        })?;
+        tm.attestation += t.elapsed();
+
+        // 4. Inputs.
+        let mut records = Vec::with_capacity(request.inputs.len());
+        let mut docs = Vec::with_capacity(request.inputs.len());
+        let sops_start = Instant::now();
+        let kms_before = Duration::ZERO;
+        for (spec, bytes) in request.inputs.iter().zip(&job.inputs) {
+            let name = &spec.name;
+            let file = SopsFile::parse(bytes)
+                .map_err(|source| PackError::Sops { name: name.clone(), source })?;
+            if file.metadata.kms.is_empty() {
+                return Err(PackError::NoKmsEntry { name: name.clone() });
+            }
+            let recipient = Recipient {
+                attestation_document: doc_k.clone(),
+                key_encryption_algorithm: KEY_ENCRYPTION_ALGORITHM.into(),
+            };
+            let mut calls = Vec::new();
+            let mut data_key: Option<SecretKey32> = None;
+            for entry in &file.metadata.kms {
+                let req = DecryptRequest {
+                    ciphertext_blob: entry.enc.clone(),
+                    key_id: Some(entry.arn.clone()),
+                    encryption_context: entry.context.clone(),
+                    recipient: Some(recipient.clone()),
+                };
+                let (res, request_id) = kms.decrypt_traced(&req);
+                calls.push(KmsCall {
+                    operation: "Decrypt",
+                    arn: entry.arn.clone(),
+                    key_arn: res.as_ref().ok().map(|r| r.key_id.clone()),
+                    encryption_context: entry.context.clone(),
+                    recipient: true,
+                    request_id: request_id.unwrap_or_else(|| "unknown".into()),
+                    outcome: KmsCall::outcome_of(res.as_ref().err()),
+                });
+                let Ok(resp) = res else { continue };
+                let answer_err = |problem: String| PackError::KmsAnswer {
+                    name: name.clone(),
+                    arn: entry.arn.clone(),
+                    problem,
+                };
+                if resp.plaintext.is_some() {
+                    return Err(answer_err("KMS returned plaintext despite Recipient".into()));
+                }
+                let cms = resp
+                    .ciphertext_for_recipient
+                    .ok_or_else(|| answer_err("no CiphertextForRecipient".into()))?;
+                let key = crate::cms::decrypt_enveloped(&cms, &rsa_key)
+                    .map_err(|e| answer_err(e.to_string()))?;
+                let key = SecretKey32::from_slice(key.expose()).ok_or_else(|| {
+                    answer_err(format!("data key is {} bytes, not 32", key.len()))
+                })?;
+                data_key = Some(key);
+                break;
+            }
+            let Some(data_key) = data_key else {
+                let attempts = calls
+                    .iter()
+                    .map(|c| format!("{}: {}", c.arn, c.outcome))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return Err(PackError::KmsRefused { name: name.clone(), attempts });
+            };
+            let plain = file
+                .decrypt(&data_key)
+                .map_err(|source| PackError::Sops { name: name.clone(), source })?;
+            drop(data_key);
+            records.push(InputRecord {
+                name: name.clone(),
+                sha256: spec.sha256,
+                format: file.format.receipt_name(),
+                sops_version: file.metadata.version.clone(),
+                last_modified: file.metadata.lastmodified.clone(),
+                mac: file.metadata.mac.clone(),
+                kms: calls,
+            });
+            docs.push((name.clone(), plain));
+        }
+        let kms_in_inputs = kms.spent.lock().map(|g| g.0).unwrap_or(kms_before);
+        tm.sops = sops_start.elapsed().saturating_sub(kms_in_inputs);
+
+        // 5. Merge and seal.
+        let t = Instant::now();
+        let target = request.target.as_ref().map(|t| (t.service.as_str(), t.environment.as_str()));
+        let bundle = merge::merge(docs, target)?;
+        tm.merge = t.elapsed();
+        let t = Instant::now();
+        let mut artifacts = Vec::with_capacity(request.outputs.len());
+        let mut out_records = Vec::with_capacity(request.outputs.len());
+        for out in &request.outputs {
+            let recips: Vec<SealRecipient<'_>> = out
+                .recipients
+                .iter()
+                .map(|r| SealRecipient {
+                    public_key: &r.public_key,
+                    key_id: r.key_id,
+                    kms: r.kms.as_ref(),
+                })
+                .collect();
+            let sealed = envelope::seal(
+                bundle.plaintext.expose(),
+                merge::BUNDLE_CONTENT_TYPE,
+                &request.job_id,
+                receipt_key_id,
+                &out.name,
+                &recips,
+                Some(&kms),
+            )
+            .map_err(|source| PackError::Envelope { name: out.name.clone(), source })?;
+            out_records.push(OutputRecord {
+                name: out.name.clone(),
+                sha256: Sha256::digest(&sealed.bytes).into(),
+                size: sealed.bytes.len() as u64,
+                recipients: out.recipients.iter().map(|r| r.key_id).zip(sealed.kms_calls).collect(),
+            });
+            artifacts.push(Artifact { name: out.name.clone(), bytes: sealed.bytes });
+        }
+        let (kms_total, kms_calls) = kms.spent.lock().map(|g| *g).unwrap_or_default();
+        tm.envelope = t.elapsed().saturating_sub(kms_total.saturating_sub(kms_in_inputs));
+        tm.kms = kms_total;
+        tm.kms_calls = kms_calls;
+
+        // 6. Erase the RSA key and every plaintext before attesting the result.
+        let overrides: Vec<Override> = bundle.overrides.clone();
+        drop(bundle);
+        drop(rsa_key);
+
+        // 7. doc_R with the binding string.
+        let t = Instant::now();
+        let b = statement::binding(&request.sha256(), &doc_k);
+        let doc_r = self.nsm.attest(&AttestationRequest {
+            public_key: Some(ed_spki.to_vec()),
+            user_data: Some(b.to_vec()),
+            nonce: Some(request.nonce.clone()),
+        })?;
+        tm.attestation += t.elapsed();
+
+        // 8–9. Statement and signature.
+        let t = Instant::now();
+        let payload =
+            statement::build(&request, &doc_k, &doc_r, &self.build_info, &records, &out_records)?;
+        let env = Envelope::sign(
+            dsse::PAYLOAD_TYPE,
+            payload,
+            &signing,
+            Some(hex::encode(receipt_key_id)),
+        )
+        .map_err(|e| PackError::Key(e.to_string()))?;
+        drop(signing);
+        tm.receipt = t.elapsed();
+        tm.total = start.elapsed();
+        Ok((
+            PackOutput { artifacts, receipt: env.to_json_bytes() },
+            PackReport { timings: tm, overrides },
+        ))
+    }
+}

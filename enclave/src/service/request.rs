@@ -1,0 +1,344 @@
+//! The job request (receipts.md §3.6 plus the `target` member of this
+//! service): parsed strictly, kept as the exact bytes received, because those
+//! bytes are hashed into the receipt binding.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use rsa::pkcs8::DecodePublicKey;
+use rsa::traits::PublicKeyParts;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::json::{self, JsonError};
+use crate::receipt::fields;
+
+/// The `_type` of a job request.
+pub const REQUEST_TYPE: &str = "https://proofpack.dev/pack-request/v1";
+/// Largest accepted request (receipts.md §3.3 `job.request`).
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Most inputs per job.
+pub const MAX_INPUTS: usize = 64;
+/// Most outputs per job.
+pub const MAX_OUTPUTS: usize = 16;
+/// Most recipients per output (receipts.md §5.2).
+pub const MAX_RECIPIENTS: usize = 64;
+/// Prefix reserved for the context entries the enclave adds (receipts.md §5.5).
+pub const RESERVED_CONTEXT_PREFIX: &str = "proofpack:";
+
+/// Why a request was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// More than [`MAX_REQUEST_BYTES`].
+    #[error("job request is {0} bytes, more than the {MAX_REQUEST_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// Not strict JSON.
+    #[error("job request is not strict JSON: {0}")]
+    Json(#[from] JsonError),
+    /// A member is missing, has the wrong type or an invalid value.
+    #[error("job request field {field}: {problem}")]
+    Field {
+        /// JSON path of the field, e.g. `outputs[0].recipients[1].publicKey`.
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+fn bad(field: impl Into<String>, problem: impl Into<String>) -> RequestError {
+    RequestError::Field { field: field.into(), problem: problem.into() }
+}
+
+/// One input named by the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputSpec {
+    /// Name (a path), as given.
+    pub name: String,
+    /// Expected SHA-256 of the SOPS file bytes.
+    pub sha256: [u8; 32],
+}
+
+/// The optional KMS layer for one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsWrapSpec {
+    /// The KMS key to `Encrypt` the level-1 wrapped key under.
+    pub arn: String,
+    /// The requester's encryption context (no `proofpack:` keys).
+    pub encryption_context: BTreeMap<String, String>,
+}
+
+/// One recipient of an output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientSpec {
+    /// DER SubjectPublicKeyInfo of the recipient's RSA key.
+    pub public_key_der: Vec<u8>,
+    /// The parsed key.
+    pub public_key: rsa::RsaPublicKey,
+    /// `keyId` = SHA-256 of `public_key_der`.
+    pub key_id: [u8; 32],
+    /// Optional level-2 KMS wrapping.
+    pub kms: Option<KmsWrapSpec>,
+}
+
+/// One output artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputSpec {
+    /// Artifact file name.
+    pub name: String,
+    /// Recipients, in order.
+    pub recipients: Vec<RecipientSpec>,
+}
+
+/// The merge target: which service and environment layers to select.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Service name (a key under `services` in the inputs).
+    pub service: String,
+    /// Environment name (a key under `environments` in the inputs).
+    pub environment: String,
+}
+
+/// A parsed job request together with its exact bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackRequest {
+    bytes: Vec<u8>,
+    sha256: [u8; 32],
+    /// `jobId`.
+    pub job_id: String,
+    /// The nonce bytes (32..64).
+    pub nonce: Vec<u8>,
+    /// Inputs, in order.
+    pub inputs: Vec<InputSpec>,
+    /// Outputs, in order.
+    pub outputs: Vec<OutputSpec>,
+    /// The merge target; when absent every input document is a defaults layer.
+    pub target: Option<Target>,
+    /// Operator claim: SHA-384 of the EIF (not attested).
+    pub eif_sha384: Option<String>,
+}
+
+impl PackRequest {
+    /// Parses and validates request bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Self, RequestError> {
+        if bytes.len() > MAX_REQUEST_BYTES {
+            return Err(RequestError::TooLarge(bytes.len()));
+        }
+        let v = json::parse_strict(bytes)?;
+        let obj = v.as_object().ok_or_else(|| bad("(root)", "not a JSON object"))?;
+        for k in obj.keys() {
+            if !matches!(
+                k.as_str(),
+                "_type" | "jobId" | "nonce" | "inputs" | "outputs" | "target" | "eifSha384"
+            ) {
+                return Err(bad(k.clone(), "unknown member"));
+            }
+        }
+        if str_at(&v, "_type", "_type")? != REQUEST_TYPE {
+            return Err(bad("_type", format!("must be {REQUEST_TYPE}")));
+        }
+        let job_id = str_at(&v, "jobId", "jobId")?;
+        if !fields::is_job_id(job_id) {
+            return Err(bad("jobId", "must be 1..128 characters of [A-Za-z0-9._-]"));
+        }
+        let nonce_hex = str_at(&v, "nonce", "nonce")?;
+        if !fields::is_nonce_hex(nonce_hex) {
+            return Err(bad("nonce", "must be lowercase hex of 32..64 bytes"));
+        }
+        let nonce = hex::decode(nonce_hex).map_err(|e| bad("nonce", e.to_string()))?;
+
+        let inputs_v = array_at(&v, "inputs", "inputs", MAX_INPUTS)?;
+        let mut inputs = Vec::with_capacity(inputs_v.len());
+        for (i, item) in inputs_v.iter().enumerate() {
+            let path = format!("inputs[{i}]");
+            only_members(item, &path, &["name", "sha256"])?;
+            let name = str_at(item, "name", &path)?;
+            if !fields::is_input_name(name) {
+                return Err(bad(format!("{path}.name"), "invalid input name"));
+            }
+            if inputs.iter().any(|x: &InputSpec| x.name == name) {
+                return Err(bad(format!("{path}.name"), "duplicate input name"));
+            }
+            let sha = str_at(item, "sha256", &path)?;
+            let sha256 = hex32(sha)
+                .ok_or_else(|| bad(format!("{path}.sha256"), "must be 64 lowercase hex"))?;
+            inputs.push(InputSpec { name: name.to_owned(), sha256 });
+        }
+
+        let outputs_v = array_at(&v, "outputs", "outputs", MAX_OUTPUTS)?;
+        let mut outputs = Vec::with_capacity(outputs_v.len());
+        for (i, item) in outputs_v.iter().enumerate() {
+            let path = format!("outputs[{i}]");
+            only_members(item, &path, &["name", "recipients"])?;
+            let name = str_at(item, "name", &path)?;
+            if !fields::is_artifact_name(name) {
+                return Err(bad(format!("{path}.name"), "invalid artifact name"));
+            }
+            if outputs.iter().any(|x: &OutputSpec| x.name == name) {
+                return Err(bad(format!("{path}.name"), "duplicate output name"));
+            }
+            let recips_v = array_at(item, "recipients", &path, MAX_RECIPIENTS)?;
+            let mut recipients: Vec<RecipientSpec> = Vec::with_capacity(recips_v.len());
+            for (j, r) in recips_v.iter().enumerate() {
+                let rpath = format!("{path}.recipients[{j}]");
+                let rec = parse_recipient(r, &rpath)?;
+                if recipients.iter().any(|x| x.key_id == rec.key_id) {
+                    return Err(bad(rpath, "duplicate recipient key"));
+                }
+                recipients.push(rec);
+            }
+            outputs.push(OutputSpec { name: name.to_owned(), recipients });
+        }
+
+        let target = match v.get("target") {
+            None => None,
+            Some(t) => {
+                only_members(t, "target", &["service", "environment"])?;
+                let service = str_at(t, "service", "target")?;
+                let environment = str_at(t, "environment", "target")?;
+                for (f, s) in [("target.service", service), ("target.environment", environment)] {
+                    if !fields::is_job_id(s) {
+                        return Err(bad(f, "must be 1..128 characters of [A-Za-z0-9._-]"));
+                    }
+                }
+                Some(Target { service: service.to_owned(), environment: environment.to_owned() })
+            }
+        };
+        let eif_sha384 = match v.get("eifSha384") {
+            None => None,
+            Some(e) => {
+                let s = e.as_str().ok_or_else(|| bad("eifSha384", "not a string"))?;
+                if !fields::is_hex_len(s, 48) {
+                    return Err(bad("eifSha384", "must be 96 lowercase hex"));
+                }
+                Some(s.to_owned())
+            }
+        };
+        Ok(Self {
+            bytes: bytes.to_vec(),
+            sha256: Sha256::digest(bytes).into(),
+            job_id: job_id.to_owned(),
+            nonce,
+            inputs,
+            outputs,
+            target,
+            eif_sha384,
+        })
+    }
+
+    /// The exact request bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// SHA-256 of the request bytes.
+    pub fn sha256(&self) -> [u8; 32] {
+        self.sha256
+    }
+}
+
+fn parse_recipient(r: &Value, path: &str) -> Result<RecipientSpec, RequestError> {
+    only_members(r, path, &["publicKey", "kms"])?;
+    let pk_b64 = str_at(r, "publicKey", path)?;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(pk_b64)
+        .map_err(|e| bad(format!("{path}.publicKey"), format!("bad base64: {e}")))?;
+    let public_key = check_recipient_key(&der).map_err(|p| bad(format!("{path}.publicKey"), p))?;
+    let kms = match r.get("kms") {
+        None => None,
+        Some(k) => {
+            let kpath = format!("{path}.kms");
+            only_members(k, &kpath, &["arn", "encryptionContext"])?;
+            let arn = str_at(k, "arn", &kpath)?;
+            if !fields::is_kms_arn(arn) {
+                return Err(bad(format!("{kpath}.arn"), "not a KMS key or alias ARN"));
+            }
+            let encryption_context =
+                enc_ctx(k.get("encryptionContext"), &format!("{kpath}.encryptionContext"))?;
+            if encryption_context.keys().any(|k| k.starts_with(RESERVED_CONTEXT_PREFIX)) {
+                return Err(bad(
+                    format!("{kpath}.encryptionContext"),
+                    format!("keys starting with {RESERVED_CONTEXT_PREFIX} are reserved"),
+                ));
+            }
+            Some(KmsWrapSpec { arn: arn.to_owned(), encryption_context })
+        }
+    };
+    Ok(RecipientSpec { key_id: Sha256::digest(&der).into(), public_key_der: der, public_key, kms })
+}
+
+/// Checks a recipient RSA key: DER SPKI, modulus 2048, 3072 or 4096 bits, e = 65537.
+pub fn check_recipient_key(der: &[u8]) -> Result<rsa::RsaPublicKey, String> {
+    let key =
+        rsa::RsaPublicKey::from_public_key_der(der).map_err(|e| format!("not an RSA SPKI: {e}"))?;
+    let bits = key.n().bits();
+    if !matches!(bits, 2048 | 3072 | 4096) {
+        return Err(format!("RSA modulus is {bits} bits; 2048, 3072 or 4096 required"));
+    }
+    if key.e() != &rsa::BigUint::from(65537u32) {
+        return Err("RSA public exponent must be 65537".into());
+    }
+    Ok(key)
+}
+
+/// Parses an encryption context object (absent = empty).
+pub fn enc_ctx(v: Option<&Value>, path: &str) -> Result<BTreeMap<String, String>, RequestError> {
+    let mut out = BTreeMap::new();
+    let Some(v) = v else { return Ok(out) };
+    let obj = v.as_object().ok_or_else(|| bad(path, "not an object"))?;
+    for (k, val) in obj {
+        let s = val.as_str().ok_or_else(|| bad(format!("{path}.{k}"), "not a string"))?;
+        out.insert(k.clone(), s.to_owned());
+    }
+    if !fields::is_enc_ctx(&out) {
+        return Err(bad(path, "keys and values must be non-empty strings (at most 64 entries)"));
+    }
+    Ok(out)
+}
+
+fn only_members(v: &Value, path: &str, allowed: &[&str]) -> Result<(), RequestError> {
+    let obj = v.as_object().ok_or_else(|| bad(path, "not a JSON object"))?;
+    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(bad(format!("{path}.{k}"), "unknown member")),
+        None => Ok(()),
+    }
+}
+
+fn str_at<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, RequestError> {
+    v.get(key)
+        .ok_or_else(|| bad(join(path, key), "missing"))?
+        .as_str()
+        .ok_or_else(|| bad(join(path, key), "not a string"))
+}
+
+fn array_at<'a>(
+    v: &'a Value,
+    key: &str,
+    path: &str,
+    max: usize,
+) -> Result<&'a Vec<Value>, RequestError> {
+    let a = v
+        .get(key)
+        .ok_or_else(|| bad(join(path, key), "missing"))?
+        .as_array()
+        .ok_or_else(|| bad(join(path, key), "not an array"))?;
+    if a.is_empty() || a.len() > max {
+        return Err(bad(join(path, key), format!("must have 1..{max} entries")));
+    }
+    Ok(a)
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path == key {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn hex32(s: &str) -> Option<[u8; 32]> {
+    if !fields::is_hex_len(s, 32) {
+        return None;
+    }
+    hex::decode(s).ok()?.try_into().ok()
+}

@@ -1,0 +1,138 @@
+//! `proofpack-kms-local`: an offline AWS-KMS-compatible server on loopback.
+//! See [`verifier::kms_local`] for what it implements and how it differs from KMS.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+use verifier::kms_local::http::{serve, CredentialsFile, Principals};
+use verifier::kms_local::policy::{AttestationRecipients, KeyPolicyEngine};
+use verifier::kms_local::service::{Service, ServiceConfig};
+use verifier::kms_local::store::Store;
+use verifier::kms_local::{Clock, NoRecipients, RecipientVerifier};
+
+const AFTER_HELP: &str = "\
+Examples:
+  # credentials.json: {\"principals\":[{\"access_key_id\":\"AKIDLOCALADMIN\",
+  #   \"secret_access_key\":\"...\",\"principal_arn\":\"arn:aws:iam::111122223333:role/admin\",
+  #   \"iam_allow_all\":true}]}
+  proofpack-kms-local --state-dir ./kms-state --credentials credentials.json \\
+      --attestation-root dev-ca/root.pem --listen 127.0.0.1:4566
+
+  # then, with any AWS client:
+  AWS_ACCESS_KEY_ID=AKIDLOCALADMIN AWS_SECRET_ACCESS_KEY=... \\
+    aws --endpoint-url http://127.0.0.1:4566 --region us-east-1 kms create-key
+
+The server signs nothing and trusts only the --attestation-root it is given:
+give it a development test-CA root and it says so at startup. Key material is
+stored UNENCRYPTED in --state-dir (development server). Requests are logged to
+stderr as one line each (principal, operation, outcome), never with key
+material or plaintext.
+
+Exit codes: 0 never (runs until killed), 2 invalid arguments or configuration.";
+
+/// Offline AWS KMS-compatible server for development and tests.
+#[derive(Debug, Parser)]
+#[command(name = "proofpack-kms-local", version, after_help = AFTER_HELP)]
+struct Args {
+    /// Address to listen on (loopback only is recommended; port 0 picks one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Directory holding the keys (created if missing).
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// JSON file mapping access key ids to principal ARNs and secrets.
+    #[arg(long)]
+    credentials: PathBuf,
+    /// Root certificate (PEM or DER) that Recipient attestation documents must
+    /// chain to. Without it, requests with a Recipient are refused.
+    #[arg(long)]
+    attestation_root: Option<PathBuf>,
+    /// Region in key ARNs and in the SigV4 scope.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Account id that owns the keys.
+    #[arg(long, default_value = "111122223333")]
+    account: String,
+    /// Maximum age of a Recipient document, in seconds.
+    #[arg(long, default_value_t = 300)]
+    max_document_age: u64,
+    /// Read "now" (Unix seconds) from this file instead of the wall clock, for
+    /// key creation and deletion dates (tests of ScheduleKeyDeletion).
+    #[arg(long)]
+    clock_file: Option<PathBuf>,
+    /// Write the bound port number to this file once listening.
+    #[arg(long)]
+    port_file: Option<PathBuf>,
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    if !args.listen.ip().is_loopback() {
+        eprintln!("kms-local: WARNING: listening on a non-loopback address {}", args.listen);
+    }
+    let creds: CredentialsFile = serde_json::from_slice(
+        &std::fs::read(&args.credentials)
+            .with_context(|| format!("reading {}", args.credentials.display()))?,
+    )
+    .with_context(|| format!("parsing {}", args.credentials.display()))?;
+    let principals = Principals::new(creds);
+    let recipients: Box<dyn RecipientVerifier> = match &args.attestation_root {
+        Some(p) => {
+            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            let r = AttestationRecipients::new(&bytes, &p.display().to_string())
+                .map_err(|e| anyhow::anyhow!("attestation root {}: {e}", p.display()))?;
+            eprintln!(
+                "kms-local: Recipient documents must chain to root sha256:{} ({}){}",
+                r.root_sha256(),
+                p.display(),
+                if r.root_sha256()
+                    == verifier::attestation::chain::TrustAnchor::aws_nitro_root_g1().sha256_hex()
+                {
+                    " = AWS Nitro Enclaves Root G1"
+                } else {
+                    " - NOT the AWS Nitro root: development only"
+                }
+            );
+            Box::new(r)
+        }
+        None => Box::new(NoRecipients),
+    };
+    let store = Store::open(&args.state_dir)
+        .with_context(|| format!("opening {}", args.state_dir.display()))?;
+    let clock = args.clock_file.clone().map(Clock::File).unwrap_or(Clock::System);
+    clock.now().map_err(|e| anyhow::anyhow!(e))?;
+    let cfg = ServiceConfig {
+        region: args.region.clone(),
+        account: args.account.clone(),
+        max_document_age_secs: args.max_document_age,
+    };
+    let mut service = Service::new(cfg, store, Box::new(KeyPolicyEngine), recipients, clock);
+    let server = tiny_http::Server::http(args.listen)
+        .map_err(|e| anyhow::anyhow!("listen on {}: {e}", args.listen))?;
+    let port = server.server_addr().to_ip().map(|a| a.port()).unwrap_or(0);
+    eprintln!(
+        "kms-local: listening on http://127.0.0.1:{port} (region {}, account {})",
+        args.region, args.account
+    );
+    if let Some(pf) = &args.port_file {
+        let tmp = pf.with_extension("tmp");
+        std::fs::write(&tmp, port.to_string())?;
+        std::fs::rename(&tmp, pf)?;
+    }
+    serve(&server, &mut service, &principals, &args.region);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("proofpack-kms-local: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! `proofpack pack`: the parent side of a pack job. Builds the job request
+//! (receipts.md §3.6 plus `target`), sends it with the SOPS files to the
+//! enclave (`proofpack-enclave serve`, vsock or TCP), and writes the returned
+//! artifacts and the signed receipt.
+//!
+//! The parent is untrusted by design: it learns nothing secret (artifacts are
+//! ciphertext) and cannot forge the receipt. Check the receipt afterwards
+//! with `proofpack receipt verify`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use clap::Args;
+use rand::RngCore;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use enclave::service::PackJob;
+use enclave::transport::{call, Endpoint, ErrorCode, Limits, TransportError};
+
+use super::exit;
+use super::output::Format;
+
+const AFTER_HELP: &str = "\
+Examples:
+  proofpack pack --enclave tcp:127.0.0.1:7000 \\
+      --input secrets/base.enc.yaml --input secrets/prod.enc.yaml \\
+      --service api --environment prod \\
+      --output api-prod.ppa --recipient ops.pub.pem \\
+      --recipient 'deploy.pub.pem,kms=arn:aws:kms:us-east-1:111122223333:key/...,ctx=team:payments' \\
+      --out-dir out/
+
+  # then check what the enclave signed:
+  proofpack receipt verify out/api-prod.ppa.receipt.json --artifact out/api-prod.ppa
+
+Writes <out-dir>/<output> (the artifact) and <out-dir>/<output>.receipt.json
+(the DSSE envelope), and <out-dir>/request.json (the exact request bytes the
+receipt binds, for `receipt verify --request`).
+
+Recipient syntax: PEM_FILE[,kms=KEY_ARN[,ctx=K:V]...] — an RSA public key
+(SPKI PEM), optionally wrapped again under a KMS key with an encryption context.
+
+Exit codes: 0 packed, 1 the enclave refused or failed the job (e.g. KMS denied
+the decrypt), 2 invalid input or usage, 3 transport or internal error.";
+
+/// Arguments of `proofpack pack`.
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct PackArgs {
+    /// The enclave: `tcp:HOST:PORT` (development) or `vsock:CID:PORT`.
+    #[arg(long)]
+    enclave: String,
+    /// A SOPS-encrypted input file (repeatable; order matters for the merge).
+    #[arg(long = "input", required = true)]
+    inputs: Vec<PathBuf>,
+    /// Target service (selects `services.<service>`).
+    #[arg(long)]
+    service: String,
+    /// Target environment (selects `environments.<environment>`).
+    #[arg(long)]
+    environment: String,
+    /// Artifact file name.
+    #[arg(long)]
+    output: String,
+    /// A recipient of the artifact (repeatable), see below.
+    #[arg(long = "recipient", required = true)]
+    recipients: Vec<String>,
+    /// Directory for the artifact, receipt and request.
+    #[arg(long)]
+    out_dir: PathBuf,
+    /// Job id (default: random).
+    #[arg(long)]
+    job_id: Option<String>,
+    /// Socket timeout in seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+fn recipient(spec: &str) -> anyhow::Result<Value> {
+    let mut parts = spec.split(',');
+    let pem_path = parts.next().unwrap_or_default();
+    let pem = std::fs::read_to_string(pem_path)
+        .with_context(|| format!("reading recipient key {pem_path}"))?;
+    let der = rsa_spki_der(&pem).with_context(|| format!("recipient key {pem_path}"))?;
+    let mut r = json!({"publicKey": B64.encode(der)});
+    let mut arn = None;
+    let mut ctx = Map::new();
+    for p in parts {
+        if let Some(a) = p.strip_prefix("kms=") {
+            arn = Some(a.to_string());
+        } else if let Some(kv) = p.strip_prefix("ctx=") {
+            let (k, v) =
+                kv.split_once(':').with_context(|| format!("ctx={kv} must be KEY:VALUE"))?;
+            ctx.insert(k.into(), Value::String(v.into()));
+        } else {
+            bail!("unknown recipient option {p:?} (expected kms=ARN or ctx=K:V)");
+        }
+    }
+    match arn {
+        Some(a) => r["kms"] = json!({"arn": a, "encryptionContext": ctx}),
+        None if !ctx.is_empty() => bail!("ctx= needs kms= in recipient {spec:?}"),
+        None => {}
+    }
+    Ok(r)
+}
+
+fn rsa_spki_der(pem: &str) -> anyhow::Result<Vec<u8>> {
+    use rsa::pkcs8::{DecodePublicKey, EncodePublicKey};
+    let k =
+        rsa::RsaPublicKey::from_public_key_pem(pem).context("not an RSA public key in SPKI PEM")?;
+    Ok(k.to_public_key_der()?.as_bytes().to_vec())
+}
+
+/// The name an input carries in the request (and the receipt): its path
+/// without a leading `/` or `.` components; `..` is refused.
+fn input_name(p: &Path) -> anyhow::Result<String> {
+    use std::path::Component;
+    let mut parts = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(s) => {
+                parts.push(s.to_str().with_context(|| format!("{} is not UTF-8", p.display()))?)
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => bail!(
+                "input path {} contains `..`; pass it relative to a common directory",
+                p.display()
+            ),
+        }
+    }
+    if parts.is_empty() {
+        bail!("input path {} names no file", p.display());
+    }
+    Ok(parts.join("/"))
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Runs `proofpack pack`.
+pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
+    let ep: Endpoint = args.enclave.parse()?;
+    let mut files = Vec::new();
+    let mut inputs = Vec::new();
+    for p in &args.inputs {
+        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        inputs.push(json!({"name": input_name(p)?, "sha256": hex::encode(Sha256::digest(&bytes))}));
+        files.push(bytes);
+    }
+    let recipients =
+        args.recipients.iter().map(|r| recipient(r)).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut nonce = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let job_id = args.job_id.clone().unwrap_or_else(|| format!("job-{}", hex::encode(&nonce[..8])));
+    let request = json!({
+        "_type": "https://proofpack.dev/pack-request/v1",
+        "jobId": job_id,
+        "nonce": hex::encode(nonce),
+        "inputs": inputs,
+        "outputs": [{"name": args.output, "recipients": recipients}],
+        "target": {"service": args.service, "environment": args.environment},
+    });
+    let request_bytes = serde_json::to_vec(&request)?;
+    let limits = Limits { io_timeout: Duration::from_secs(args.timeout), ..Limits::default() };
+    let job = PackJob { request: request_bytes.clone(), inputs: files };
+    let out = match call(&ep, &job, &limits) {
+        Ok(o) => o,
+        Err(TransportError::Remote { code, message }) => {
+            eprintln!("error: the enclave did not pack job {job_id}: {message}");
+            return Ok(ExitCode::from(match code {
+                ErrorCode::JobFailed => exit::CHECK_FAILED,
+                ErrorCode::Malformed => exit::INVALID_INPUT,
+                _ => exit::INTERNAL,
+            }));
+        }
+        Err(e) => {
+            eprintln!("error: talking to the enclave at {}: {e}", args.enclave);
+            return Ok(ExitCode::from(exit::INTERNAL));
+        }
+    };
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("creating {}", args.out_dir.display()))?;
+    let mut written = Vec::new();
+    for a in &out.artifacts {
+        // The name comes from our own request; refuse anything path-like anyway.
+        if a.name.contains('/') || a.name.contains('\\') || a.name.starts_with('.') {
+            bail!("enclave returned an artifact name that is not a plain file name: {:?}", a.name);
+        }
+        let p = args.out_dir.join(&a.name);
+        write_new(&p, &a.bytes)?;
+        written.push(json!({"name": a.name, "path": p.display().to_string(),
+            "sha256": hex::encode(Sha256::digest(&a.bytes)), "size": a.bytes.len()}));
+    }
+    let receipt_path = args.out_dir.join(format!("{}.receipt.json", args.output));
+    write_new(&receipt_path, &out.receipt)?;
+    let request_path = args.out_dir.join("request.json");
+    write_new(&request_path, &request_bytes)?;
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            json!({"jobId": job_id, "nonce": hex::encode(nonce), "artifacts": written,
+                   "receipt": receipt_path.display().to_string(), "request": request_path.display().to_string()})
+        ),
+        Format::Text => {
+            println!("packed job {job_id}");
+            for w in &written {
+                println!(
+                    "  artifact {} sha256:{} ({} bytes)",
+                    w["path"].as_str().unwrap_or(""),
+                    w["sha256"].as_str().unwrap_or(""),
+                    w["size"]
+                );
+            }
+            println!("  receipt  {}", receipt_path.display());
+            println!("  request  {}", request_path.display());
+            println!("verify with: proofpack receipt verify {}", receipt_path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_names() {
+        assert_eq!(input_name(Path::new("/tmp/x/base.enc.json")).unwrap(), "tmp/x/base.enc.json");
+        assert_eq!(input_name(Path::new("./secrets/a.yaml")).unwrap(), "secrets/a.yaml");
+        assert!(input_name(Path::new("../a.yaml")).is_err());
+        assert!(input_name(Path::new("/")).is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! `proofpack receipt verify`: check a signed pack receipt (receipts.md §6).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use build_spec::pcr::Measurements;
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::attestation::render::status_word;
+use crate::attestation::{TrustAnchor, VerifyAt, VerifyOptions};
+use crate::cli::exit;
+use crate::cli::output::{use_color, Format};
+use crate::receipt::{verify_receipt, ReceiptOptions, ReceiptReport};
+use crate::report::{Outcome, Verdict};
+
+/// Largest receipt file read (the DSSE envelope cap).
+const MAX_RECEIPT: u64 = enclave::receipt::dsse::MAX_ENVELOPE as u64;
+/// Largest artifact read.
+const MAX_ARTIFACT: u64 = 1 << 30;
+
+const VERIFY_HELP: &str = "\
+Examples:
+  # Verify a receipt and the artifact it names, pinning the reviewed image's PCRs:
+  proofpack receipt verify prod.ppa.receipt.json --artifact prod.ppa --expect-pcrs pcrs.json
+  # Also check the SOPS inputs and that the receipt answers your own request:
+  proofpack receipt verify r.json --input secrets/prod.enc.yaml --request job.json
+  # A receipt from the development NSM (test CA; said so in every output):
+  proofpack receipt verify r.json --root testca/root.pem --format json
+
+Checks, in order: the DSSE envelope and payload type; both attestation documents
+(doc_K, sent to KMS as Recipient; doc_R, which binds the signing key) against the
+pinned root at their own timestamps (or --at now); the Ed25519 key in doc_R; the
+signature (strict); then, only if those passed, the canonical form and schema of
+the statement, the binding string (request hash + doc_K hash) and nonce in doc_R,
+doc_K/doc_R from the same enclave, digests, PCRs and times in the statement, the
+embedded job request, the KMS call records, and each --artifact file.
+
+Exit status:
+  0  every check passed
+  1  a check failed
+  2  invalid input or usage (unreadable file, bad flag)
+  3  internal error";
+
+/// `proofpack receipt`.
+#[derive(Debug, Args)]
+pub struct ReceiptArgs {
+    #[command(subcommand)]
+    command: ReceiptCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReceiptCommand {
+    /// Verify a receipt (DSSE envelope) and optionally its artifacts.
+    #[command(after_help = VERIFY_HELP)]
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum At {
+    /// Each document's own signed timestamp (audit).
+    Document,
+    /// The current time (live check).
+    Now,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// The receipt file (`<artifact>.receipt.json`).
+    receipt: PathBuf,
+    /// An artifact file to check against the receipt (repeatable).
+    #[arg(long, value_name = "FILE")]
+    artifact: Vec<PathBuf>,
+    /// A SOPS input file to check against the receipt (repeatable).
+    #[arg(long, value_name = "FILE")]
+    input: Vec<PathBuf>,
+    /// The job request you sent (its bytes must equal the receipt's).
+    #[arg(long, value_name = "FILE")]
+    request: Option<PathBuf>,
+    /// The nonce you chose for the job (hex).
+    #[arg(long, value_name = "HEX")]
+    nonce: Option<String>,
+    /// Trust this root certificate (PEM or DER) instead of the AWS Nitro root
+    /// (repeatable). Any other root is reported as such in every output.
+    #[arg(long, value_name = "PEM")]
+    root: Vec<PathBuf>,
+    /// Expected PCRs (nitro-cli describe-eif / build JSON) for both documents.
+    #[arg(long, value_name = "JSON")]
+    expect_pcrs: Option<PathBuf>,
+    /// Instant at which certificates must be valid.
+    #[arg(long, value_enum, default_value = "document")]
+    at: At,
+    /// Accept debug-mode enclaves (PCR0-2 zero).
+    #[arg(long)]
+    allow_debug: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+fn read_limited(p: &PathBuf, max: u64) -> Result<Vec<u8>> {
+    let len = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?.len();
+    if len > max {
+        anyhow::bail!("{} is {len} bytes, more than the {max}-byte limit", p.display());
+    }
+    std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+}
+
+/// Runs `proofpack receipt`.
+pub fn run(args: ReceiptArgs) -> Result<ExitCode> {
+    let ReceiptCommand::Verify(a) = args.command;
+    let envelope = read_limited(&a.receipt, MAX_RECEIPT)?;
+    let mut roots = Vec::new();
+    for p in &a.root {
+        let b = read_limited(p, 64 * 1024)?;
+        roots.push(
+            TrustAnchor::from_pem_or_der(&b, format!("{} (given with --root)", p.display()))
+                .with_context(|| format!("{}", p.display()))?,
+        );
+    }
+    if roots.is_empty() {
+        roots.push(TrustAnchor::aws_nitro_root_g1());
+    }
+    let mut attestation = VerifyOptions {
+        roots,
+        at: match a.at {
+            At::Document => VerifyAt::Document,
+            At::Now => VerifyAt::Now,
+        },
+        allow_debug: a.allow_debug,
+        ..VerifyOptions::default()
+    };
+    if let Some(p) = &a.expect_pcrs {
+        let b = read_limited(p, 1 << 20)?;
+        attestation.expect.pcrs =
+            Some(Measurements::from_json(&b).with_context(|| format!("{}", p.display()))?);
+    }
+    let mut artifacts = Vec::new();
+    for p in &a.artifact {
+        let label = p
+            .file_name()
+            .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
+        artifacts.push((label, read_limited(p, MAX_ARTIFACT)?));
+    }
+    let mut inputs = Vec::new();
+    for p in &a.input {
+        let label = p
+            .file_name()
+            .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
+        inputs.push((label, read_limited(p, enclave::sops::MAX_FILE_BYTES as u64)?));
+    }
+    let expected_request = a.request.as_ref().map(|p| read_limited(p, 64 * 1024)).transpose()?;
+    let expected_nonce =
+        a.nonce.as_ref().map(|h| hex::decode(h).context("--nonce is not hex")).transpose()?;
+    let opts = ReceiptOptions {
+        attestation,
+        artifacts,
+        inputs,
+        expected_request,
+        expected_nonce,
+        ..ReceiptOptions::default()
+    };
+    let report = verify_receipt(&envelope, &opts);
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        Format::Json => {
+            let v = serde_json::json!({
+                "verdict": report.verdict(),
+                "receipt_id": report.receipt_id,
+                "development_root": report.uses_non_aws_root(),
+                "trust_roots": report.trust_roots,
+                "checks": report.checks,
+            });
+            writeln!(out, "{v}")?;
+        }
+        Format::Text => write!(out, "{}", text(&report, use_color()))?,
+    }
+    Ok(match report.verdict() {
+        Verdict::Pass => ExitCode::SUCCESS,
+        Verdict::Fail => ExitCode::from(exit::CHECK_FAILED),
+    })
+}
+
+use std::io::Write as _;
+
+/// Text rendering: header, one line per check, verdict.
+pub fn text(r: &ReceiptReport, color: bool) -> String {
+    let mut s = String::new();
+    if r.uses_non_aws_root() {
+        let _ = writeln!(s, "WARNING: verified against a NON-AWS root (development/test CA); this proves nothing about AWS hardware.");
+    }
+    if let Some(id) = &r.receipt_id {
+        let _ = writeln!(s, "receipt id:  {id}");
+    }
+    for root in &r.trust_roots {
+        let _ = writeln!(
+            s,
+            "trust root:  {} (sha256 {}){}",
+            root.label,
+            root.sha256,
+            if root.aws { "" } else { " [NOT AWS]" }
+        );
+    }
+    let _ = writeln!(s);
+    for c in &r.checks.0 {
+        let _ =
+            writeln!(s, "{} {}  {}", status_word(&c.outcome, c.required, color), c.id, c.detail);
+        if let Outcome::Fail { expected: Some(e), actual: Some(a) } = &c.outcome {
+            let _ = writeln!(s, "       expected {e}\n       actual   {a}");
+        }
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "verdict: {}",
+        match r.verdict() {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+        }
+    );
+    s
+}

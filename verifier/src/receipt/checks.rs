@@ -1,0 +1,678 @@
+//! The checks of receipts.md §6, in order.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use enclave::envelope;
+use enclave::receipt::dsse::{self, Envelope};
+use enclave::receipt::fields::render_time_ms;
+use enclave::receipt::schema;
+use enclave::receipt::statement::{binding, RECEIPT_PCRS};
+use enclave::service::PackRequest;
+use serde_json::Value;
+use sha2::{Digest, Sha256, Sha384};
+
+use super::{root_uses, untrusted, ReceiptOptions, ReceiptReport};
+use crate::attestation::{self, AttestationReport, DecodedDoc, Expectations};
+use crate::report::{Check, Checks, Verdict};
+
+fn attest(doc: &[u8], opts: &ReceiptOptions) -> AttestationReport {
+    let mut o = opts.attestation.clone();
+    // The receipt checks compare nonce, user_data and public_key themselves.
+    o.expect = Expectations {
+        pcrs: o.expect.pcrs.clone(),
+        module_id_prefix: o.expect.module_id_prefix.clone(),
+        ..Default::default()
+    };
+    attestation::verify(doc, &o)
+}
+
+fn attest_check(id: &str, which: &str, r: &AttestationReport) -> Check {
+    match r.verdict() {
+        Verdict::Pass => Check::pass(
+            id,
+            format!("{which} verifies to a trusted root (sha256 {})", r.input_sha256),
+        ),
+        Verdict::Fail => {
+            let reasons: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
+            let failed: Vec<&str> = r.checks.failures().map(|c| c.id.as_str()).collect();
+            Check::fail(
+                id,
+                format!("{which} does not verify: {} [{}]", reasons.join("; "), failed.join(", ")),
+            )
+        }
+    }
+}
+
+/// Verifies one receipt envelope (receipts.md §6 phases A–I; J is `audit`).
+pub fn verify_receipt(envelope_bytes: &[u8], opts: &ReceiptOptions) -> ReceiptReport {
+    let mut c = Checks::new();
+    let mut rep = ReceiptReport {
+        receipt_id: None,
+        trust_roots: root_uses(&opts.attestation.roots),
+        checks: Checks::new(),
+        doc_k: None,
+        doc_r: None,
+    };
+    if rep.uses_non_aws_root() {
+        let labels: Vec<&str> =
+            rep.trust_roots.iter().filter(|r| !r.aws).map(|r| r.label.as_str()).collect();
+        c.push(Check::warn(
+            "trust.root",
+            format!(
+                "NOT the AWS Nitro root: trusting {} (development/test CA given explicitly)",
+                labels.join(", ")
+            ),
+        ));
+    }
+    run(envelope_bytes, opts, &mut c, &mut rep);
+    rep.checks = c;
+    rep
+}
+
+const LATER: [&str; 17] = [
+    "statement.canonical",
+    "statement.schema",
+    "predicate.schema",
+    "binding.kms_doc",
+    "binding.user_data",
+    "binding.nonce",
+    "binding.same_enclave",
+    "consistency.digests",
+    "consistency.pcrs",
+    "time.window",
+    "measurement.debug",
+    "request.consistency",
+    "subject.outputs",
+    "inputs.kms_records",
+    "outputs.kms_records",
+    "request.ours",
+    "artifacts",
+];
+
+fn run(bytes: &[u8], opts: &ReceiptOptions, c: &mut Checks, rep: &mut ReceiptReport) {
+    // Phase A.
+    let env = match Envelope::parse(bytes) {
+        Ok(e) => {
+            c.push(Check::pass(
+                "envelope.parse",
+                format!("DSSE envelope with {} signature(s)", e.signatures.len()),
+            ));
+            e
+        }
+        Err(e) => {
+            c.push(Check::fail("envelope.parse", e.to_string()));
+            return;
+        }
+    };
+    rep.receipt_id = Some(hex::encode(Sha256::digest(&env.payload)));
+    c.push(if env.payload_type == dsse::PAYLOAD_TYPE {
+        Check::pass("envelope.payload_type", dsse::PAYLOAD_TYPE)
+    } else {
+        Check::mismatch(
+            "envelope.payload_type",
+            "wrong payloadType",
+            dsse::PAYLOAD_TYPE,
+            env.payload_type.clone(),
+        )
+    });
+
+    // Phase B: only the two self-authenticating documents are read.
+    let statement = match enclave::json::parse_strict(&env.payload) {
+        Ok(v) => v,
+        Err(e) => {
+            c.push(Check::fail("statement.parse", format!("payload is not strict JSON: {e}")));
+            return;
+        }
+    };
+    let (doc_k, doc_r) = match schema::extract_documents(&statement) {
+        Ok(d) => {
+            c.push(Check::pass(
+                "statement.parse",
+                "payload parses; both attestation documents present",
+            ));
+            d
+        }
+        Err(p) => {
+            c.push(Check::fail("statement.parse", p));
+            return;
+        }
+    };
+    let r_rep = attest(&doc_r, opts);
+    let k_rep = attest(&doc_k, opts);
+    c.push(attest_check("attestation.receipt_doc", "doc_R (receipt document)", &r_rep));
+    c.push(attest_check("attestation.kms_doc", "doc_K (KMS document)", &k_rep));
+    let docs_ok = r_rep.verdict() == Verdict::Pass && k_rep.verdict() == Verdict::Pass;
+    let r_doc = r_rep.doc.clone();
+    let k_doc = k_rep.doc.clone();
+    rep.doc_r = Some(r_rep);
+    rep.doc_k = Some(k_rep);
+    let key =
+        match r_doc.as_ref().and_then(|d| d.public_key.as_deref()).map(dsse::parse_ed25519_spki) {
+            Some(Ok(k)) => {
+                c.push(Check::pass(
+                    "binding.key",
+                    "doc_R public_key is a 44-byte Ed25519 SPKI, not small-order",
+                ));
+                Some(k)
+            }
+            Some(Err(e)) => {
+                c.push(Check::fail("binding.key", format!("doc_R public_key: {e}")));
+                None
+            }
+            None => {
+                c.push(Check::fail("binding.key", "doc_R has no public_key (or did not parse)"));
+                None
+            }
+        };
+
+    // Phase C.
+    let sig_ok = key.as_ref().is_some_and(|k| env.verify(k));
+    match &key {
+        Some(_) => c.push(Check::from_bool(
+            "signature",
+            sig_ok,
+            "a DSSE signature verifies (Ed25519, strict) under doc_R's public_key (bound only if attestation.receipt_doc passed)",
+            "no DSSE signature verifies under doc_R's key",
+        )),
+        None => c.push(Check::skipped("signature", "no usable key in doc_R")),
+    }
+    let keyid = key.as_ref().map(|k| hex::encode(Sha256::digest(dsse::ed25519_spki(k))));
+    if let Some(kid) = &keyid {
+        if env.signatures.iter().any(|s| s.keyid.as_deref().is_some_and(|x| x != kid)) {
+            c.push(Check::warn(
+                "signature.keyid",
+                format!("a keyid differs from the attested key id {kid} (keyid is only a hint)"),
+            ));
+        }
+    }
+
+    let (Some(r), Some(k), true, true) = (r_doc, k_doc, sig_ok, docs_ok) else {
+        for id in LATER {
+            c.push(untrusted(id));
+        }
+        return;
+    };
+    authenticated(&env, &statement, &doc_k, &doc_r, &k, &r, keyid.unwrap_or_default(), opts, c);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn authenticated(
+    env: &Envelope,
+    st: &Value,
+    doc_k: &[u8],
+    doc_r: &[u8],
+    k: &DecodedDoc,
+    r: &DecodedDoc,
+    keyid: String,
+    opts: &ReceiptOptions,
+    c: &mut Checks,
+) {
+    // Phase D.
+    c.push(Check::from_bool(
+        "statement.canonical",
+        enclave::json::is_canonical(&env.payload),
+        "payload is canonical JSON (JCS)",
+        "payload is not in canonical JCS form",
+    ));
+    let sp = schema::check_statement(st);
+    c.push(if sp.is_empty() {
+        Check::pass("statement.schema", "in-toto Statement v1, pack-receipt/v1")
+    } else {
+        Check::fail("statement.schema", sp.join("; "))
+    });
+    let p = &st["predicate"];
+    let pp = schema::check_predicate(p);
+    let schema_ok = sp.is_empty() && pp.is_empty();
+    c.push(if pp.is_empty() {
+        Check::pass("predicate.schema", "predicate matches the v1 schema exactly")
+    } else {
+        Check::fail("predicate.schema", pp.join("; "))
+    });
+    if !schema_ok {
+        for id in &LATER[3..] {
+            c.push(Check::skipped(*id, "not checked: the statement does not match the schema"));
+        }
+        return;
+    }
+    let s = |ptr: &str| p.pointer(ptr).and_then(Value::as_str).unwrap_or_default().to_owned();
+
+    // Phase E.
+    let kpk_ok = k
+        .public_key
+        .as_deref()
+        .is_some_and(|der| enclave::service::request::check_recipient_key(der).is_ok());
+    c.push(Check::from_bool(
+        "binding.kms_doc",
+        kpk_ok && k.user_data.is_none() && k.nonce.is_none(),
+        "doc_K carries an RSA SPKI (2048–4096 bits, e = 65537) and no user_data or nonce",
+        "doc_K must carry an RSA SPKI public key and no user_data or nonce",
+    ));
+    let request = STANDARD.decode(s("/job/request")).unwrap_or_default();
+    let req_sha: [u8; 32] = Sha256::digest(&request).into();
+    let b = binding(&req_sha, doc_k);
+    c.push(if r.user_data.as_deref() == Some(&b[..]) {
+        Check::pass(
+            "binding.user_data",
+            "doc_R user_data = binding(SHA-256(request), SHA-384(doc_K))",
+        )
+    } else {
+        Check::mismatch(
+            "binding.user_data",
+            "doc_R user_data is not the binding string for this request and doc_K",
+            hex::encode(b),
+            r.user_data.as_ref().map_or("(none)".into(), hex::encode),
+        )
+    });
+    let nonce_hex = s("/job/nonce");
+    c.push(if r.nonce.as_ref().map(hex::encode).as_deref() == Some(nonce_hex.as_str()) {
+        Check::pass("binding.nonce", "doc_R nonce = job.nonce")
+    } else {
+        Check::mismatch(
+            "binding.nonce",
+            "doc_R nonce differs from job.nonce",
+            nonce_hex.clone(),
+            r.nonce.as_ref().map_or("(none)".into(), hex::encode),
+        )
+    });
+    let same =
+        k.module_id == r.module_id && k.pcrs == r.pcrs && s("/enclave/moduleId") == r.module_id;
+    c.push(Check::from_bool(
+        "binding.same_enclave",
+        same,
+        format!("doc_K and doc_R come from one enclave ({}) with equal PCRs", r.module_id),
+        "doc_K and doc_R differ in module_id or PCRs, or enclave.moduleId differs",
+    ));
+    let digests_ok = s("/attestation/kms/sha384") == hex::encode(Sha384::digest(doc_k))
+        && s("/attestation/receipt/sha384") == hex::encode(Sha384::digest(doc_r))
+        && Some(s("/attestation/kms/publicKeySha256"))
+            == k.public_key.as_ref().map(|x| hex::encode(Sha256::digest(x)))
+        && s("/attestation/receipt/publicKeySha256") == keyid
+        && s("/job/requestSha256") == hex::encode(req_sha);
+    c.push(Check::from_bool(
+        "consistency.digests",
+        digests_ok,
+        "document, key and request digests in the predicate match the bytes",
+        "a digest in the predicate does not match (attestation sha384, publicKeySha256 or requestSha256)",
+    ));
+    let pcr_ok =
+        RECEIPT_PCRS.iter().all(|i| Some(s(&format!("/enclave/pcrs/{i}"))) == r.pcrs.hex(*i));
+    c.push(Check::from_bool(
+        "consistency.pcrs",
+        pcr_ok,
+        "enclave.pcrs equal doc_R's PCR0-4 and PCR8",
+        "enclave.pcrs differ from doc_R",
+    ));
+
+    // Phase F.
+    let started = render_time_ms(k.timestamp).unwrap_or_default();
+    let finished = render_time_ms(r.timestamp).unwrap_or_default();
+    let max = u64::try_from(opts.max_job_duration.as_millis()).unwrap_or(u64::MAX);
+    let time_ok = s("/attestation/kms/timestamp") == started
+        && s("/time/startedOn") == started
+        && s("/attestation/receipt/timestamp") == finished
+        && s("/time/finishedOn") == finished
+        && k.timestamp <= r.timestamp
+        && r.timestamp - k.timestamp <= max;
+    c.push(Check::from_bool(
+        "time.window",
+        time_ok,
+        format!("job ran {started} .. {finished} (NSM clock)"),
+        format!(
+            "times differ from the documents ({started} .. {finished}) or the job exceeds {}s",
+            max / 1000
+        ),
+    ));
+
+    // Phase G (PCR pinning itself is the attestation verifier's, with --expect-pcrs).
+    c.push(Check::from_bool(
+        "measurement.debug",
+        !r.is_debug_mode() || opts.attestation.allow_debug,
+        "not a debug-mode enclave (PCR0-2 non-zero)",
+        "debug-mode enclave: PCR0, PCR1 and PCR2 are zero",
+    ));
+    if opts.attestation.expect.pcrs.is_none() {
+        c.push(Check::warn(
+            "measurement.pcrs",
+            "no expected PCRs given (--expect-pcrs / --eif): this shows WHICH image ran, not that it is the one you reviewed",
+        ));
+    }
+
+    // Phase H.
+    c.push(request_check(&request, p));
+    let subj: Vec<(String, String)> = st["subject"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        x["name"].as_str().unwrap_or_default().to_owned(),
+                        x["digest"]["sha256"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let outs: Vec<(String, String)> = p["outputs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        x["name"].as_str().unwrap_or_default().to_owned(),
+                        x["digest"]["sha256"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    c.push(Check::from_bool(
+        "subject.outputs",
+        subj == outs,
+        "subjects equal outputs (names, digests, order)",
+        "subjects and outputs differ",
+    ));
+    c.push(inputs_check(p));
+    c.push(outputs_kms_check(&request, p));
+
+    // Step 22: the caller's own request/nonce.
+    if opts.expected_request.is_none() && opts.expected_nonce.is_none() {
+        c.push(Check::skipped(
+            "request.ours",
+            "no --request or --nonce given: freshness relative to your own request is not checked",
+        ));
+    }
+    if let Some(q) = &opts.expected_request {
+        c.push(Check::from_bool(
+            "request.ours",
+            *q == request,
+            "job.request is byte-identical to the given request",
+            "job.request differs from the given request",
+        ));
+    }
+    if let Some(n) = &opts.expected_nonce {
+        c.push(Check::from_bool(
+            "request.nonce",
+            hex::encode(n) == nonce_hex,
+            "job.nonce is the given nonce",
+            "job.nonce differs from the given nonce",
+        ));
+    }
+
+    // Phase I.
+    for (label, bytes) in &opts.inputs {
+        c.push(input_file_check(label, bytes, p));
+    }
+    if opts.artifacts.is_empty() {
+        c.push(Check::skipped("artifacts", "no --artifact given"));
+    }
+    for (label, bytes) in &opts.artifacts {
+        c.push(artifact_check(label, bytes, p, &keyid));
+    }
+}
+
+fn request_check(request: &[u8], p: &Value) -> Check {
+    let id = "request.consistency";
+    let req = match PackRequest::parse(request) {
+        Ok(r) => r,
+        Err(e) => {
+            return Check::fail(id, format!("job.request does not parse as a pack request: {e}"))
+        }
+    };
+    let mut problems = Vec::new();
+    if p["job"]["id"] != req.job_id.as_str() {
+        problems.push("job.id differs from the request's jobId".to_owned());
+    }
+    if p["job"]["nonce"] != hex::encode(&req.nonce).as_str() {
+        problems.push("job.nonce differs from the request's nonce".to_owned());
+    }
+    let pin: Vec<(String, String)> = p["inputs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        x["name"].as_str().unwrap_or_default().into(),
+                        x["digest"]["sha256"].as_str().unwrap_or_default().into(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let rin: Vec<(String, String)> =
+        req.inputs.iter().map(|i| (i.name.clone(), hex::encode(i.sha256))).collect();
+    if pin != rin {
+        problems.push("inputs (name, sha256) differ from the request".to_owned());
+    }
+    let outs = p["outputs"].as_array().cloned().unwrap_or_default();
+    if outs.len() != req.outputs.len() {
+        problems.push("number of outputs differs from the request".to_owned());
+    }
+    for (o, ro) in outs.iter().zip(&req.outputs) {
+        if o["name"] != ro.name.as_str() {
+            problems.push(format!("output {} differs from the request's {}", o["name"], ro.name));
+        }
+        let recips = o["recipients"].as_array().cloned().unwrap_or_default();
+        if recips.len() != ro.recipients.len() {
+            problems.push(format!("output {}: recipient count differs from the request", ro.name));
+        }
+        for (pr, rr) in recips.iter().zip(&ro.recipients) {
+            if pr["keyId"] != hex::encode(rr.key_id).as_str() {
+                problems.push(format!(
+                    "output {}: recipient keyId differs from the request's key",
+                    ro.name
+                ));
+            }
+            match (&rr.kms, pr.get("kms")) {
+                (None, None) => {}
+                (Some(k), Some(pk)) if pk["arn"] == k.arn.as_str() => {}
+                _ => problems.push(format!(
+                    "output {}: recipient KMS layer differs from the request",
+                    ro.name
+                )),
+            }
+        }
+    }
+    if problems.is_empty() {
+        Check::pass(id, "job, inputs, outputs and recipients match the embedded request")
+    } else {
+        Check::fail(id, problems.join("; "))
+    }
+}
+
+fn inputs_check(p: &Value) -> Check {
+    let mut problems = Vec::new();
+    for inp in p["inputs"].as_array().into_iter().flatten() {
+        let name = inp["name"].as_str().unwrap_or_default();
+        let calls = inp["kms"].as_array().cloned().unwrap_or_default();
+        for (i, call) in calls.iter().enumerate() {
+            let last = i + 1 == calls.len();
+            let outcome = call["outcome"].as_str().unwrap_or_default();
+            if call["operation"] != "Decrypt" || call["recipient"] != true {
+                problems.push(format!("{name}: KMS call {i} is not a Decrypt with Recipient"));
+            }
+            if last && (outcome != "ok" || call.get("keyArn").is_none()) {
+                problems.push(format!("{name}: the last KMS call did not succeed"));
+            }
+            if !last && !outcome.starts_with("error:") {
+                problems.push(format!("{name}: KMS call {i} succeeded but was not the last"));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Check::pass("inputs.kms_records", "every input's data key came from KMS Decrypt with Recipient = doc_K; the enclave reports each SOPS MAC verified")
+    } else {
+        Check::fail("inputs.kms_records", problems.join("; "))
+    }
+}
+
+fn outputs_kms_check(request: &[u8], p: &Value) -> Check {
+    let id = "outputs.kms_records";
+    let Ok(req) = PackRequest::parse(request) else {
+        return Check::fail(id, "request does not parse");
+    };
+    let mut problems = Vec::new();
+    for (o, ro) in p["outputs"].as_array().into_iter().flatten().zip(&req.outputs) {
+        for (pr, rr) in o["recipients"].as_array().into_iter().flatten().zip(&ro.recipients) {
+            let (Some(k), Some(call)) = (&rr.kms, pr.get("kms")) else { continue };
+            let mut want: BTreeMap<String, String> = k.encryption_context.clone();
+            want.insert("proofpack:job".into(), req.job_id.clone());
+            want.insert("proofpack:artifact".into(), ro.name.clone());
+            want.insert("proofpack:recipient".into(), hex::encode(rr.key_id));
+            let got: BTreeMap<String, String> = call["encryptionContext"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(a, b)| (a.clone(), b.as_str().unwrap_or_default().to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if call["operation"] != "Encrypt"
+                || call["recipient"] != false
+                || call["outcome"] != "ok"
+                || got != want
+            {
+                problems.push(format!("output {}: KMS Encrypt record differs from the request (operation, outcome or context)", ro.name));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Check::pass(
+            id,
+            "output KMS layers: Encrypt ok with the request's context plus the proofpack: entries",
+        )
+    } else {
+        Check::fail(id, problems.join("; "))
+    }
+}
+
+fn artifact_check(label: &str, bytes: &[u8], p: &Value, keyid: &str) -> Check {
+    let id = format!("artifact.{label}");
+    let sha = hex::encode(Sha256::digest(bytes));
+    let Some(out) = p["outputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["digest"]["sha256"] == sha.as_str())
+    else {
+        return Check::mismatch(
+            id,
+            "the file's SHA-256 is not the digest of any output of this receipt",
+            "an output digest",
+            sha,
+        );
+    };
+    let name = out["name"].as_str().unwrap_or_default();
+    if out["size"].as_u64() != Some(bytes.len() as u64) {
+        return Check::fail(id, format!("size differs from output {name}"));
+    }
+    let parsed = match envelope::parse(bytes) {
+        Ok(x) => x,
+        Err(e) => return Check::fail(id, format!("artifact header: {e}")),
+    };
+    let h = &parsed.header;
+    let mut problems = Vec::new();
+    if p["job"]["id"] != h.job_id.as_str() {
+        problems.push("header job.id differs");
+    }
+    if hex::encode(h.receipt_key_id) != keyid {
+        problems.push("header job.receiptKeyId is not this receipt's key");
+    }
+    let recips = out["recipients"].as_array().cloned().unwrap_or_default();
+    if recips.len() != h.recipients.len() {
+        problems.push("recipient count differs");
+    }
+    for (pr, hr) in recips.iter().zip(&h.recipients) {
+        if pr["keyId"] != hex::encode(hr.key_id).as_str() {
+            problems.push("recipient keyId differs");
+        }
+        match (pr.get("kms"), &hr.kms) {
+            (None, None) => {}
+            (Some(pk), Some(hk)) => {
+                let ctx: BTreeMap<String, String> = pk["encryptionContext"]
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(a, b)| (a.clone(), b.as_str().unwrap_or_default().to_owned()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if pk["keyArn"] != hk.key_arn.as_str() || ctx != hk.encryption_context {
+                    problems.push("recipient KMS key or context differs");
+                }
+            }
+            _ => problems.push("recipient KMS layer presence differs"),
+        }
+    }
+    if problems.is_empty() {
+        Check::pass(
+            id,
+            format!("{label} is output {name} (sha256 {sha}); header matches the receipt"),
+        )
+    } else {
+        Check::fail(id, format!("{label} (output {name}): {}", problems.join("; ")))
+    }
+}
+
+fn input_file_check(label: &str, bytes: &[u8], p: &Value) -> Check {
+    let id = format!("input.{label}");
+    let sha = hex::encode(Sha256::digest(bytes));
+    let Some(inp) = p["inputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["digest"]["sha256"] == sha.as_str())
+    else {
+        return Check::mismatch(
+            id,
+            "the file's SHA-256 is not the digest of any input of this receipt",
+            "an input digest",
+            sha,
+        );
+    };
+    let name = inp["name"].as_str().unwrap_or_default();
+    let file = match enclave::sops::SopsFile::parse(bytes) {
+        Ok(f) => f,
+        Err(e) => {
+            return Check::fail(
+                id,
+                format!("{label} (input {name}) is not a readable SOPS file: {e}"),
+            )
+        }
+    };
+    let mut problems = Vec::new();
+    let m = &file.metadata;
+    if inp["sops"]["mac"] != m.mac.as_str()
+        || inp["sops"]["lastModified"] != m.lastmodified.as_str()
+        || inp["sops"]["version"] != m.version.as_str()
+    {
+        problems.push("sops mac, lastModified or version differ from the file".to_owned());
+    }
+    for call in inp["kms"].as_array().into_iter().flatten() {
+        let arn = call["arn"].as_str().unwrap_or_default();
+        let ctx: BTreeMap<String, String> = call["encryptionContext"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(a, b)| (a.clone(), b.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !m.kms.iter().any(|k| k.arn == arn && k.context == ctx) {
+            problems.push(format!(
+                "recorded Decrypt with {arn} is not a kms entry of the file (with that context)"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Check::pass(
+            id,
+            format!(
+                "{label} is input {name}: digest, MAC, lastmodified, version and KMS entries match"
+            ),
+        )
+    } else {
+        Check::fail(id, format!("{label} (input {name}): {}", problems.join("; ")))
+    }
+}
