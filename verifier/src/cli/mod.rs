@@ -4,8 +4,8 @@
 //! `run(args) -> anyhow::Result<ExitCode>` function; `main.rs` only parses and
 //! dispatches. Data goes to stdout, diagnostics to stderr.
 
-pub mod build;
 pub mod attestation;
+pub mod build;
 pub mod exit;
 pub mod image;
 pub mod output;
