@@ -7,9 +7,9 @@
 
 pub mod attestation;
 pub mod backend;
-pub mod init;
 pub mod cms;
 pub mod envelope;
+pub mod init;
 pub mod json;
 pub mod merge;
 pub mod receipt;

@@ -63,6 +63,7 @@ package = "tiny-app"
 bin = "app"
 args = ["--serve"]
 env = ["MODE=demo"]
+features = ["loud"]
 [[rootfs.files]]
 path = "etc/tiny.conf"
 source = "tiny.conf"
@@ -74,7 +75,7 @@ kernel = "demo-stand-in"
     )
 }
 
-const APP_SRC: &str = "fn main() {\n    println!(\"hello from the tiny app\");\n}\n";
+const APP_SRC: &str = "#[cfg(not(feature = \"loud\"))]\ncompile_error!(\"the spec's features were not passed to cargo\");\nfn main() {\n    println!(\"hello from the tiny app\");\n}\n";
 
 /// Writes the fixture workspace into `dir` with `Cargo.lock` generated
 /// offline (no dependencies).
@@ -91,7 +92,7 @@ fn write_workspace(dir: &Path, spec: &str, app_src: &str) {
         ("init/src/main.rs", "fn main() {}\n".into()),
         (
             "app/Cargo.toml",
-            "[package]\nname = \"tiny-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[[bin]]\nname = \"app\"\npath = \"src/main.rs\"\n".into(),
+            "[package]\nname = \"tiny-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[features]\nloud = []\n[[bin]]\nname = \"app\"\npath = \"src/main.rs\"\n".into(),
         ),
         ("app/src/main.rs", app_src.into()),
         ("tiny.conf", "setting = 1\n".into()),

@@ -50,6 +50,8 @@ pub struct CargoJob<'a> {
     pub bin: &'a str,
     /// Extra rustflags from the spec.
     pub extra_rustflags: &'a [String],
+    /// Cargo features of the package.
+    pub features: &'a [String],
     /// `SOURCE_DATE_EPOCH`.
     pub source_date_epoch: u64,
     /// Forward cargo's own progress output to stderr.
@@ -105,6 +107,11 @@ pub fn build_binary(job: &CargoJob<'_>) -> Result<PathBuf, BuildError> {
     cmd.current_dir(job.workspace)
         .args(["build", "--locked", "--profile", job.profile, "--target", job.target])
         .args(["-p", job.package, "--bin", job.bin])
+        .args(if job.features.is_empty() {
+            Vec::new()
+        } else {
+            vec!["--features".to_string(), job.features.join(",")]
+        })
         .env("CARGO_TARGET_DIR", job.target_dir)
         .env("CARGO_ENCODED_RUSTFLAGS", flags.join("\x1f"))
         .env("CARGO_INCREMENTAL", "0")

@@ -190,6 +190,9 @@ pub struct Binary {
     /// `NAME=value` environment (app only; written to `/env`).
     #[serde(default)]
     pub env: Vec<String>,
+    /// Cargo features enabled for this binary's package (`--features`).
+    #[serde(default)]
+    pub features: Vec<String>,
 }
 
 /// `[rootfs]`.
@@ -418,6 +421,18 @@ impl Spec {
         for (key, b) in [("init", &self.init), ("app", &self.app)] {
             check_name(&format!("{key}.package"), &b.package)?;
             check_name(&format!("{key}.bin"), &b.bin)?;
+            for (i, f) in b.features.iter().enumerate() {
+                let ok = !f.is_empty()
+                    && f.len() <= 128
+                    && f.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_/".contains(&c));
+                if !ok {
+                    return Err(bad(
+                        format!("{key}.features[{i}]"),
+                        f,
+                        "a cargo feature name ([A-Za-z0-9_-], optionally dep/feature)",
+                    ));
+                }
+            }
         }
         if !self.init.args.is_empty() || !self.init.env.is_empty() {
             return Err(bad("init.args/env", "", "the init takes no arguments or environment"));
@@ -638,6 +653,7 @@ target_reason = "musl not installable offline"
             ("blobs/x86_64/bzImage\"", "../bzImage\"", "blobs.kernel.path"),
             ("cmdline = \"console=ttyS0\"", "cmdline = \"console=ttyS0 \"", "image.cmdline"),
             ("env = [\"A=b\"]", "env = [\"Ab\"]", "app.env[0]"),
+            ("env = [\"A=b\"]", "env = [\"A=b\"]\nfeatures = [\"a,b\"]", "app.features[0]"),
         ] {
             let t = GOOD.replace(from, to);
             match Spec::parse(t.as_bytes()) {
@@ -649,6 +665,13 @@ target_reason = "musl not installable offline"
         assert_eq!(Spec::parse(t.as_bytes()), Err(SpecError::UnsupportedVersion(2)));
         assert!(matches!(Spec::parse(b"[image"), Err(SpecError::Syntax { .. })));
         assert!(matches!(Spec::parse(&vec![b' '; MAX_SPEC_LEN + 1]), Err(SpecError::TooLarge(_))));
+    }
+
+    #[test]
+    fn features_parse() {
+        let t =
+            GOOD.replace("env = [\"A=b\"]", "env = [\"A=b\"]\nfeatures = [\"vsock\", \"nitro\"]");
+        assert_eq!(Spec::parse(t.as_bytes()).unwrap().app.features, vec!["vsock", "nitro"]);
     }
 
     #[test]
