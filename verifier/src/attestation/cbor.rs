@@ -7,6 +7,8 @@
 //! anything is allocated. It accepts definite and indefinite lengths and any
 //! well-formed head width; it never indexes past the end of the input.
 
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use std::borrow::Cow;
 
 use super::error::{ParseError, ParseErrorKind};
@@ -283,4 +285,39 @@ fn arr<const N: usize>(s: &[u8]) -> [u8; N] {
     let mut a = [0u8; N];
     a.copy_from_slice(s);
     a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lying_lengths_never_allocate_or_panic() {
+        // A byte string claiming 2^64-1 bytes.
+        let mut r = Reader::new(&[0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 0);
+        let h = r.head().expect("head");
+        assert_eq!(
+            r.string_body(&h, usize::MAX, "x").map(|_| ()),
+            Err(ParseError { offset: 0, kind: ParseErrorKind::Truncated })
+        );
+        // An array claiming 2^32 items.
+        let mut r = Reader::new(&[0x9a, 0xff, 0xff, 0xff, 0xff, 0x00], 0);
+        assert!(r.skip(0).is_err());
+    }
+
+    #[test]
+    fn depth_is_bounded() {
+        let deep = vec![0x81; 1000];
+        let mut r = Reader::new(&deep, 0);
+        assert!(matches!(r.skip(0), Err(ParseError { kind: ParseErrorKind::TooDeep { .. }, .. })));
+    }
+
+    #[test]
+    fn offsets_are_absolute() {
+        let mut r = Reader::new(&[0x1c], 100);
+        assert_eq!(
+            r.head(),
+            Err(ParseError { offset: 100, kind: ParseErrorKind::InvalidHead { byte: 0x1c } })
+        );
+    }
 }

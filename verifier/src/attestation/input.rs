@@ -87,3 +87,20 @@ pub fn decode_document(data: &[u8]) -> Result<(Vec<u8>, InputEncoding), InputErr
     }
     Err(InputError::Unrecognised)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_each_encoding() {
+        let raw = vec![0x84, 0x40, 0xa0, 0x40, 0x40];
+        assert_eq!(decode_document(&raw), Ok((raw.clone(), InputEncoding::Raw)));
+        let hex_text = format!("{}\n", hex::encode(&raw));
+        assert_eq!(decode_document(hex_text.as_bytes()), Ok((raw.clone(), InputEncoding::Hex)));
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
+        assert_eq!(decode_document(b64.as_bytes()), Ok((raw.clone(), InputEncoding::Base64)));
+        assert_eq!(decode_document(b""), Err(InputError::Empty));
+        assert_eq!(decode_document(b"not base64 !!"), Err(InputError::Unrecognised));
+    }
+}
