@@ -44,21 +44,26 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `proofpack-enclave` from the workspace target dir, built if this test
-/// runs without it (`cargo test -p proofpack` does not build other packages' bins).
+/// `proofpack-enclave` from the workspace target dir (`cargo test --workspace`
+/// builds it). When this test runs alone (`cargo test -p proofpack` does not
+/// build other packages' binaries) it is built into a separate target dir:
+/// the outer cargo holds the lock on the main one while tests run.
 fn enclave_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let bin = dir.join("proofpack-enclave");
-    if !bin.exists() {
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "--locked", "-p", "proofpack-enclave", "--bin", "proofpack-enclave"])
-            .current_dir(repo())
-            .status()
-            .unwrap();
-        assert!(st.success(), "building proofpack-enclave failed");
+    if bin.exists() {
+        return bin;
     }
-    bin
+    let nested = dir.join("e2e-nested-target");
+    let st = Command::new(env!("CARGO"))
+        .args(["build", "--locked", "-p", "proofpack-enclave", "--bin", "proofpack-enclave"])
+        .env("CARGO_TARGET_DIR", &nested)
+        .current_dir(repo())
+        .status()
+        .unwrap();
+    assert!(st.success(), "building proofpack-enclave failed");
+    nested.join("debug").join("proofpack-enclave")
 }
 
 fn demo_image(path: &Path, variant: &[u8]) -> Measurements {
@@ -179,6 +184,8 @@ fn pack(addr: &str, inputs: &[PathBuf], recipient_pub: &Path, out: &Path) -> std
         "prod",
         "--output",
         "api-prod.ppa",
+        "--format",
+        "json",
     ]);
     for i in inputs {
         cmd.arg("--input").arg(i);
@@ -261,6 +268,39 @@ fn pack_end_to_end_and_pcr_mismatch_is_denied() {
     let artifact = std::fs::read(out_dir.join("api-prod.ppa")).unwrap();
     let receipt = std::fs::read(out_dir.join("api-prod.ppa.receipt.json")).unwrap();
     let request = std::fs::read(out_dir.join("request.json")).unwrap();
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let nonce = summary["nonce"].as_str().unwrap().to_string();
+
+    // `proofpack receipt verify` with the development root given explicitly,
+    // the image's PCRs, our request bytes and nonce, and the artifact.
+    let pcrs_json = d.path().join("demo.pcrs.json");
+    std::fs::write(&pcrs_json, pcrs_a.to_nitro_json()).unwrap();
+    let verify_cli = |extra: &[&str], root: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_proofpack"));
+        c.args(["receipt", "verify"])
+            .arg(out_dir.join("api-prod.ppa.receipt.json"))
+            .arg("--artifact")
+            .arg(out_dir.join("api-prod.ppa"))
+            .arg("--request")
+            .arg(out_dir.join("request.json"))
+            .arg("--expect-pcrs")
+            .arg(&pcrs_json)
+            .args(extra);
+        if root {
+            c.arg("--root").arg(&root_pem);
+        }
+        c.output().unwrap()
+    };
+    let v = verify_cli(&["--nonce", &nonce], true);
+    assert!(
+        v.status.success(),
+        "receipt verify: {}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
+    // Without the development root (i.e. against the AWS root) it fails; so does a wrong nonce.
+    assert_eq!(verify_cli(&["--nonce", &nonce], false).status.code(), Some(1));
+    assert_eq!(verify_cli(&["--nonce", &"00".repeat(32)], true).status.code(), Some(1));
 
     // Receipt: DSSE under doc_R's key; doc_R and doc_K verify against the
     // (explicitly given) development root with the image's PCRs; binding; subject.

@@ -154,3 +154,40 @@ fn base64_of(b: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(b)
 }
+
+/// The vsock-proxy path: the client keeps the real endpoint's host (Host
+/// header, SigV4 canonical request) but connects to a local forwarder address.
+#[test]
+fn connect_to_keeps_the_endpoint_host() {
+    use enclave::backend::kms_http::sigv4::Credentials;
+    use enclave::backend::kms_http::{KmsHttpClient, KmsHttpConfig};
+    let kms = KmsLocal::start(None);
+    let (id, secret, _, _) = kms_local::PRINCIPALS[0];
+    let mut cfg = KmsHttpConfig::new(
+        "http://kms.us-east-1.amazonaws.com",
+        "us-east-1",
+        Credentials {
+            access_key_id: id.into(),
+            secret_access_key: SecretBytes::from_slice(secret.as_bytes()),
+            session_token: None,
+        },
+    );
+    cfg.connect_to = Some(format!("127.0.0.1:{}", kms.port).parse().unwrap());
+    let c = KmsHttpClient::new(cfg).unwrap();
+    let (r, request_id) = c.call_traced("ListKeys", &json!({}));
+    assert!(r.unwrap()["Keys"].is_array());
+    assert!(request_id.is_some());
+    // A response-size limit smaller than the answer is a transport error, not a parse of a prefix.
+    let mut cfg = KmsHttpConfig::new(
+        kms.endpoint(),
+        "us-east-1",
+        Credentials {
+            access_key_id: id.into(),
+            secret_access_key: SecretBytes::from_slice(secret.as_bytes()),
+            session_token: None,
+        },
+    );
+    cfg.max_response_bytes = 8;
+    let e = KmsHttpClient::new(cfg).unwrap().call("ListKeys", &json!({})).unwrap_err();
+    assert!(matches!(e, KmsError::Transport(ref m) if m.contains("larger than 8 bytes")), "{e}");
+}

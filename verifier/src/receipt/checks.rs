@@ -326,12 +326,18 @@ fn authenticated(
     ));
 
     // Phase G (PCR pinning itself is the attestation verifier's, with --expect-pcrs).
-    c.push(Check::from_bool(
-        "measurement.debug",
-        !r.is_debug_mode() || opts.attestation.allow_debug,
-        "not a debug-mode enclave (PCR0-2 non-zero)",
-        "debug-mode enclave: PCR0, PCR1 and PCR2 are zero",
-    ));
+    c.push(match (r.is_debug_mode(), opts.attestation.allow_debug) {
+        (false, _) => {
+            Check::pass("measurement.debug", "not a debug-mode enclave (PCR0-2 non-zero)")
+        }
+        (true, true) => Check::warn(
+            "measurement.debug",
+            "DEBUG-MODE enclave (PCR0-2 zero) accepted because --allow-debug was given",
+        ),
+        (true, false) => {
+            Check::fail("measurement.debug", "debug-mode enclave: PCR0, PCR1 and PCR2 are zero")
+        }
+    });
     if opts.attestation.expect.pcrs.is_none() {
         c.push(Check::warn(
             "measurement.pcrs",
@@ -513,9 +519,11 @@ fn outputs_kms_check(request: &[u8], p: &Value) -> Check {
         return Check::fail(id, "request does not parse");
     };
     let mut problems = Vec::new();
+    let mut checked = 0usize;
     for (o, ro) in p["outputs"].as_array().into_iter().flatten().zip(&req.outputs) {
         for (pr, rr) in o["recipients"].as_array().into_iter().flatten().zip(&ro.recipients) {
             let (Some(k), Some(call)) = (&rr.kms, pr.get("kms")) else { continue };
+            checked += 1;
             let mut want: BTreeMap<String, String> = k.encryption_context.clone();
             want.insert("proofpack:job".into(), req.job_id.clone());
             want.insert("proofpack:artifact".into(), ro.name.clone());
@@ -537,10 +545,12 @@ fn outputs_kms_check(request: &[u8], p: &Value) -> Check {
             }
         }
     }
-    if problems.is_empty() {
+    if problems.is_empty() && checked == 0 {
+        Check::skipped(id, "no output recipient has a KMS layer")
+    } else if problems.is_empty() {
         Check::pass(
             id,
-            "output KMS layers: Encrypt ok with the request's context plus the proofpack: entries",
+            format!("{checked} output KMS layer(s): Encrypt ok with the request's context plus the proofpack: entries"),
         )
     } else {
         Check::fail(id, problems.join("; "))
