@@ -272,7 +272,7 @@ pub fn diff_summaries(
         }
     };
     field("version", sa.header.version.to_string(), sb.header.version.to_string());
-    field("arch", format!("{:?}", sa.arch()), format!("{:?}", sb.arch()));
+    field("arch", sa.arch().name().into(), sb.arch().name().into());
     field("flags", format!("{:#06x}", sa.header.flags), format!("{:#06x}", sb.header.flags));
     field("default_mem", sa.header.default_mem.to_string(), sb.header.default_mem.to_string());
     field("default_cpus", sa.header.default_cpus.to_string(), sb.header.default_cpus.to_string());
@@ -384,6 +384,9 @@ fn kind_text(k: &EntryKind) -> String {
         EntryKind::File { .. } => "file".into(),
         EntryKind::Dir => "dir".into(),
         EntryKind::Symlink { target } => format!("symlink -> {target}"),
+        EntryKind::Special { file_type, rdev_major, rdev_minor } => {
+            format!("{} {rdev_major}:{rdev_minor}", cpio::special_name(*file_type))
+        }
     }
 }
 

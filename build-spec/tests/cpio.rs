@@ -44,6 +44,88 @@ fn matches_gnu_cpio_reproducible_vector() {
 }
 
 #[test]
+fn special_files_roundtrip() {
+    use build_spec::cpio::{S_IFCHR, S_IFIFO};
+    let console = EntryHeader {
+        path: "dev/console".into(),
+        kind: EntryKind::Special { file_type: S_IFCHR, rdev_major: 5, rdev_minor: 1 },
+        mode: 0o600,
+        uid: 0,
+        gid: 0,
+    };
+    let fifo = EntryHeader {
+        path: "dev/fifo".into(),
+        kind: EntryKind::Special { file_type: S_IFIFO, rdev_major: 0, rdev_minor: 0 },
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+    };
+    let out = write_files(
+        vec![
+            (EntryHeader::dir("dev", 0o755), FileSource::None),
+            (console.clone(), FileSource::None),
+            (fifo, FileSource::None),
+        ],
+        Vec::new(),
+        CpioOptions::default(),
+    )
+    .expect("writes");
+    let e = read_entries(&out[..]).expect("reads");
+    assert_eq!(e[1].kind, console.kind);
+    assert_eq!(e[1].mode, 0o600);
+    // rdevmajor/rdevminor fields of the console header
+    let h = &out[e[1].offset as usize..];
+    assert_eq!(&h[6 + 8 * 9..6 + 8 * 11], b"0000000500000001");
+    let mut w = NewcWriter::new(Vec::new(), CpioOptions::default());
+    let bad = EntryHeader {
+        kind: EntryKind::Special { file_type: 0o170000, rdev_major: 0, rdev_minor: 0 },
+        ..console
+    };
+    assert!(w.append(&bad, &mut std::io::empty()).is_err());
+}
+
+/// Linux unpacks archives placed back to back (e.g. early microcode + main
+/// initramfs); the reader lists both, and still rejects other trailing data.
+#[test]
+fn concatenated_archives() {
+    let one = write_files(
+        vec![(EntryHeader::file("a", 1, 0o644), FileSource::Bytes(b"1".to_vec()))],
+        Vec::new(),
+        CpioOptions::default(),
+    )
+    .expect("one");
+    let two = write_files(
+        vec![(EntryHeader::file("b", 1, 0o644), FileSource::Bytes(b"2".to_vec()))],
+        Vec::new(),
+        CpioOptions { block_size: 4, ..CpioOptions::default() },
+    )
+    .expect("two");
+    let empty =
+        write_files(vec![], Vec::new(), CpioOptions { block_size: 4, ..CpioOptions::default() })
+            .expect("empty");
+    let mut all = one.clone();
+    for _ in 0..1000 {
+        all.extend_from_slice(&empty);
+    }
+    all.extend_from_slice(&two);
+    all.extend_from_slice(&[0u8; 8]);
+    let e = read_entries(&all[..]).expect("reads both");
+    let paths: Vec<_> = e.iter().map(|x| x.path.as_str()).collect();
+    assert_eq!(paths, ["a", "b"]);
+    assert_eq!(e[1].offset, (one.len() + 1000 * empty.len()) as u64);
+
+    let mut bad = one.clone();
+    bad.extend_from_slice(b"070702");
+    assert!(matches!(read_entries(&bad[..]), Err(CpioError::TrailingData { .. })));
+    let mut bad = one.clone();
+    bad.extend_from_slice(b"0707");
+    assert!(matches!(read_entries(&bad[..]), Err(CpioError::TrailingData { .. })));
+    let mut bad = one;
+    bad.extend_from_slice(&b"070701"[..]);
+    assert!(matches!(read_entries(&bad[..]), Err(CpioError::Truncated { field: "header", .. })));
+}
+
+#[test]
 fn gzip_ramdisk_is_listed() {
     use std::io::Write;
     let raw = write_files(

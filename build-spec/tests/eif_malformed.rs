@@ -224,6 +224,22 @@ fn duplicates_missing_and_table_defects() {
     ));
     let img = raw_eif(4, &[(KERNEL, 0, b"k"), (CMDLINE, 0, b"c"), (RAMDISK, 0, b"r")]);
     assert!(matches!(strict(&img), Err(EifError::MissingSection { .. })));
+    // Two signature sections: fatal even in lenient mode.
+    let img = raw_eif(
+        4,
+        &[
+            (KERNEL, 0, b"k"),
+            (CMDLINE, 0, b"c"),
+            (METADATA, 0, META),
+            (RAMDISK, 0, b"r"),
+            (SIGNATURE, 0, b"\x80"),
+            (SIGNATURE, 0, b"\x80"),
+        ],
+    );
+    assert!(matches!(
+        read_eif(&img[..], None, &ReadOptions::inspect()),
+        Err(EifError::SectionOrder { kind: "signature", .. })
+    ));
     let img = raw_eif(3, &[(KERNEL, 0, b"k"), (CMDLINE, 0, b"c"), (RAMDISK, 0, b"r")]);
     assert!(strict(&img).is_ok(), "v3 needs no metadata");
     let img = raw_eif(4, &[(KERNEL, 0, b"k"), (CMDLINE, 0, b"c"), (METADATA, 0, META)]);

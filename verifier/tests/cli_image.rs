@@ -235,4 +235,18 @@ fn build_from_directories_is_deterministic_and_diff_explains() {
     let (code, out, _) = run(bin().arg("describe").arg(&b));
     assert_eq!(code, 0);
     assert!(out.contains("matches this image"), "{out}");
+
+    // Corrupt the last byte of the signature section (end of the ECDSA
+    // signature): pcrs --lenient (CRC not enforced) must fail the check.
+    let mut bad = std::fs::read(&b).expect("b");
+    let last = bad.len() - 1;
+    bad[last] = if bad[last] == 0x17 { 0x16 } else { 0x17 };
+    let badp = t.path().join("bad-sig.eif");
+    std::fs::write(&badp, &bad).expect("write");
+    let (code, out, err) = run(bin().args(["pcrs", "--lenient"]).arg(&badp));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("signature check failed"), "{err}");
+    let (code, out, _) = run(bin().arg("describe").arg(&badp));
+    assert_eq!(code, 1);
+    assert!(out.contains("COSE signature    INVALID"), "{out}");
 }

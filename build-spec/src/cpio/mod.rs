@@ -46,6 +46,14 @@ pub const S_IFREG: u32 = 0o100000;
 pub const S_IFDIR: u32 = 0o040000;
 /// Symbolic link.
 pub const S_IFLNK: u32 = 0o120000;
+/// Character device.
+pub const S_IFCHR: u32 = 0o020000;
+/// Block device.
+pub const S_IFBLK: u32 = 0o060000;
+/// FIFO.
+pub const S_IFIFO: u32 = 0o010000;
+/// Socket.
+pub const S_IFSOCK: u32 = 0o140000;
 
 /// What an entry is.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -63,6 +71,26 @@ pub enum EntryKind {
         /// Link target (stored as the entry's data, no NUL).
         target: String,
     },
+    /// Character or block device, FIFO or socket (no data).
+    Special {
+        /// Type bits: [`S_IFCHR`], [`S_IFBLK`], [`S_IFIFO`] or [`S_IFSOCK`].
+        file_type: u32,
+        /// Device major number (0 for FIFOs and sockets).
+        rdev_major: u32,
+        /// Device minor number.
+        rdev_minor: u32,
+    },
+}
+
+/// Short name of a special file type (`char`, `block`, `fifo`, `socket`).
+pub fn special_name(file_type: u32) -> &'static str {
+    match file_type {
+        S_IFCHR => "char",
+        S_IFBLK => "block",
+        S_IFIFO => "fifo",
+        S_IFSOCK => "socket",
+        _ => "unknown",
+    }
 }
 
 /// The caller-controlled part of an entry header.

@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader, Read};
 use sha2::{Digest, Sha256};
 
 use super::{
-    check_path, CpioError, EntryKind, CRC_MAGIC, HEADER_LEN, MAX_PATH_LEN, NEWC_MAGIC, S_IFDIR,
-    S_IFLNK, S_IFMT, S_IFREG, TRAILER,
+    check_path, CpioError, EntryKind, CRC_MAGIC, HEADER_LEN, MAX_PATH_LEN, NEWC_MAGIC, S_IFBLK,
+    S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, TRAILER,
 };
 use crate::codec::{CountingReader, Fill};
 
@@ -20,7 +20,7 @@ pub const MAX_LISTING_BYTES: usize = 256 * 1024 * 1024;
 pub struct Entry {
     /// Relative path.
     pub path: String,
-    /// File, directory or symlink (other types are [`EntryKind`]-less and
+    /// File, directory, symlink or special file (unknown type bits are
     /// rejected as [`CpioError::BadEntry`]).
     pub kind: EntryKind,
     /// Permission bits (`mode & 0o7777`).
@@ -56,6 +56,8 @@ pub struct CpioReader<R: Read> {
     r: CountingReader<R>,
     done: bool,
     count: usize,
+    /// Magic of a following concatenated archive, already consumed.
+    pending: Option<[u8; 6]>,
 }
 
 const FIELDS: [&str; 13] = [
@@ -77,7 +79,7 @@ const FIELDS: [&str; 13] = [
 impl<R: Read> CpioReader<R> {
     /// Reads an uncompressed newc archive from `r`.
     pub fn new(r: R) -> Self {
-        Self { r: CountingReader::new(r), done: false, count: 0 }
+        Self { r: CountingReader::new(r), done: false, count: 0, pending: None }
     }
 
     fn exact(&mut self, buf: &mut [u8], field: &'static str) -> Result<(), CpioError> {
@@ -102,13 +104,40 @@ impl<R: Read> CpioReader<R> {
 
     /// The next entry, or `None` after the trailer (and only zero bytes
     /// after it).
+    ///
+    /// Like the Linux initramfs unpacker, several archives may follow each
+    /// other (zero padding in between, each starting 4-byte aligned); their
+    /// entries are listed in order.
     pub fn next_entry(&mut self) -> Result<Option<Entry>, CpioError> {
-        if self.done {
-            return Ok(None);
+        // A loop, not recursion: a stream of empty archives must not grow
+        // the stack.
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            if let Some(e) = self.read_one()? {
+                return Ok(Some(e));
+            }
         }
-        let offset = self.r.offset();
+    }
+
+    /// One header: `Some(entry)`, or `None` after a trailer (then `done` is
+    /// set unless another archive follows).
+    fn read_one(&mut self) -> Result<Option<Entry>, CpioError> {
         let mut h = [0u8; HEADER_LEN];
-        self.exact(&mut h, "header")?;
+        let offset = match self.pending.take() {
+            Some(magic) => {
+                h[..6].copy_from_slice(&magic);
+                let offset = self.r.offset() - 6;
+                self.exact(&mut h[6..], "header")?;
+                offset
+            }
+            None => {
+                let offset = self.r.offset();
+                self.exact(&mut h, "header")?;
+                offset
+            }
+        };
         if &h[..6] != NEWC_MAGIC {
             let hint =
                 if &h[..6] == CRC_MAGIC { "; the CRC variant 070702 is not supported" } else { "" };
@@ -127,7 +156,7 @@ impl<R: Read> CpioReader<R> {
                 found: String::from_utf8_lossy(raw).into_owned(),
             })?;
         }
-        let [ino, mode, uid, gid, nlink, mtime, filesize, _, _, _, _, namesize, check] = f;
+        let [ino, mode, uid, gid, nlink, mtime, filesize, _, _, rmaj, rmin, namesize, check] = f;
         if namesize == 0 || namesize as usize > MAX_PATH_LEN + 1 {
             return Err(CpioError::BadName {
                 offset,
@@ -141,8 +170,7 @@ impl<R: Read> CpioReader<R> {
         }
         self.skip_pad()?;
         if name == TRAILER.as_bytes() {
-            self.done = true;
-            self.check_tail()?;
+            self.done = !self.after_trailer()?;
             return Ok(None);
         }
         if check != 0 {
@@ -191,6 +219,16 @@ impl<R: Read> CpioReader<R> {
                 })?;
                 (EntryKind::Symlink { target }, digest)
             }
+            t @ (S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK) => {
+                if filesize != 0 {
+                    return Err(CpioError::BadEntry {
+                        offset,
+                        reason: format!("special file {path:?} has filesize {filesize}"),
+                    });
+                }
+                let kind = EntryKind::Special { file_type: t, rdev_major: rmaj, rdev_minor: rmin };
+                (kind, Sha256::digest(b"").into())
+            }
             other => {
                 return Err(CpioError::BadEntry {
                     offset,
@@ -227,20 +265,30 @@ impl<R: Read> CpioReader<R> {
         Ok(h.finalize().into())
     }
 
-    fn check_tail(&mut self) -> Result<(), CpioError> {
-        let mut buf = [0u8; 4096];
+    /// After a trailer: zero padding, then either end of input (false) or
+    /// the magic of another archive at a 4-byte boundary (true, magic kept
+    /// in `pending`). Anything else is [`CpioError::TrailingData`].
+    fn after_trailer(&mut self) -> Result<bool, CpioError> {
         loop {
             let at = self.r.offset();
-            let n = match self.r.fill(&mut buf) {
-                Ok(Fill::Full) => buf.len(),
+            let mut w = [0u8; 4];
+            let n = match self.r.fill(&mut w) {
+                Ok(Fill::Full) => 4,
                 Ok(Fill::Eof(n)) => n,
                 Err(source) => return Err(CpioError::Io { offset: self.r.offset(), source }),
             };
-            if let Some(i) = buf[..n].iter().position(|&b| b != 0) {
+            if let Some(i) = w[..n].iter().position(|&b| b != 0) {
+                if n == 4 && &w == b"0707" {
+                    let mut rest = [0u8; 2];
+                    if matches!(self.r.fill(&mut rest), Ok(Fill::Full)) && &rest == b"01" {
+                        self.pending = Some(*NEWC_MAGIC);
+                        return Ok(true);
+                    }
+                }
                 return Err(CpioError::TrailingData { offset: at + i as u64 });
             }
-            if n < buf.len() {
-                return Ok(());
+            if n < 4 {
+                return Ok(false);
             }
         }
     }

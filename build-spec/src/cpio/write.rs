@@ -3,7 +3,10 @@
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::{check_path, CpioError, EntryHeader, EntryKind, S_IFDIR, S_IFLNK, S_IFREG, TRAILER};
+use super::{
+    check_path, CpioError, EntryHeader, EntryKind, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK,
+    S_IFREG, S_IFSOCK, TRAILER,
+};
 
 /// How [`write_dir`] derives permission bits from the filesystem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,10 +98,12 @@ impl<W: Write> NewcWriter<W> {
         nlink: u32,
         mtime: u32,
         filesize: u32,
+        rdev: (u32, u32),
         name: &[u8],
     ) -> Result<(), CpioError> {
         let namesize = name.len() as u32 + 1;
-        let fields = [ino, mode, uid, gid, nlink, mtime, filesize, 0, 0, 0, 0, namesize, 0];
+        let fields =
+            [ino, mode, uid, gid, nlink, mtime, filesize, 0, 0, rdev.0, rdev.1, namesize, 0];
         let mut h = String::with_capacity(110);
         h.push_str("070701");
         for f in fields {
@@ -129,12 +134,20 @@ impl<W: Write> NewcWriter<W> {
         if header.mode & !0o7777 != 0 {
             return Err(CpioError::BadMode { path: path.clone(), mode: header.mode });
         }
+        let mut rdev = (0, 0);
         let (type_bits, nlink, size) = match &header.kind {
             EntryKind::File { size } => (S_IFREG, 1, *size),
             EntryKind::Dir => (S_IFDIR, 2, 0),
             EntryKind::Symlink { target } => {
                 check_target(path, target)?;
                 (S_IFLNK, 1, target.len() as u64)
+            }
+            EntryKind::Special { file_type, rdev_major, rdev_minor } => {
+                if ![S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK].contains(file_type) {
+                    return Err(CpioError::BadMode { path: path.clone(), mode: *file_type });
+                }
+                rdev = (*rdev_major, *rdev_minor);
+                (*file_type, 1, 0)
             }
         };
         let filesize = u32::try_from(size).map_err(|_| CpioError::TooLarge {
@@ -157,11 +170,12 @@ impl<W: Write> NewcWriter<W> {
             nlink,
             mtime,
             filesize,
+            rdev,
             path.as_bytes(),
         )?;
         match &header.kind {
             EntryKind::File { size } => self.copy_data(path, *size, data)?,
-            EntryKind::Dir => {}
+            EntryKind::Dir | EntryKind::Special { .. } => {}
             EntryKind::Symlink { target } => self.put(target.as_bytes())?,
         }
         self.pad4()?;
@@ -209,7 +223,7 @@ impl<W: Write> NewcWriter<W> {
     /// Writes the `TRAILER!!!` entry and the final block padding, flushes,
     /// and returns the output.
     pub fn finish(mut self) -> Result<W, CpioError> {
-        self.header(0, 0, 0, 0, 1, 0, 0, TRAILER.as_bytes())?;
+        self.header(0, 0, 0, 0, 1, 0, 0, (0, 0), TRAILER.as_bytes())?;
         let block = u64::from(self.opts.block_size.max(4));
         let mut rem = (block - self.offset % block) % block;
         while rem > 0 {

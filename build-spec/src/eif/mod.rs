@@ -118,6 +118,16 @@ pub enum Arch {
     Aarch64,
 }
 
+impl Arch {
+    /// `x86_64` or `aarch64`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+}
+
 /// Every defect the reader or writer can report. Reader variants name the
 /// absolute file offset and the field.
 #[derive(Debug, thiserror::Error)]
@@ -286,21 +296,4 @@ pub enum EifError {
     /// The PCR2 hashing thread failed.
     #[error("internal error: hashing thread failed")]
     Thread,
-}
-
-impl EifError {
-    /// True for defects that the lenient reader downgrades to findings
-    /// (AWS's reader accepts them).
-    pub fn is_layout(&self) -> bool {
-        matches!(
-            self,
-            Self::SectionFlags { .. }
-                | Self::TrailingBytes { .. }
-                | Self::SectionOrder { .. }
-                | Self::MissingSection { .. }
-                | Self::TableMismatch { .. }
-                | Self::UnknownFlags { .. }
-                | Self::BadMetadata { .. }
-        )
-    }
 }

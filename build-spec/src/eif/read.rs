@@ -11,7 +11,7 @@
 //! * bytes of the second and later ramdisks are also sent, as shared chunks
 //!   through a bounded channel, to a second thread hashing PCR2's content.
 //!
-//! Memory is bounded by the chunk pool (channel capacity + 2 chunks), the
+//! Memory is bounded by the chunk pool (channel capacity + 3 chunks), the
 //! metadata section (<= 1 MiB) and the signature section (<= 32 KiB),
 //! whatever the image size. No length field is trusted before it is checked
 //! against the file size (when known), the 64-bit range and the per-type
@@ -38,8 +38,7 @@ use super::{
     SECTION_HEADER_LEN,
 };
 use crate::codec::{CountingReader, Fill};
-use crate::pcr::compute::finish;
-use crate::pcr::{ImagePcrs, Measurements};
+use crate::pcr::{ImagePcrs, Measurements, PcrRouter};
 
 /// Reader settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,11 +51,22 @@ pub struct ReadOptions {
     pub section_digests: bool,
     /// Chunk size in bytes (>= 4 KiB).
     pub chunk_size: usize,
+    /// Chunks that may wait for the PCR2 thread. Deep enough to ride out a
+    /// scheduler time slice on a busy machine (so the two threads rarely
+    /// block on each other); peak memory is about
+    /// `(pipeline_depth + 3) * chunk_size`.
+    pub pipeline_depth: usize,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        Self { require_crc: true, strict: true, section_digests: false, chunk_size: 1 << 20 }
+        Self {
+            require_crc: true,
+            strict: true,
+            section_digests: false,
+            chunk_size: 1 << 20,
+            pipeline_depth: 32,
+        }
     }
 }
 
@@ -165,7 +175,7 @@ pub fn read_eif<R: Read>(
     walk.crc.update(&hb[..CRC_OFFSET]);
 
     let (h2, walked) = std::thread::scope(|s| {
-        let (tx, rx) = sync_channel::<(Arc<Vec<u8>>, usize)>(4);
+        let (tx, rx) = sync_channel::<(Arc<Vec<u8>>, usize)>(opts.pipeline_depth.max(1));
         let worker = s.spawn(move || {
             let mut h = Sha384::new();
             for (chunk, n) in rx {
@@ -187,10 +197,7 @@ struct Walk<'a> {
     opts: &'a ReadOptions,
     file_len: Option<u64>,
     crc: crc32fast::Hasher,
-    h0: Sha384,
-    /// PCR1's state once it diverges from PCR0's (second ramdisk seen).
-    h1: Option<Sha384>,
-    ramdisks: usize,
+    pcrs: PcrRouter,
     sections: Vec<SectionInfo>,
     metadata: Option<(u64, Vec<u8>)>,
     signature: Option<(u64, Vec<u8>)>,
@@ -204,9 +211,7 @@ impl<'a> Walk<'a> {
             opts,
             file_len,
             crc: crc32fast::Hasher::new(),
-            h0: Sha384::new(),
-            h1: None,
-            ramdisks: 0,
+            pcrs: PcrRouter::new(),
             sections: Vec::new(),
             metadata: None,
             signature: None,
@@ -274,6 +279,7 @@ impl<'a> Walk<'a> {
             }
             self.check_order(kind, off)?;
             self.crc.update(&shb);
+            let to_pcr2 = self.pcrs.begin(kind);
             let sha256 = match kind {
                 SectionType::Metadata | SectionType::Signature => {
                     let (limit, name) = if kind == SectionType::Metadata {
@@ -311,7 +317,7 @@ impl<'a> Walk<'a> {
                     }
                     digest
                 }
-                _ => self.stream(r, kind, off, sh.size, &tx)?,
+                _ => self.stream(r, to_pcr2, off, sh.size, &tx)?,
             };
             self.sections.push(SectionInfo {
                 index: self.sections.len(),
@@ -346,6 +352,11 @@ impl<'a> Walk<'a> {
             }
             _ => {}
         }
+        if kind == SectionType::Signature && self.seen(kind) {
+            // Fatal even in lenient mode: AWS would hash both certificates
+            // into PCR8, a value no single certificate explains (spec §4.2).
+            return Err(order("is a duplicate (at most one allowed)"));
+        }
         if kind != SectionType::Ramdisk && self.seen(kind) {
             self.layout(order("is a duplicate (at most one allowed)"))?;
         }
@@ -362,20 +373,11 @@ impl<'a> Walk<'a> {
     fn stream<R: Read>(
         &mut self,
         r: &mut CountingReader<R>,
-        kind: SectionType,
+        to_pcr2: bool,
         off: u64,
         size: u64,
         tx: &SyncSender<(Arc<Vec<u8>>, usize)>,
     ) -> Result<Option<[u8; 32]>, EifError> {
-        let to_pcr2 = if kind == SectionType::Ramdisk {
-            self.ramdisks += 1;
-            if self.ramdisks == 2 {
-                self.h1 = Some(self.h0.clone());
-            }
-            self.ramdisks >= 2
-        } else {
-            false
-        };
         let mut sha = self.opts.section_digests.then(Sha256::new);
         let mut left = size;
         while left > 0 {
@@ -401,13 +403,9 @@ impl<'a> Walk<'a> {
             if let Some(s) = sha.as_mut() {
                 s.update(bytes);
             }
-            self.h0.update(bytes);
+            self.pcrs.update(bytes);
             if to_pcr2 {
                 tx.send((Arc::clone(&chunk), n)).map_err(|_| EifError::Thread)?;
-            } else if let Some(h1) = self.h1.as_mut() {
-                // Kernel/cmdline after a second ramdisk (non-canonical
-                // layouts only): PCR1 still includes them.
-                h1.update(&chunk[..n]);
             }
             self.pool.push(chunk);
             left -= n as u64;
@@ -437,9 +435,7 @@ impl<'a> Walk<'a> {
                 computed: computed_crc32,
             });
         }
-        let pcr1 = finish(self.h1.take().unwrap_or_else(|| self.h0.clone()));
-        let pcr0 = finish(self.h0.clone());
-        let pcr2 = finish(h2);
+        let (pcr0, pcr1, pcr2) = self.pcrs.clone().finish(h2);
         let mut metadata = None;
         let metadata_raw = match self.metadata.take() {
             Some((off, raw)) => {

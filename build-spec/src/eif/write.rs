@@ -25,8 +25,7 @@ use super::{
     CURRENT_VERSION, DEFAULT_CPUS, DEFAULT_MEM, FLAG_ARCH_ARM64, HEADER_LEN, MAX_METADATA_LEN,
     MAX_SECTIONS, MAX_SIGNATURE_LEN, SECTION_HEADER_LEN,
 };
-use crate::pcr::compute::finish;
-use crate::pcr::ImagePcrs;
+use crate::pcr::{ImagePcrs, PcrRouter};
 
 /// A section's content: bytes in memory or a file streamed from disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,8 +159,7 @@ impl EifBuilder {
 
         // Pass 1: PCRs and the CRC of the section bytes.
         let mut crc = crc32fast::Hasher::new();
-        let mut h0 = Sha384::new();
-        let mut h1: Option<Sha384> = None;
+        let mut router = PcrRouter::new();
         let mut h2 = Sha384::new();
         let kernel_len = self.kernel.len()?;
         let mut sizes = vec![(SectionType::Kernel, kernel_len)];
@@ -169,36 +167,34 @@ impl EifBuilder {
         sizes.push((SectionType::Metadata, metadata.len() as u64));
 
         crc.update(&SectionHeader::encode(SectionType::Kernel, kernel_len));
+        router.begin(SectionType::Kernel);
         let (len, r) = self.kernel.open()?;
         pump(&self.kernel.label(), r, len, |b| {
             crc.update(b);
-            h0.update(b);
+            router.update(b);
             Ok(())
         })?;
         crc.update(&SectionHeader::encode(SectionType::Cmdline, self.cmdline.len() as u64));
         crc.update(&self.cmdline);
-        h0.update(&self.cmdline);
+        router.begin(SectionType::Cmdline);
+        router.update(&self.cmdline);
         crc.update(&SectionHeader::encode(SectionType::Metadata, metadata.len() as u64));
         crc.update(&metadata);
-        for (i, rd) in self.ramdisks.iter().enumerate() {
+        for rd in &self.ramdisks {
             let (len, r) = rd.open()?;
             sizes.push((SectionType::Ramdisk, len));
-            if i == 1 {
-                h1 = Some(h0.clone());
-            }
             crc.update(&SectionHeader::encode(SectionType::Ramdisk, len));
+            let to_pcr2 = router.begin(SectionType::Ramdisk);
             pump(&rd.label(), r, len, |b| {
                 crc.update(b);
-                h0.update(b);
-                if i >= 1 {
+                router.update(b);
+                if to_pcr2 {
                     h2.update(b);
                 }
                 Ok(())
             })?;
         }
-        let pcr1 = finish(h1.unwrap_or_else(|| h0.clone()));
-        let pcr0 = finish(h0);
-        let pcr2 = finish(h2);
+        let (pcr0, pcr1, pcr2) = router.finish(h2);
         let mut pcr8 = None;
         let signature = match &self.signer {
             Some(s) => {

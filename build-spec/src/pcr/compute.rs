@@ -36,6 +36,68 @@ pub fn pcr_of_reader<R: Read>(mut r: R) -> io::Result<Pcr> {
     Ok(finish(h))
 }
 
+/// Routes section data into the PCR content hashes (spec §4.2), shared by
+/// the reader and the builder so the rule lives in one place.
+///
+/// Kernel and cmdline go to PCR0 and PCR1; the first ramdisk to PCR0 and
+/// PCR1; later ramdisks to PCR0 and PCR2; other sections nowhere. PCR1's
+/// content is a prefix of PCR0's until the second ramdisk starts, so PCR1
+/// needs no hasher of its own until then: it is a clone of PCR0's state.
+/// PCR2's hasher is the caller's (the reader runs it on another thread).
+#[derive(Debug, Clone, Default)]
+pub struct PcrRouter {
+    h0: Sha384,
+    h1: Option<Sha384>,
+    ramdisks: usize,
+    measured: bool,
+    to_pcr2: bool,
+}
+
+impl PcrRouter {
+    /// A router before any section.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts a section of `kind`; returns true if its bytes also belong to
+    /// PCR2's content (the caller feeds them to its PCR2 hasher).
+    pub fn begin(&mut self, kind: crate::eif::SectionType) -> bool {
+        use crate::eif::SectionType as T;
+        self.measured = matches!(kind, T::Kernel | T::Cmdline | T::Ramdisk);
+        self.to_pcr2 = false;
+        if kind == T::Ramdisk {
+            self.ramdisks += 1;
+            if self.ramdisks == 2 {
+                self.h1 = Some(self.h0.clone());
+            }
+            self.to_pcr2 = self.ramdisks >= 2;
+        }
+        self.to_pcr2
+    }
+
+    /// Feeds bytes of the current section to PCR0 (and PCR1 where they
+    /// belong).
+    pub fn update(&mut self, bytes: &[u8]) {
+        if !self.measured {
+            return;
+        }
+        self.h0.update(bytes);
+        if !self.to_pcr2 {
+            // Only non-empty after the second ramdisk, i.e. for a kernel or
+            // cmdline placed after it (non-canonical layouts).
+            if let Some(h1) = self.h1.as_mut() {
+                h1.update(bytes);
+            }
+        }
+    }
+
+    /// PCR0, PCR1 and PCR2 (from the caller's PCR2 content hasher).
+    pub fn finish(self, c2: Sha384) -> (Pcr, Pcr, Pcr) {
+        let pcr1 = finish(self.h1.unwrap_or_else(|| self.h0.clone()));
+        (finish(self.h0), pcr1, finish(c2))
+    }
+}
+
 /// The PCRs an image defines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImagePcrs {

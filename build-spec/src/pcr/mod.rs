@@ -6,5 +6,5 @@
 pub mod compute;
 pub mod measurements;
 
-pub use compute::{extend, pcr_of_reader, ImagePcrs};
+pub use compute::{extend, pcr_of_reader, ImagePcrs, PcrRouter};
 pub use measurements::{Measurements, MeasurementsError, Pcr};

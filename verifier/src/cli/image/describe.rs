@@ -152,9 +152,9 @@ fn print_text(a: &DescribeArgs, s: &EifSummary) {
     let h = &s.header;
     println!("EIF {}", a.image.display());
     println!(
-        "  version {}  arch {:?}  flags {:#06x}  default_mem {}  default_cpus {}",
+        "  version {}  arch {}  flags {:#06x}  default_mem {}  default_cpus {}",
         h.version,
-        s.arch(),
+        s.arch().name(),
         h.flags,
         h.default_mem,
         h.default_cpus

@@ -82,6 +82,10 @@ pub(super) fn entry_line(e: &Entry) -> String {
         EntryKind::Dir => ('d', String::new()),
         EntryKind::File { .. } => ('-', String::new()),
         EntryKind::Symlink { target } => ('l', format!(" -> {target}")),
+        EntryKind::Special { file_type, rdev_major, rdev_minor } => {
+            let c = build_spec::cpio::special_name(*file_type).chars().next().unwrap_or('?');
+            (c, format!(" ({rdev_major}:{rdev_minor})"))
+        }
     };
     format!(
         "{t}{:04o} {:>5}:{:<5} {:>10} mtime {:>10} {} {}{extra}",
