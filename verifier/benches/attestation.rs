@@ -137,6 +137,10 @@ fn main() {
         many.len() as f64 / t.elapsed().as_secs_f64()
     };
 
+    if !bench {
+        println!("smoke run (no --bench): the figures below are NOT measurements");
+    }
+    primitives(&docs[0], min);
     println!("attestation verification, {} real documents, single thread unless noted", docs.len());
     println!("{:<58} {:>10}", "measurement", "docs/s");
     println!("{:<58} {:>10.0}", "proofpack cold (no cache, 5 signatures/doc)", cold);
@@ -172,4 +176,26 @@ fn main() {
             }
         }
     }
+}
+
+/// One ECDSA P-384 verification (the leaf's signature on the first real
+/// document's COSE structure) with each available implementation.
+fn primitives(doc: &[u8], min: Duration) {
+    use p384::ecdsa::signature::Verifier;
+    let p = verifier::attestation::parse(doc).expect("parse");
+    let leaf = x509_parser::parse_x509_certificate(&p.doc.certificate).expect("leaf").1;
+    let point = leaf.public_key().subject_public_key.data.to_vec();
+    let msg = enclave::attestation::cose::sig_structure(&p.protected, &p.payload);
+    let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(&point).expect("key");
+    let sig = p384::ecdsa::Signature::from_slice(&p.signature).expect("sig");
+    let one = [doc.to_vec()];
+    let rc = rate(&one, min, |_| assert!(key.verify(&msg, &sig).is_ok()));
+    let rk =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P384_SHA384_FIXED, &point);
+    let rr = rate(&one, min, |_| assert!(rk.verify(&msg, &p.signature).is_ok()));
+    let ak = verifier::attestation::sig::P384Key::from_sec1(&point).expect("key");
+    let ra = rate(&one, min, |_| assert!(ak.verify_fixed(&msg, &p.signature)));
+    println!(
+        "ECDSA P-384 verify/s: aws-lc-rs (used) {ra:.0}, p384 (RustCrypto) {rc:.0}, ring {rr:.0}"
+    );
 }

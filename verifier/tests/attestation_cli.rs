@@ -242,3 +242,50 @@ fn agrees_with_independent_python_verifier() {
         assert_eq!(ours == Some(0), theirs_valid, "{}: python says {line}", d.display());
     }
 }
+
+/// `--eif` recomputes PCR0/1/2 from an image: a document minted with that
+/// image's PCRs verifies, and a document with other PCRs fails on PCR0..2.
+#[test]
+fn eif_expectations_come_from_the_image() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = dir.path().join("ca");
+    let eif = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testvectors/eif/tiny/image.eif");
+    let pcrs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testvectors/eif/tiny/pcrs.json");
+    let good = dir.path().join("good.cbor");
+    let bad = dir.path().join("bad.cbor");
+    let s = |p: &Path| p.to_str().expect("utf8").to_owned();
+    let o = run(&[
+        "attestation",
+        "mint",
+        "--ca-dir",
+        &s(&ca),
+        "--expect-pcrs",
+        &s(&pcrs),
+        "--out",
+        &s(&good),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let other = format!("0={}", "22".repeat(48));
+    let o = run(&["attestation", "mint", "--ca-dir", &s(&ca), "--pcr", &other, "--out", &s(&bad)]);
+    assert_eq!(o.status.code(), Some(0));
+    let root = s(&ca.join("root.pem"));
+    let o = run(&["attestation", "verify", &s(&good), "--root", &root, "--eif", &s(&eif)]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("PASS attestation.pcr.0") && out.contains("PASS attestation.pcr.2"),
+        "{out}"
+    );
+    let o = run(&[
+        "attestation",
+        "verify",
+        &s(&bad),
+        "--root",
+        &root,
+        "--eif",
+        &s(&eif),
+        "--allow-debug",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("FAIL attestation.pcr.0"));
+}

@@ -102,3 +102,50 @@ fn chain_cache_saves_signatures_but_not_checks() {
     let r = verify_with_cache(&a, &opts(&other), Some(&cache));
     assert!(r.has_error(|e| matches!(e, AttestationError::Chain(ChainError::UntrustedRoot { .. }))));
 }
+
+#[test]
+fn doc_spec_for_an_nsm_request_carries_its_fields() {
+    use enclave::backend::AttestationRequest;
+    let ca = TestCa::generate(&TestCaConfig::starting_at(T0)).expect("ca");
+    let req = AttestationRequest {
+        user_data: Some(vec![1]),
+        nonce: Some(vec![2]),
+        public_key: Some(vec![3]),
+    };
+    let bytes = ca.mint(&DocSpec::for_request(&req, (T0 + 10) * 1000, pcrs())).expect("mint");
+    let o = VerifyOptions {
+        expect: verifier::attestation::Expectations {
+            user_data: Some(vec![1]),
+            nonce: Some(vec![2]),
+            public_key: Some(vec![3]),
+            pcrs: Some(pcrs()),
+            module_id_prefix: Some("i-".into()),
+        },
+        ..opts(&ca)
+    };
+    let r = verify(&bytes, &o);
+    assert_eq!(r.verdict(), Verdict::Pass, "{:?}", r.errors);
+}
+
+#[test]
+fn chain_walk_fails_closed_on_an_empty_bundle() {
+    let ca = TestCa::generate(&TestCaConfig::starting_at(T0)).expect("ca");
+    let m = ca.mint_parts(&DocSpec::new((T0 + 10) * 1000, pcrs())).expect("mint");
+    let roots = [TrustAnchor::from_der(ca.root_der().to_vec(), "t").expect("root")];
+    let out = verifier::attestation::chain::verify_chain(
+        &m.doc.certificate,
+        &[],
+        &roots,
+        (T0 + 10) as i64,
+        None,
+    );
+    assert!(out.errors.iter().any(|e| matches!(e, ChainError::UntrustedRoot { .. })));
+    let ok = verifier::attestation::chain::verify_chain(
+        &m.doc.certificate,
+        &m.doc.cabundle,
+        &roots,
+        (T0 + 10) as i64,
+        None,
+    );
+    assert!(ok.errors.is_empty(), "{:?}", ok.errors);
+}

@@ -213,6 +213,20 @@ impl DocSpec {
             leaf_validity: 3 * HOUR,
         }
     }
+
+    /// What a development NSM puts into a document answering `req`.
+    pub fn for_request(
+        req: &crate::backend::AttestationRequest,
+        timestamp_ms: u64,
+        pcrs: Measurements,
+    ) -> Self {
+        Self {
+            user_data: req.user_data.clone(),
+            nonce: req.nonce.clone(),
+            public_key: req.public_key.clone(),
+            ..Self::new(timestamp_ms, pcrs)
+        }
+    }
 }
 
 /// A document before signing, with the leaf key that will sign it. Tamper

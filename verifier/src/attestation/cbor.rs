@@ -7,6 +7,8 @@
 //! anything is allocated. It accepts definite and indefinite lengths and any
 //! well-formed head width; it never indexes past the end of the input.
 
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use std::borrow::Cow;
 
 use super::error::{ParseError, ParseErrorKind};

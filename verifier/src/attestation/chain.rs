@@ -14,8 +14,6 @@
 use std::collections::HashSet;
 use std::sync::RwLock;
 
-use p384::ecdsa::signature::Verifier;
-use p384::ecdsa::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::oid_registry::{
@@ -24,6 +22,7 @@ use x509_parser::oid_registry::{
 use x509_parser::prelude::FromDer;
 
 use super::error::{ChainError, Position};
+use super::sig::P384Key;
 use super::time_fmt;
 
 /// DER SHA-256 of the AWS Nitro Enclaves Root G1 certificate, as AWS
@@ -186,7 +185,7 @@ pub struct ChainOutcome {
     /// Every failure found, in path order (leaf first).
     pub errors: Vec<ChainError>,
     /// The leaf's public key, when the leaf parses and holds a P-384 key.
-    pub leaf_key: Option<VerifyingKey>,
+    pub leaf_key: Option<P384Key>,
     /// Leaf validity `(notBefore, notAfter)` in seconds since the epoch.
     pub leaf_validity: Option<(i64, i64)>,
     /// Summaries in path order: leaf, cabundle[N-1], …, cabundle[0].
@@ -203,13 +202,9 @@ impl ChainOutcome {
 }
 
 /// Extracts a P-384 key from a certificate's SPKI, or `None`.
-fn p384_key(cert: &X509Certificate<'_>) -> Option<VerifyingKey> {
+fn p384_key(cert: &X509Certificate<'_>) -> Option<P384Key> {
     let raw = cert.public_key().raw;
-    let point = raw.strip_prefix(&P384_SPKI_PREFIX[..])?;
-    if point.len() != 97 {
-        return None;
-    }
-    VerifyingKey::from_sec1_bytes(point).ok()
+    P384Key::from_sec1(raw.strip_prefix(&P384_SPKI_PREFIX[..])?)
 }
 
 /// Walks the chain. `at` is the verification instant in whole seconds.
@@ -224,11 +219,15 @@ pub fn verify_chain(
     let n = bundle.len();
 
     // Root pin first: cabundle[0] must be one of the trusted roots, byte for byte.
-    if let Some(first) = bundle.first() {
-        if !roots.iter().any(|r| !r.der.is_empty() && r.der == *first) {
-            out.errors
-                .push(ChainError::UntrustedRoot { sha256: hex::encode(Sha256::digest(first)) });
+    match bundle.first() {
+        Some(first) => {
+            if !roots.iter().any(|r| !r.der.is_empty() && r.der == *first) {
+                out.errors
+                    .push(ChainError::UntrustedRoot { sha256: hex::encode(Sha256::digest(first)) });
+            }
         }
+        // The parser never lets an empty bundle through; fail closed anyway.
+        None => out.errors.push(ChainError::UntrustedRoot { sha256: "(empty cabundle)".into() }),
     }
 
     // Path order: leaf, cabundle[n-1], ..., cabundle[0].
@@ -286,17 +285,16 @@ pub fn verify_chain(
             out.errors.push(ChainError::IssuerMismatch { position: *pos });
         }
         let Some(parent_key) = p384_key(parent) else { continue };
-        let cache_key = ChainCache::key(parent_der, der);
-        if cache.is_some_and(|c| c.contains(&cache_key)) {
-            continue;
+        let cache_key = cache.map(|_| ChainCache::key(parent_der, der));
+        if let (Some(c), Some(k)) = (cache, &cache_key) {
+            if c.contains(k) {
+                continue;
+            }
         }
         out.signatures_computed += 1;
-        let ok = Signature::from_der(&cert.signature_value.data)
-            .map(|sig| parent_key.verify(cert.tbs_certificate.as_ref(), &sig).is_ok())
-            .unwrap_or(false);
-        if ok {
-            if let Some(c) = cache {
-                c.insert(cache_key);
+        if parent_key.verify_der(cert.tbs_certificate.as_ref(), &cert.signature_value.data) {
+            if let (Some(c), Some(k)) = (cache, cache_key) {
+                c.insert(k);
             }
         } else {
             out.errors.push(ChainError::BadSignature { position: *pos });

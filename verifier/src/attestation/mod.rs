@@ -21,6 +21,7 @@ pub mod error;
 pub mod input;
 pub mod parse;
 pub mod render;
+pub mod sig;
 pub mod time_fmt;
 pub mod verify;
 

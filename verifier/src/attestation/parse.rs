@@ -6,6 +6,8 @@
 //! indefinite) with exactly the AWS fields, no duplicates, nulls only for the
 //! optional ones, every length bounded. No cryptography happens here.
 
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 
 use enclave::attestation::doc::{
@@ -270,10 +272,12 @@ fn parse_payload(
             r.skip(1)?;
             continue;
         };
-        if std::mem::replace(&mut seen[idx], true) {
+        let (Some(slot), Some(field)) = (seen.get_mut(idx), KEYS.get(idx).copied()) else {
+            return Err(ParseError { offset: kh.offset, kind: K::UnknownKey { key } });
+        };
+        if std::mem::replace(slot, true) {
             return Err(ParseError { offset: kh.offset, kind: K::DuplicateKey { key } });
         }
-        let field = KEYS[idx];
         let vh = r.head()?;
         match idx {
             0 => f.module_id = Some(text_field(&mut r, &vh, field, MAX_MODULE_ID_LEN)?),
