@@ -691,3 +691,81 @@ mod render {
         }
     }
 }
+
+/// The statement-level findings name the bypass of each shared vector.
+#[test]
+fn shared_vectors_name_their_bypass() {
+    let s = suites().remove(0);
+    let cfg = defaults(&s);
+    let want: &[(&str, &[&str])] = &[
+        ("01-governed-template.json", &["put-key-policy", "policy-rewrite"]),
+        (
+            "03-aws-doc-shape-with-default-root.json",
+            &["account-root-delegation", "partial-pcr-pin"],
+        ),
+        (
+            "04-console-default-with-pinned-users.json",
+            &["account-root-delegation", "create-grant", "put-key-policy"],
+        ),
+        ("05-ifexists-pin.json", &["if-exists-on-attestation-key", "unattested-disclosure"]),
+        ("06-forallvalues-pin.json", &["for-all-values-on-attestation-key"]),
+        ("07-foranyvalue-pin.json", &["for-any-value-on-attestation-key"]),
+        ("08-stringlike-prefix.json", &["wildcard-pcr-value"]),
+        ("09-negated-allow-not-debug.json", &["negated-attestation-condition-in-allow"]),
+        ("11-single-guard-three-keys.json", &["guard-keys-anded", "partial-pcr-pin"]),
+        ("12-creategrant-retiring-principal.json", &["create-grant", "grant-escalation"]),
+        ("14-reencrypt-wildcard.json", &["reencrypt-from"]),
+        ("15-via-secretsmanager.json", &["via-service", "wildcard-principal"]),
+        ("16-typo-key-name.json", &["unknown-attestation-key", "lockout"]),
+        ("17-uppercase-stringequals.json", &["uppercase-pcr-value", "lockout"]),
+        ("18-debug-zeros.json", &["debug-mode-zero-pcr"]),
+        ("19-version-2008-variable.json", &["literal-variable"]),
+        ("22-notaction-root.json", &["not-action-allow", "account-root-delegation"]),
+        ("23-self-referential-variable.json", &["self-referential-variable"]),
+        ("24-split-statements.json", &["split-pin"]),
+        ("25-guard-missing-resource.json", &["inert-statement", "no-attestation-condition"]),
+        ("26-user-pcr16-only.json", &["user-extendable-pcr-only"]),
+        ("27-two-releases.json", &["pcr-value-mismatch"]),
+    ];
+    for (file, ids) in want {
+        let a =
+            analyse_bytes(&std::fs::read(s.dir.join(file)).expect("read"), &cfg).expect("analyse");
+        for id in *ids {
+            let full = format!("kms.policy.{id}");
+            assert!(
+                a.findings.iter().any(|f| f.id == full),
+                "{file}: {full} missing from {:?}",
+                a.findings.iter().map(|f| &f.id).collect::<Vec<_>>()
+            );
+        }
+        for f in &a.findings {
+            assert!(!f.fix.is_empty(), "{file}: {} has no fix", f.id);
+        }
+    }
+}
+
+/// The audit-report form: one verdict check plus one check per finding.
+#[test]
+fn findings_become_report_checks() {
+    use verifier::kms_policy::findings::checks;
+    use verifier::report::Verdict as CheckVerdict;
+    let s = suites().remove(0);
+    let cfg = defaults(&s);
+    let pinned = analyse_bytes(
+        &std::fs::read(s.dir.join("02-immutable-template.json")).expect("read"),
+        &cfg,
+    )
+    .expect("analyse");
+    let c = checks(&pinned);
+    assert_eq!(c.verdict(), CheckVerdict::Pass);
+    assert_eq!(c.0[0].id, "kms.policy.verdict");
+    let bad =
+        analyse_bytes(&std::fs::read(s.dir.join("05-ifexists-pin.json")).expect("read"), &cfg)
+            .expect("analyse");
+    let c = checks(&bad);
+    assert_eq!(c.verdict(), CheckVerdict::Fail);
+    assert!(c.0.iter().any(|k| k.id == "kms.policy.if-exists-on-attestation-key"
+        && k.is_fail()
+        && k.detail.contains("Fix:")));
+    assert_eq!(c.0.len(), bad.findings.len() + 1);
+}

@@ -10,5 +10,6 @@ pub mod build;
 pub mod exit;
 pub mod gate;
 pub mod image;
+pub mod kms_policy;
 pub mod output;
 pub mod receipt;

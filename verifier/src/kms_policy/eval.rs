@@ -164,23 +164,44 @@ impl Request {
 
 impl Context for Request {
     fn lookup(&self, key_lc: &str) -> Lookup {
+        RequestCtx::new(self).lookup(key_lc)
+    }
+}
+
+/// A request with its derived keys computed once (the Nitro keys and the
+/// caller identity), so a policy evaluation does not rebuild them per clause.
+struct RequestCtx<'a> {
+    req: &'a Request,
+    nitro: BTreeMap<String, String>,
+    caller: Caller,
+}
+
+impl<'a> RequestCtx<'a> {
+    fn new(req: &'a Request) -> Self {
+        Self { req, nitro: req.nitro_keys(), caller: Caller::parse(&req.principal) }
+    }
+}
+
+impl Context for RequestCtx<'_> {
+    fn lookup(&self, key_lc: &str) -> Lookup {
         let single = |v: String| Lookup::Present { values: vec![v], multi: false };
         if key_lc.starts_with(NITRO_PREFIX) {
-            return self.nitro_keys().remove(key_lc).map(single).unwrap_or(Lookup::Missing);
+            return self.nitro.get(key_lc).cloned().map(single).unwrap_or(Lookup::Missing);
         }
-        if let Some(v) = self.context.get(key_lc) {
+        if let Some(v) = self.req.context.get(key_lc) {
             return match v {
                 ContextValue::Single(s) => single(s.clone()),
                 ContextValue::Multi(l) => Lookup::Present { values: l.clone(), multi: true },
             };
         }
-        let caller = Caller::parse(&self.principal);
         match key_lc {
-            "aws:principalarn" => caller.principal_arn().map(single).unwrap_or(Lookup::Missing),
-            "aws:principalaccount" | "kms:calleraccount" => {
-                caller.account.map(single).unwrap_or(Lookup::Missing)
+            "aws:principalarn" => {
+                self.caller.principal_arn().map(single).unwrap_or(Lookup::Missing)
             }
-            "aws:principalisawsservice" => single(caller.is_service.to_string()),
+            "aws:principalaccount" | "kms:calleraccount" => {
+                self.caller.account.clone().map(single).unwrap_or(Lookup::Missing)
+            }
+            "aws:principalisawsservice" => single(self.caller.is_service.to_string()),
             _ => Lookup::Missing,
         }
     }
@@ -359,6 +380,11 @@ fn aws_element_matches(elem: &str, caller: &Caller) -> PMatch {
     if elem == caller.arn {
         return PMatch::Direct;
     }
+    // IAM does not allow partial wildcards in principal ARNs; what KMS does
+    // with one that got stored is not documented.
+    if elem.contains('*') || elem.contains('?') {
+        return PMatch::Ambiguous;
+    }
     // A role element covers every session of that role.
     let e = Caller::parse(elem);
     if caller.is_session
@@ -507,6 +533,7 @@ pub fn key_account(key_arn: &str) -> Option<String> {
 /// Evaluates a request against a policy.
 pub fn evaluate(policy: &Policy, req: &Request) -> Decision {
     let caller = Caller::parse(&req.principal);
+    let ctx = RequestCtx::new(req);
     let key_acct = req.key_arn.as_deref().and_then(key_account);
     let cross_account = match (&key_acct, &caller.account) {
         (Some(k), Some(c)) => k != c,
@@ -517,7 +544,7 @@ pub fn evaluate(policy: &Policy, req: &Request) -> Decision {
     let mut allows = Vec::new();
     let mut ambiguous = false;
     for st in &policy.statements {
-        let outcome = match eval_statement(st, &caller, &req.action, req.key_arn.as_deref(), req) {
+        let outcome = match eval_statement(st, &caller, &req.action, req.key_arn.as_deref(), &ctx) {
             None => Outcome::Inert,
             Some(e) => {
                 if e.principal == PMatch::No {

@@ -162,13 +162,16 @@ pub fn from_witness(w: &Witness, policy: &Policy) -> Finding {
         _ => String::new(),
     };
     let how = if w.documented { "" } else { " under an undocumented reading of AWS behaviour" };
+    let who = if w.principal_class == w.principal {
+        w.principal.clone()
+    } else {
+        format!("{} ({})", w.principal_class, w.principal)
+    };
     make(
         id,
         st,
         format!(
-            "{} ({}) may call {}{grant} with {}{how}: allowed by {}, and no Deny certainly stops it",
-            w.principal_class,
-            w.principal,
+            "{who} may call {}{grant} with {}{how}: allowed by {}, and no Deny certainly stops it",
             w.action,
             w.pcr_match,
             by.join(", ")
@@ -585,7 +588,19 @@ fn lint_generic(st: &Statement, version: Version, out: &mut Vec<Finding>) {
                 format!("{}: {} {} has no values", st.label(), c.operator_name, c.key),
             ));
         }
-        if !c.key_lc.starts_with(NITRO_PREFIX) && !is_known_key(&c.key_lc) {
+        let looks_nitro = c.key_lc.starts_with("kms:")
+            && (c.key_lc.contains("recipient") || c.key_lc.contains("attest"));
+        if !c.key_lc.starts_with(NITRO_PREFIX) && looks_nitro {
+            out.push(make(
+                "unknown-attestation-key",
+                Some(st),
+                format!(
+                    "{}: {:?} looks like a misspelled attestation key; KMS never sets it",
+                    st.label(),
+                    c.key
+                ),
+            ));
+        } else if !c.key_lc.starts_with(NITRO_PREFIX) && !is_known_key(&c.key_lc) {
             out.push(make(
                 "unknown-condition-key",
                 Some(st),

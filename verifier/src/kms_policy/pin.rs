@@ -187,13 +187,16 @@ enum Run {
     Lenient,
 }
 
-/// One principal class.
+/// One principal class: a concrete caller standing for a set of principals.
 #[derive(Debug, Clone)]
-pub(crate) struct Class {
+pub struct Class {
+    /// Caller ARN (synthetic for unnamed and foreign classes).
     pub arn: String,
+    /// What it stands for.
     pub label: String,
     /// `aws:PrincipalArn` is known (named principals only).
     pub arn_known: bool,
+    /// Exempt from the question (declared trusted).
     pub trusted: bool,
 }
 
@@ -343,8 +346,8 @@ fn disclosing_actions(strict: bool) -> Vec<&'static str> {
     v
 }
 
-/// Every principal class for a policy.
-pub(crate) fn classes(policy: &Policy, cfg: &Config) -> Vec<Class> {
+/// Every principal class the analyser considers for a policy.
+pub fn classes(policy: &Policy, cfg: &Config) -> Vec<Class> {
     let partition = cfg
         .key_arn
         .as_deref()
@@ -366,13 +369,32 @@ pub(crate) fn classes(policy: &Policy, cfg: &Config) -> Vec<Class> {
                             if let Some(a) = Caller::parse(&e.value).account {
                                 accounts.insert(a);
                             }
-                            named.insert(e.value.clone());
+                            if !e.value.contains('*') && !e.value.contains('?') {
+                                named.insert(e.value.clone());
+                            }
                         }
                     }
                     PrincipalKind::Service => {
                         services.insert(e.value.clone());
                     }
                     _ => {}
+                }
+            }
+        }
+    }
+    // Accounts named in condition values (kms:CallerAccount, aws:PrincipalArn, ...)
+    // get a class too: an Allow to "*" may be narrowed to them.
+    for st in &policy.statements {
+        for c in &st.conditions {
+            for v in &c.values {
+                if eval::is_account_id(&v.raw) {
+                    accounts.insert(v.raw.clone());
+                } else if v.raw.starts_with("arn:") {
+                    if let Some(a) =
+                        Caller::parse(&v.raw).account.filter(|a| eval::is_account_id(a))
+                    {
+                        accounts.insert(a);
+                    }
                 }
             }
         }
@@ -1014,5 +1036,36 @@ mod tests {
         assert!(w.starts_with("65b4"));
         assert!(glob_witness(&glob::tokens("xyz*"), |_| false).is_none());
         assert!(glob_witness(&glob::tokens("abc"), |_| false).is_none());
+    }
+}
+
+#[cfg(test)]
+mod class_tests {
+    use super::*;
+    use crate::kms_policy::expected::Expected;
+
+    fn cfg() -> Config {
+        let mut e = std::collections::BTreeMap::new();
+        for i in 0..3u8 {
+            e.insert(i, vec![format!("{i}").repeat(96)]);
+        }
+        Config::new(Expected { pcrs: e })
+    }
+
+    /// An Allow to "*" narrowed to an account that only appears in a
+    /// condition value is still found.
+    #[test]
+    fn account_only_in_condition() {
+        let p = Policy::parse_str(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"444455556666"}}}]}"#).expect("parses");
+        let a = analyse(&p, &cfg());
+        assert_eq!(a.verdict, Verdict::NotPinned);
+        assert!(a.witnesses.iter().any(|w| w.principal.contains("444455556666") && w.confirmed));
+    }
+
+    /// A wildcard inside a principal ARN is undocumented: never PINNED.
+    #[test]
+    fn partial_wildcard_principal() {
+        let p = Policy::parse_str(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/*"},"Action":"kms:Decrypt","Resource":"*"}]}"#).expect("parses");
+        assert_eq!(analyse(&p, &cfg()).verdict, Verdict::CannotDecide);
     }
 }

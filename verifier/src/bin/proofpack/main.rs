@@ -34,6 +34,8 @@ enum Command {
     Image(verifier::cli::image::ImageCmd),
     /// Verify signed pack receipts (DSSE/in-toto) and their artifacts.
     Receipt(verifier::cli::receipt::ReceiptArgs),
+    /// Check, render and simulate KMS key policies pinned to enclave PCRs.
+    KmsPolicy(verifier::cli::kms_policy::KmsPolicyArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Build(c) => verifier::cli::build::run(c),
         Command::Image(cmd) => verifier::cli::image::run(cmd),
         Command::Receipt(args) => verifier::cli::receipt::run(args),
+        Command::KmsPolicy(args) => verifier::cli::kms_policy::run(args),
     };
     match result {
         Ok(code) => code,
