@@ -311,3 +311,20 @@ fn html_renders_in_headless_chromium() {
         }
     }
 }
+
+#[test]
+fn dev_ca_is_said_in_every_human_and_ci_output() {
+    let (_, mut r) = fixture::samples().remove(0);
+    r.settings.allow_dev_ca = true;
+    assert_eq!(r.verdict(), Verdict::Pass);
+    let notice = verifier::report::DEV_CA_NOTICE;
+    assert!(text::render(&r, false).contains(notice));
+    assert!(markdown::render(&r).contains("DEVELOPMENT CA ACCEPTED"));
+    assert!(html::render(&r).contains("DEVELOPMENT CA ACCEPTED"));
+    assert!(github::render(&r)
+        .contains("::warning title=proofpack development CA::DEVELOPMENT CA ACCEPTED"));
+    let v: serde_json::Value = serde_json::from_str(&json::render(&r)).unwrap();
+    assert_eq!(v["settings"]["allow_dev_ca"], true);
+    let (_, plain) = &fixture::samples()[0];
+    assert!(!text::render(plain, false).contains(notice));
+}

@@ -28,7 +28,7 @@ pub fn group_of(id: &str) -> GroupKind {
     match head {
         "envelope" | "signature" => GroupKind::Signature,
         "attestation" | "trust" | "measurement" => GroupKind::Attestation,
-        "artifacts" => GroupKind::Artifact,
+        "artifact" | "artifacts" => GroupKind::Artifact,
         _ => GroupKind::Binding,
     }
 }

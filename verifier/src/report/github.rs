@@ -56,6 +56,13 @@ pub fn render(report: &AuditReport) -> String {
         Verdict::Pass => ("notice", "PASS"),
         Verdict::Fail => ("error", "FAIL"),
     };
+    if report.settings.allow_dev_ca {
+        let _ = writeln!(
+            o,
+            "::warning title=proofpack development CA::{}",
+            escape_data(super::DEV_CA_NOTICE)
+        );
+    }
     let tail = if report.subjects.is_empty() { " (nothing was audited)" } else { "" };
     let _ = writeln!(
         o,

@@ -37,6 +37,8 @@ h1{margin:0 0 4px;font-size:28px}h2{margin:32px 0 8px;font-size:21px}h3{margin:2
 .verdict .big{font-size:34px;font-weight:700;letter-spacing:.04em}
 .verdict ul{margin:8px 0 0 0;padding-left:20px}
 .meta{color:#57606a;font-size:13px}
+.devca{margin-top:10px;padding:8px 12px;border-radius:6px;background:#fff8c5;color:#4d2d00;font-weight:700}
+td.id{white-space:nowrap}
 section.subject{background:#fff;border:1px solid #d0d7de;border-radius:10px;padding:8px 20px 18px;margin:20px 0}
 table{border-collapse:collapse;width:100%;margin:6px 0 10px;font-size:14px}
 th,td{border:1px solid #d0d7de;padding:5px 8px;text-align:left;vertical-align:top}
@@ -84,6 +86,9 @@ pub fn render(report: &AuditReport) -> String {
         sum.passed,
         sum.total
     );
+    if report.settings.allow_dev_ca {
+        let _ = write!(o, "<div class=\"devca\">{}</div>", escape(super::DEV_CA_NOTICE));
+    }
     let reasons = report.reasons();
     if !reasons.is_empty() {
         o.push_str("<ul>");
@@ -155,7 +160,7 @@ fn subject(o: &mut String, s: &SubjectReport) {
             }
             let _ = writeln!(
                 o,
-                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td class=\"id\"><code>{}</code></td><td>{}</td><td>{}</td></tr>",
                 g.kind.title(),
                 escape(&c.id),
                 badge(Status::of_check(c)),

@@ -73,6 +73,9 @@ pub fn render(report: &AuditReport) -> String {
         verdict_icon(report.verdict())
     );
     let _ = writeln!(o, "{} of {} subject(s) passed.\n", sum.passed, sum.total);
+    if report.settings.allow_dev_ca {
+        let _ = writeln!(o, "> ⚠️ **{}**\n", escape(super::DEV_CA_NOTICE));
+    }
     let reasons = report.reasons();
     if !reasons.is_empty() {
         let _ = writeln!(o, "**Reasons**\n");

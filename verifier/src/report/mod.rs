@@ -19,7 +19,7 @@ pub mod text;
 pub use model::{
     AuditReport, CertSummary, CheckGroup, DiffChange, DiffEntry, GroupKind, InputFile, PcrRow,
     PolicyFinding, Settings, Severity, SourceInfo, Status, SubjectKind, SubjectReport, Summary,
-    ToolInfo, TrustRoot, NOTHING_PASSED,
+    ToolInfo, TrustRoot, DEV_CA_NOTICE, NOTHING_PASSED,
 };
 
 /// The outcome of one check.

@@ -473,6 +473,10 @@ pub struct AuditReport {
 /// Check id of the synthetic reason for a subject on which no check passed.
 pub const NOTHING_PASSED: &str = "verdict.nothing_passed";
 
+/// The notice every renderer shows when the development CA was accepted.
+pub const DEV_CA_NOTICE: &str =
+    "DEVELOPMENT CA ACCEPTED (--allow-dev-ca): attestation documents were checked against a test CA; this is NOT evidence of real AWS Nitro hardware";
+
 /// Subject counts for summaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {

@@ -67,6 +67,9 @@ pub fn render(report: &AuditReport, color: bool) -> String {
         sum.passed,
         sum.total
     );
+    if report.settings.allow_dev_ca {
+        let _ = writeln!(out, "{}", p.paint(style_of(Status::Warn), super::DEV_CA_NOTICE));
+    }
     let reasons = report.reasons();
     if !reasons.is_empty() {
         let _ = writeln!(out, "reasons:");

@@ -158,8 +158,28 @@ pub fn pinned_policy(pcrs: &Measurements) -> String {
     policy_text(&input).unwrap()
 }
 
+/// A KMS client with a long timeout: the debug-built local KMS verifies
+/// attestation chains, which can take seconds on a loaded 2-core machine.
+pub fn patient_client(
+    kms: &KmsLocal,
+    access_key_id: &str,
+) -> enclave::backend::kms_http::KmsHttpClient {
+    use enclave::backend::kms_http::sigv4::Credentials;
+    use enclave::backend::kms_http::{KmsHttpClient, KmsHttpConfig};
+    let (id, secret, _, _) =
+        super::kms_local::PRINCIPALS.iter().find(|p| p.0 == access_key_id).unwrap();
+    let creds = Credentials {
+        access_key_id: id.to_string(),
+        secret_access_key: SecretBytes::from_slice(secret.as_bytes()),
+        session_token: None,
+    };
+    let mut cfg = KmsHttpConfig::new(kms.endpoint(), super::kms_local::REGION, creds);
+    cfg.timeout = std::time::Duration::from_secs(300);
+    KmsHttpClient::new(cfg).unwrap()
+}
+
 pub fn create_key(kms: &KmsLocal, policy: &str) -> String {
-    let admin = kms.client("AKIDADMIN");
+    let admin = patient_client(kms, "AKIDADMIN");
     let md = admin
         .call("CreateKey", &json!({"Policy": policy, "Description": "audit e2e", "BypassPolicyLockoutSafetyCheck": true}))
         .unwrap();
@@ -186,13 +206,28 @@ pub fn pack(
     build_info: &[u8],
     out: &Path,
 ) -> (PathBuf, PathBuf) {
-    // The local KMS reads its clock from a file (tests move it); keep it at
-    // the real time so the fresh attestation documents are not "from the future".
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    std::fs::write(&kms.clock_file, now.to_string()).unwrap();
+    // The local KMS reads its clock from a file (tests move it). Keep the
+    // file at the real time for the whole job: documents minted after a slow
+    // RSA key generation must not look "from the future".
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ticker = {
+        let (stop, clock) = (stop.clone(), kms.clock_file.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let tmp = clock.with_extension("tmp");
+                std::fs::write(&tmp, now.to_string()).unwrap();
+                std::fs::rename(&tmp, &clock).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+    };
     let nsm = DevNsm::with_measurements(TestCa::load(ca_dir).unwrap(), pcrs.clone(), eif);
-    let enclave_kms = kms.client("AKIDENCLAVE");
-    let admin = kms.client("AKIDADMIN");
+    let enclave_kms = patient_client(kms, "AKIDENCLAVE");
+    let admin = patient_client(kms, "AKIDADMIN");
     let input = sops_file(
         &admin,
         key,
@@ -216,8 +251,10 @@ pub fn pack(
     });
     let job = PackJob { request: serde_json::to_vec(&request).unwrap(), inputs: vec![input] };
     let svc = PackService::new(&nsm, &enclave_kms, BuildInfo::parse(build_info).unwrap());
-    let output =
-        svc.pack(&job).unwrap_or_else(|e| panic!("pack failed: {e}\nkms log: {}", kms.log()));
+    let result = svc.pack(&job);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    ticker.join().unwrap();
+    let output = result.unwrap_or_else(|e| panic!("pack failed: {e}\nkms log: {}", kms.log()));
     std::fs::create_dir_all(out).unwrap();
     let receipt = out.join("api-prod.ppa.receipt.json");
     let artifact = out.join("api-prod.ppa");
