@@ -8,11 +8,26 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use verifier::cli::exit;
 
+const AFTER_HELP: &str = "\
+Examples:
+  proofpack audit receipt.json --repo . --kms-policy ARN=policy.json
+  proofpack rebuild --repo https://example.com/app.git --rev <40-hex commit> --expect pcrs.json
+  proofpack pcrs image.eif
+  proofpack diff old.eif new.eif
+  proofpack kms-policy check policy.json --expect-pcrs pcrs.json
+  proofpack attestation verify doc.cbor --expect-pcrs pcrs.json --at document
+
+Exit status:
+  0  every requested check passed
+  1  a check failed (mismatch, bad signature, policy bypass, ...)
+  2  invalid input or usage (unreadable or malformed file, bad flag)
+  3  internal error";
+
 /// Prove which exact code handled a secret: rebuild enclave images, verify
 /// Nitro attestation documents and receipts, and check that KMS key policies
 /// pin the measured PCRs.
 #[derive(Parser)]
-#[command(name = "proofpack", version, after_help = exit::EXIT_CODES_HELP)]
+#[command(name = "proofpack", version, after_help = AFTER_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,26 +35,30 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the version and build information.
-    Version,
-    /// OCI / Docker images as the application ramdisk (digest-pinned, no daemon).
-    Oci(verifier::cli::oci::OciArgs),
-    #[command(flatten)]
-    Build(verifier::cli::build::Cmd),
-    /// Verify, show or (test only) mint Nitro attestation documents.
-    Attestation(verifier::cli::attestation::AttestationArgs),
+    // Auditors: one command from receipt to verdict, and its parts.
     /// Audit pack receipts: every check, one verdict with reasons.
     Audit(Box<verifier::cli::audit::AuditArgs>),
     /// CI gate: exit 0 only when everything matches.
     Gate(Box<verifier::cli::gate::GateArgs>),
-    #[command(flatten)]
-    Image(verifier::cli::image::ImageCmd),
     /// Verify signed pack receipts (DSSE/in-toto) and their artifacts.
     Receipt(verifier::cli::receipt::ReceiptArgs),
-    /// Send a pack job to the enclave and write the artifact and receipt.
-    Pack(verifier::cli::pack::PackArgs),
+    /// Verify, show or (test only) mint Nitro attestation documents.
+    Attestation(verifier::cli::attestation::AttestationArgs),
+    // Images: build, rebuild, measure, compare.
+    #[command(flatten)]
+    Build(verifier::cli::build::Cmd),
+    #[command(flatten)]
+    Image(verifier::cli::image::ImageCmd),
+    /// OCI / Docker images as the application ramdisk (digest-pinned, no daemon).
+    Oci(verifier::cli::oci::OciArgs),
+    // Security teams: KMS key policies.
     /// Check, render and simulate KMS key policies pinned to enclave PCRs.
     KmsPolicy(verifier::cli::kms_policy::KmsPolicyArgs),
+    // Runtime: the parent side of the pack.
+    /// Send a pack job to the enclave and write the artifact and receipt.
+    Pack(verifier::cli::pack::PackArgs),
+    /// Print the version.
+    Version,
 }
 
 fn main() -> ExitCode {
