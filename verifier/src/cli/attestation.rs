@@ -1,7 +1,7 @@
 //! `proofpack attestation`: verify, show and (test only) mint Nitro
 //! attestation documents.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -267,25 +267,8 @@ pub fn run(args: AttestationArgs) -> Result<ExitCode> {
     }
 }
 
-fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin().take(max + 1).read_to_end(&mut buf).context("reading standard input")?;
-    } else {
-        std::fs::File::open(path)
-            .with_context(|| format!("opening {}", path.display()))?
-            .take(max + 1)
-            .read_to_end(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-    }
-    if buf.len() as u64 > max {
-        bail!("{} is larger than {max} bytes; not an attestation document", path.display());
-    }
-    Ok(buf)
-}
-
 fn load_doc(path: &Path) -> Result<(Vec<u8>, InputEncoding)> {
-    let raw = read_limited(path, MAX_INPUT_FILE)?;
+    let raw = crate::cli::input::read_limited(path, MAX_INPUT_FILE)?;
     decode_document(&raw).with_context(|| format!("{}", path.display()))
 }
 
@@ -296,7 +279,10 @@ fn measurements(
 ) -> Result<Option<Measurements>> {
     let mut m = match (json, eif) {
         (Some(p), _) => {
-            let b = read_limited(p, build_spec::pcr::measurements::MAX_JSON_LEN as u64)?;
+            let b = crate::cli::input::read_limited(
+                p,
+                build_spec::pcr::measurements::MAX_JSON_LEN as u64,
+            )?;
             Some(Measurements::from_json(&b).with_context(|| format!("{}", p.display()))?)
         }
         (None, Some(p)) => {
@@ -318,7 +304,7 @@ fn measurements(
 fn verify_options(a: &VerifyArgs) -> Result<VerifyOptions> {
     let mut roots = Vec::new();
     for p in &a.root {
-        let b = read_limited(p, MAX_INPUT_FILE)?;
+        let b = crate::cli::input::read_limited(p, MAX_INPUT_FILE)?;
         roots.push(
             TrustAnchor::from_pem_or_der(&b, format!("{} (given with --root)", p.display()))
                 .with_context(|| format!("{}", p.display()))?,
@@ -391,7 +377,7 @@ fn batch_files(p: &Path) -> Result<Vec<PathBuf>> {
         v.sort();
         Ok(v)
     } else {
-        let text = String::from_utf8(read_limited(p, MAX_LIST_FILE)?)
+        let text = String::from_utf8(crate::cli::input::read_limited(p, MAX_LIST_FILE)?)
             .context("batch list is not UTF-8")?;
         let base = p.parent().unwrap_or(Path::new("."));
         Ok(text

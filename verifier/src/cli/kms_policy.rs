@@ -1,7 +1,7 @@
 //! `proofpack kms-policy`: check that a KMS key policy pins enclave PCRs,
 //! render a pinned policy, and simulate one request.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -271,23 +271,6 @@ pub fn run(args: KmsPolicyArgs) -> Result<ExitCode> {
     }
 }
 
-fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin().take(max + 1).read_to_end(&mut buf).context("reading standard input")?;
-    } else {
-        std::fs::File::open(path)
-            .with_context(|| format!("opening {}", path.display()))?
-            .take(max + 1)
-            .read_to_end(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-    }
-    if buf.len() as u64 > max {
-        bail!("{} is larger than {max} bytes", path.display());
-    }
-    Ok(buf)
-}
-
 fn eif_measurements(p: &Path) -> Result<Measurements> {
     let s = build_spec::eif::read_eif_file(p, &build_spec::eif::ReadOptions::default())
         .with_context(|| format!("reading enclave image {}", p.display()))?;
@@ -296,11 +279,11 @@ fn eif_measurements(p: &Path) -> Result<Measurements> {
 
 /// PCRs of an attestation document, only if it verifies.
 fn verified_doc_pcrs(p: &Path, roots: &[PathBuf], allow_debug: bool) -> Result<Measurements> {
-    let raw = read_limited(p, MAX_DOC_FILE)?;
+    let raw = crate::cli::input::read_limited(p, MAX_DOC_FILE)?;
     let (bytes, _) = decode_document(&raw).with_context(|| format!("{}", p.display()))?;
     let mut opts = VerifyOptions { allow_debug, ..VerifyOptions::default() };
     for r in roots {
-        let b = read_limited(r, MAX_DOC_FILE)?;
+        let b = crate::cli::input::read_limited(r, MAX_DOC_FILE)?;
         let anchor =
             TrustAnchor::from_pem_or_der(&b, format!("{} (given with --root)", r.display()))
                 .with_context(|| format!("{}", r.display()))?;
@@ -320,10 +303,13 @@ fn verified_doc_pcrs(p: &Path, roots: &[PathBuf], allow_debug: bool) -> Result<M
 
 fn check(a: CheckArgs) -> Result<ExitCode> {
     let limit = if a.allow_oversize { MAX_FILE as usize } else { parse::MAX_POLICY_BYTES };
-    let bytes = read_limited(&a.policy, MAX_FILE)?;
+    let bytes = crate::cli::input::read_limited(&a.policy, MAX_FILE)?;
     let expected = match (&a.expect_pcrs, &a.eif) {
         (Some(p), _) => {
-            let b = read_limited(p, crate::kms_policy::expected::MAX_EXPECTED_JSON as u64)?;
+            let b = crate::cli::input::read_limited(
+                p,
+                crate::kms_policy::expected::MAX_EXPECTED_JSON as u64,
+            )?;
             Expected::from_json(&b, Some(&a.pcr_indices))
                 .with_context(|| format!("{}", p.display()))?
         }
@@ -440,7 +426,10 @@ fn write_check_text(out: &mut impl Write, path: &Path, a: &Analysis) -> Result<(
 fn render_cmd(a: RenderArgs) -> Result<ExitCode> {
     let m = match (&a.pcrs, &a.eif, &a.attestation) {
         (Some(p), _, _) => {
-            let b = read_limited(p, build_spec::pcr::measurements::MAX_JSON_LEN as u64)?;
+            let b = crate::cli::input::read_limited(
+                p,
+                build_spec::pcr::measurements::MAX_JSON_LEN as u64,
+            )?;
             Measurements::from_json(&b).with_context(|| format!("{}", p.display()))?
         }
         (None, Some(p), _) => eif_measurements(p)?,
@@ -463,7 +452,7 @@ fn split_kv(s: &str) -> Result<(&str, &str)> {
 }
 
 fn simulate(a: SimulateArgs) -> Result<ExitCode> {
-    let bytes = read_limited(&a.policy, MAX_FILE)?;
+    let bytes = crate::cli::input::read_limited(&a.policy, MAX_FILE)?;
     let policy = Policy::parse(&bytes)
         .map_err(|e| anyhow::anyhow!("{e} (hint: {})", e.hint()))
         .with_context(|| format!("{}", a.policy.display()))?;
@@ -474,7 +463,8 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode> {
         pcr_source = format!("verified attestation document {}", p.display());
     }
     if let Some(p) = &a.pcrs {
-        let b = read_limited(p, build_spec::pcr::measurements::MAX_JSON_LEN as u64)?;
+        let b =
+            crate::cli::input::read_limited(p, build_spec::pcr::measurements::MAX_JSON_LEN as u64)?;
         let m = Measurements::from_json(&b).with_context(|| format!("{}", p.display()))?;
         req = req.with_recipient_pcrs(&m);
         pcr_source = format!("unverified PCR file {} (what-if)", p.display());

@@ -10,6 +10,7 @@ pub mod build;
 pub mod exit;
 pub mod gate;
 pub mod image;
+pub mod input;
 pub mod kms_policy;
 pub mod oci;
 pub mod output;

@@ -99,21 +99,13 @@ struct VerifyArgs {
     format: Format,
 }
 
-fn read_limited(p: &PathBuf, max: u64) -> Result<Vec<u8>> {
-    let len = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?.len();
-    if len > max {
-        anyhow::bail!("{} is {len} bytes, more than the {max}-byte limit", p.display());
-    }
-    std::fs::read(p).with_context(|| format!("reading {}", p.display()))
-}
-
 /// Runs `proofpack receipt`.
 pub fn run(args: ReceiptArgs) -> Result<ExitCode> {
     let ReceiptCommand::Verify(a) = args.command;
-    let envelope = read_limited(&a.receipt, MAX_RECEIPT)?;
+    let envelope = crate::cli::input::read_limited(&a.receipt, MAX_RECEIPT)?;
     let mut roots = Vec::new();
     for p in &a.root {
-        let b = read_limited(p, 64 * 1024)?;
+        let b = crate::cli::input::read_limited(p, 64 * 1024)?;
         roots.push(
             TrustAnchor::from_pem_or_der(&b, format!("{} (given with --root)", p.display()))
                 .with_context(|| format!("{}", p.display()))?,
@@ -132,7 +124,7 @@ pub fn run(args: ReceiptArgs) -> Result<ExitCode> {
         ..VerifyOptions::default()
     };
     if let Some(p) = &a.expect_pcrs {
-        let b = read_limited(p, 1 << 20)?;
+        let b = crate::cli::input::read_limited(p, 1 << 20)?;
         attestation.expect.pcrs =
             Some(Measurements::from_json(&b).with_context(|| format!("{}", p.display()))?);
     }
@@ -141,16 +133,20 @@ pub fn run(args: ReceiptArgs) -> Result<ExitCode> {
         let label = p
             .file_name()
             .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
-        artifacts.push((label, read_limited(p, MAX_ARTIFACT)?));
+        artifacts.push((label, crate::cli::input::read_limited(p, MAX_ARTIFACT)?));
     }
     let mut inputs = Vec::new();
     for p in &a.input {
         let label = p
             .file_name()
             .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
-        inputs.push((label, read_limited(p, enclave::sops::MAX_FILE_BYTES as u64)?));
+        inputs.push((
+            label,
+            crate::cli::input::read_limited(p, enclave::sops::MAX_FILE_BYTES as u64)?,
+        ));
     }
-    let expected_request = a.request.as_ref().map(|p| read_limited(p, 64 * 1024)).transpose()?;
+    let expected_request =
+        a.request.as_ref().map(|p| crate::cli::input::read_limited(p, 64 * 1024)).transpose()?;
     let expected_nonce =
         a.nonce.as_ref().map(|h| hex::decode(h).context("--nonce is not hex")).transpose()?;
     let opts = ReceiptOptions {

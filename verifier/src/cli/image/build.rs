@@ -118,9 +118,9 @@ pub enum ArchArg {
 
 fn load_signer(cert: &Path, key: &Path) -> anyhow::Result<Signer> {
     use p384::pkcs8::DecodePrivateKey;
-    let cert_pem = super::read_bounded(cert, 64 * 1024)?;
+    let cert_pem = crate::cli::input::read_limited(cert, 64 * 1024)?;
     let key_pem = Zeroizing::new(
-        String::from_utf8(super::read_bounded(key, 64 * 1024)?)
+        String::from_utf8(crate::cli::input::read_limited(key, 64 * 1024)?)
             .context("private key is not PEM text")?,
     );
     let secret = p384::SecretKey::from_pkcs8_pem(&key_pem)
@@ -135,7 +135,7 @@ pub(super) fn run(a: BuildArgs) -> anyhow::Result<ExitCode> {
     let cmdline = match (&a.cmdline, &a.cmdline_file) {
         (Some(c), _) => c.clone().into_bytes(),
         (None, Some(p)) => {
-            let raw = super::read_bounded(p, 64 * 1024)?;
+            let raw = crate::cli::input::read_limited(p, 64 * 1024)?;
             String::from_utf8(raw)
                 .with_context(|| format!("{} is not UTF-8", p.display()))?
                 .trim()
@@ -155,7 +155,7 @@ pub(super) fn run(a: BuildArgs) -> anyhow::Result<ExitCode> {
         None => 0,
     };
     let custom = match &a.metadata {
-        Some(p) => serde_json::from_slice(&super::read_bounded(p, 64 * 1024)?)
+        Some(p) => serde_json::from_slice(&crate::cli::input::read_limited(p, 64 * 1024)?)
             .with_context(|| format!("{} is not JSON", p.display()))?,
         None => serde_json::Value::Null,
     };

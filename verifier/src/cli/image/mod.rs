@@ -174,7 +174,7 @@ fn run_pcr(a: PcrArgs) -> anyhow::Result<ExitCode> {
             ("PCR", v)
         }
         (None, Some(p)) => {
-            let pem = read_bounded(p, 1 << 20)?;
+            let pem = crate::cli::input::read_limited(p, 1 << 20)?;
             let v = signature::pcr8_of_cert_pem(&pem)
                 .with_context(|| format!("certificate {}", p.display()))?;
             ("PCR8", v)
@@ -189,14 +189,4 @@ fn run_pcr(a: PcrArgs) -> anyhow::Result<ExitCode> {
         Format::Text => println!("{key} {}", hex::encode(value)),
     }
     Ok(ExitCode::from(exit::OK))
-}
-
-/// Reads a small file, refusing anything above `limit` bytes.
-pub(crate) fn read_bounded(p: &std::path::Path, limit: u64) -> anyhow::Result<Vec<u8>> {
-    use std::io::Read;
-    let f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
-    let mut v = Vec::new();
-    f.take(limit + 1).read_to_end(&mut v).with_context(|| format!("reading {}", p.display()))?;
-    anyhow::ensure!(v.len() as u64 <= limit, "{} is larger than {limit} bytes", p.display());
-    Ok(v)
 }
