@@ -22,6 +22,9 @@ pub struct ReceiptStage {
     pub allow_dev_ca: bool,
 }
 
+/// The receipt verifier's check that the audit's rebuild stage replaces.
+const SUPERSEDED_BY_REBUILD: &str = "measurement.pcrs";
+
 /// Which report group a receipt-verifier check belongs to.
 pub fn group_of(id: &str) -> GroupKind {
     let head = id.split('.').next().unwrap_or(id);
@@ -36,8 +39,18 @@ pub fn group_of(id: &str) -> GroupKind {
 impl ReceiptCheck for ReceiptStage {
     fn check(&self, bytes: &[u8]) -> ReceiptFindings {
         let rep = verify_receipt(bytes, &self.options);
-        let mut checks: Vec<(GroupKind, Check)> =
-            rep.checks.0.iter().map(|c| (group_of(&c.id), c.clone())).collect();
+        // `measurement.pcrs` is the standalone verifier's reminder that,
+        // without expected PCRs, a receipt shows which image ran but not that
+        // it is the reviewed one. An audit always rebuilds and compares the
+        // PCRs itself (stage `rebuild.pcr.*`, a FAIL when it cannot), so the
+        // reminder would be a false warning here.
+        let mut checks: Vec<(GroupKind, Check)> = rep
+            .checks
+            .0
+            .iter()
+            .filter(|c| c.id != SUPERSEDED_BY_REBUILD)
+            .map(|c| (group_of(&c.id), c.clone()))
+            .collect();
         if rep.uses_non_aws_root() {
             let roots: Vec<String> = rep
                 .trust_roots
