@@ -23,9 +23,13 @@ use super::{Conversion, OciError, Platform, Sha256Digest};
 pub struct OciAppSpec {
     /// Path of the image input, relative to the spec file's directory.
     pub image: String,
-    /// Pinned manifest (or index) digest.
-    pub digest: String,
-    /// Target platform (default `linux/amd64`).
+    /// Pinned manifest (or index) digest. Required; an `Option` only so
+    /// that the build spec can report a missing pin by its key
+    /// (`app.oci.digest`) instead of a generic deserializer message.
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// Target platform. Default here `linux/amd64`; the build spec defaults
+    /// it from `image.arch` and requires the two to agree.
     #[serde(default)]
     pub platform: Option<String>,
 }
@@ -33,7 +37,7 @@ pub struct OciAppSpec {
 impl OciAppSpec {
     /// Checks the pin and platform (shape only; the image is not opened).
     pub fn validate(&self) -> Result<(Sha256Digest, Platform), OciError> {
-        let d: Sha256Digest = self.digest.parse()?;
+        let d: Sha256Digest = self.digest.as_deref().ok_or(OciError::DigestNotPinned)?.parse()?;
         let p = match &self.platform {
             Some(p) => p.parse()?,
             None => Platform::linux_amd64(),

@@ -20,6 +20,6 @@
 mod parse;
 
 pub use parse::{
-    Binary, BlobFile, BlobSource, Cargo, EpochPolicy, Image, KernelSource, Profile, Rootfs,
-    RootfsFile, Spec, SpecError, TimePolicy, Toolchain, MAX_SPEC_LEN, SPEC_FORMAT_VERSION,
+    App, AppSource, Binary, BlobFile, BlobSource, Cargo, EpochPolicy, Image, KernelSource, Profile,
+    Rootfs, RootfsFile, Spec, SpecError, TimePolicy, Toolchain, MAX_SPEC_LEN, SPEC_FORMAT_VERSION,
 };
