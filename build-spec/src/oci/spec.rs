@@ -1,13 +1,15 @@
-//! The build-spec side of an OCI application: the `[app.oci]` table the
-//! build spec (owned by `spec/`) can embed, and the record of digests the
-//! build manifest keeps.
+//! The build-spec side of an OCI application: the `[app.oci]` table of the
+//! build spec ([`crate::spec::App`]; `Spec::parse` validates it and rejects
+//! a cargo application next to it), and the record of digests the build
+//! manifest keeps.
 //!
 //! ```toml
 //! [app.oci]
 //! image = "images/app"            # layout dir, OCI archive or docker save archive,
 //!                                 # relative to the spec file's directory
 //! digest = "sha256:4f1c…"         # manifest or index digest (docker save: image ID)
-//! platform = "linux/amd64"        # or linux/arm64; default linux/amd64
+//! platform = "linux/amd64"        # or linux/arm64; the spec defaults it from
+//!                                 # image.arch and requires the two to agree
 //! ```
 
 use std::io::Write;

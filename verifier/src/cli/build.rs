@@ -443,6 +443,16 @@ fn run_rebuild(a: RebuildArgs) -> anyhow::Result<ExitCode> {
         for f in [build::EIF_FILE, build::PCRS_FILE, build::MANIFEST_FILE] {
             std::fs::copy(dir.join(f), out.join(f)).with_context(|| format!("copying {f}"))?;
         }
+        // An [app.oci] image's layer attribution travels with it (its digest
+        // is in the manifest); a stale one from another image must not stay.
+        let prov = build::OCI_PROVENANCE_FILE;
+        if dir.join(prov).is_file() {
+            std::fs::copy(dir.join(prov), out.join(prov))
+                .with_context(|| format!("copying {prov}"))?;
+        } else if out.join(prov).is_file() {
+            std::fs::remove_file(out.join(prov))
+                .with_context(|| format!("removing stale {prov}"))?;
+        }
     }
     let mut checks = Checks::new();
     for w in &r.manifest.warnings {
