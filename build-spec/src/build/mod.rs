@@ -357,19 +357,12 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
     let (target, target_reason) = spec.target_for(&profile);
     let workspace = workspace_root(&req.spec_path, &spec)?;
     let app_source = spec.app_source()?;
-    match (&app_source, req.prebuilt.as_ref().map(|p| p.app.is_some())) {
-        (AppSource::Cargo(_), Some(false)) => {
-            return Err(BuildError::PrebuiltMismatch(
-                "the spec's application is a cargo binary: give the prebuilt application too",
-            ))
-        }
-        (AppSource::Oci(_), Some(true)) => {
-            return Err(BuildError::PrebuiltMismatch(
-                "the spec's application is an [app.oci] image: there is no application binary \
-                 to supply (give only the prebuilt init)",
-            ))
-        }
-        _ => {}
+    let prebuilt_app = req.prebuilt.as_ref().and_then(|p| p.app.as_ref());
+    if let (AppSource::Oci(_), Some(_)) = (&app_source, prebuilt_app) {
+        return Err(BuildError::PrebuiltMismatch(
+            "the spec's application is an [app.oci] image: there is no application binary to \
+             supply (give only the prebuilt init)",
+        ));
     }
 
     progress.stage(Stage::Toolchain, "rustc -vV");
@@ -440,15 +433,15 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
     // anything is compiled or written: a wrong pin or a tampered layer fails
     // fast and leaves no output behind. Same mtime as every other ramdisk
     // entry, so the image's PCR2 does not move with the commit time.
-    let oci_app = match &app_source {
+    let app_plan = match &app_source {
         AppSource::Oci(o) => {
             progress.stage(Stage::Assembling, &format!("OCI image {}", o.image));
             let (conv, ramdisk) = o
                 .build_ramdisk(spec_dir(&req.spec_path), layout::RAMDISK_MTIME, Vec::new())
                 .map_err(|source| BuildError::Oci { image: o.image.clone(), source })?;
-            Some((o, conv, ramdisk))
+            AppPlan::Oci(OciApp { spec: o, conv, ramdisk })
         }
-        AppSource::Cargo(_) => None,
+        AppSource::Cargo(b) => AppPlan::Cargo(b),
     };
 
     let target_dir = match &req.target_dir {
@@ -477,20 +470,25 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
         let path = cargo::build_binary(&job)?;
         read_bounded(&path, MAX_INPUT_FILE_LEN)
     };
-    // `app_bin` is `None` exactly when the application is an OCI image.
-    let (init_bin, app_bin) = match &req.prebuilt {
-        Some(p) => (
-            read_bounded(&p.init, MAX_INPUT_FILE_LEN)?,
-            p.app.as_ref().map(|a| read_bounded(a, MAX_INPUT_FILE_LEN)).transpose()?,
-        ),
-        None => {
-            let init = compile(&spec.init)?;
-            let app = match &app_source {
-                AppSource::Cargo(b) => Some(compile(b)?),
-                AppSource::Oci(_) => None,
+    let init_bin = match &req.prebuilt {
+        Some(p) => read_bounded(&p.init, MAX_INPUT_FILE_LEN)?,
+        None => compile(&spec.init)?,
+    };
+    let app = match app_plan {
+        AppPlan::Cargo(b) => {
+            let bytes = match (&req.prebuilt, prebuilt_app) {
+                (None, _) => compile(b)?,
+                (Some(_), Some(path)) => read_bounded(path, MAX_INPUT_FILE_LEN)?,
+                (Some(_), None) => {
+                    return Err(BuildError::PrebuiltMismatch(
+                        "the spec's application is a cargo binary: give the prebuilt \
+                         application too",
+                    ))
+                }
             };
-            (init, app)
+            AppReady::Cargo { bin: b, bytes }
         }
+        AppPlan::Oci(o) => AppReady::Oci(o),
     };
 
     let mut rootfs_files = Vec::new();
@@ -519,36 +517,30 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
         toolchain_mismatch_allowed: !toolchain_matches,
         not_bootable: profile.kernel == KernelSource::DemoStandIn,
     };
-    let (image, oci_app) = match (oci_app, &app_source, &app_bin) {
-        (Some((o, conv, ramdisk1)), ..) => {
+    // `app_bin` is `Some` for a cargo application, `oci_app` for an image.
+    let (image, app_bin, oci_app) = match app {
+        AppReady::Oci(OciApp { spec: o, conv, ramdisk }) => {
             let image = layout::assemble_with_app_ramdisk(
                 &spec,
                 &init_bin,
                 nsm_ko.as_deref(),
-                ramdisk1,
+                ramdisk,
                 &kernel,
                 meta,
             )?;
-            (image, Some((o, conv)))
+            (image, None, Some((o, conv)))
         }
-        (None, AppSource::Cargo(app), Some(app_bin)) => {
+        AppReady::Cargo { bin, bytes } => {
             let inputs = RamdiskInputs {
                 init: &init_bin,
                 nsm_ko: nsm_ko.as_deref(),
-                app_bin,
-                app_name: &app.bin,
-                args: &app.args,
-                env: &app.env,
+                app_bin: &bytes,
+                app_name: &bin.bin,
+                args: &bin.args,
+                env: &bin.env,
                 rootfs_files: &rootfs_files,
             };
-            (layout::assemble(&spec, &inputs, &kernel, meta)?, None)
-        }
-        // Unreachable by construction (checked against the prebuilt set
-        // above); an error rather than a panic all the same.
-        _ => {
-            return Err(BuildError::PrebuiltMismatch(
-                "no application: neither a compiled binary nor an OCI image",
-            ))
+            (layout::assemble(&spec, &inputs, &kernel, meta)?, Some((bin, bytes)), None)
         }
     };
 
@@ -599,12 +591,8 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
     ];
     // The OCI image is recorded by its digests in `manifest.oci`, not as a
     // byte input: its blobs, not one file, are what the pin covers.
-    if let (AppSource::Cargo(app), Some(app_bin)) = (&app_source, &app_bin) {
-        inputs_rec.push(InputRecord::bytes(
-            "app",
-            bin_origin(app, req.prebuilt.as_ref().and_then(|p| p.app.as_ref())),
-            app_bin,
-        ));
+    if let Some((app, bytes)) = &app_bin {
+        inputs_rec.push(InputRecord::bytes("app", bin_origin(app, prebuilt_app), bytes));
     }
     inputs_rec.push(InputRecord::bytes(
         "Cargo.lock",
@@ -687,6 +675,39 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
         manifest_path,
         manifest,
     })
+}
+
+/// An `[app.oci]` application, converted and verified.
+struct OciApp<'a> {
+    /// The `[app.oci]` table.
+    spec: &'a crate::oci::spec::OciAppSpec,
+    /// The conversion (digests, provenance).
+    conv: crate::oci::Conversion,
+    /// The ramdisk bytes.
+    ramdisk: Vec<u8>,
+}
+
+/// The application before the init is compiled: the image is converted
+/// first (fail fast on a bad pin), the cargo binary is compiled after the
+/// init (the order cargo builds always had).
+enum AppPlan<'a> {
+    /// A cargo binary still to be compiled (or read, when prebuilt).
+    Cargo(&'a Binary),
+    /// An OCI image.
+    Oci(OciApp<'a>),
+}
+
+/// The application ready for assembly.
+enum AppReady<'a> {
+    /// The compiled (or prebuilt) cargo binary.
+    Cargo {
+        /// Its spec entry.
+        bin: &'a Binary,
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
+    /// An OCI image.
+    Oci(OciApp<'a>),
 }
 
 fn bin_origin(b: &crate::spec::Binary, prebuilt: Option<&PathBuf>) -> String {
