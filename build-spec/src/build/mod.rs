@@ -439,7 +439,7 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
             let (conv, ramdisk) = o
                 .build_ramdisk(spec_dir(&req.spec_path), layout::RAMDISK_MTIME, Vec::new())
                 .map_err(|source| BuildError::Oci { image: o.image.clone(), source })?;
-            AppPlan::Oci(OciApp { spec: o, conv, ramdisk })
+            AppPlan::Oci(Box::new(OciApp { spec: o, conv, ramdisk }))
         }
         AppSource::Cargo(b) => AppPlan::Cargo(b),
     };
@@ -519,7 +519,8 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
     };
     // `app_bin` is `Some` for a cargo application, `oci_app` for an image.
     let (image, app_bin, oci_app) = match app {
-        AppReady::Oci(OciApp { spec: o, conv, ramdisk }) => {
+        AppReady::Oci(oci) => {
+            let OciApp { spec: o, conv, ramdisk } = *oci;
             let image = layout::assemble_with_app_ramdisk(
                 &spec,
                 &init_bin,
@@ -693,8 +694,8 @@ struct OciApp<'a> {
 enum AppPlan<'a> {
     /// A cargo binary still to be compiled (or read, when prebuilt).
     Cargo(&'a Binary),
-    /// An OCI image.
-    Oci(OciApp<'a>),
+    /// An OCI image (boxed: the conversion summary is large).
+    Oci(Box<OciApp<'a>>),
 }
 
 /// The application ready for assembly.
@@ -706,8 +707,8 @@ enum AppReady<'a> {
         /// Its bytes.
         bytes: Vec<u8>,
     },
-    /// An OCI image.
-    Oci(OciApp<'a>),
+    /// An OCI image (boxed: the conversion summary is large).
+    Oci(Box<OciApp<'a>>),
 }
 
 fn bin_origin(b: &crate::spec::Binary, prebuilt: Option<&PathBuf>) -> String {
