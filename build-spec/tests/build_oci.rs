@@ -343,3 +343,24 @@ fn prebuilt_binaries_must_fit_the_application() {
     assert!(matches!(build(&req, &NoProgress), Err(BuildError::PrebuiltMismatch(_))));
     assert!(!out.exists());
 }
+
+#[test]
+fn docker_save_archive_is_recorded_as_such() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixture(&tmp.path().join("ws"), b"hello\n");
+    let id = write_docker_save(
+        &f.root.join("images/app.tar"),
+        &Image::new(vec![base_layer(b"hello\n"), app_layer()]),
+    );
+    let spec = spec_text(&id).replace("image = \"images/app\"", "image = \"images/app.tar\"");
+    assert!(spec.contains("images/app.tar"));
+    std::fs::write(f.root.join("enclave.toml"), spec).unwrap();
+    let o = run(&f, &f.root.join("out"));
+    let rec = o.manifest.oci.as_ref().unwrap();
+    assert_eq!(rec.input_format, "docker-save");
+    assert_eq!(rec.digests.manifest_digest, None);
+    assert_eq!(rec.digests.config_digest.to_string(), id);
+    // Same root filesystem as the OCI layout of the same layers: same PCR2.
+    let layout = run(&fixture(&tmp.path().join("ws2"), b"hello\n"), &tmp.path().join("out2"));
+    assert_eq!(o.measurements.get(2), layout.measurements.get(2));
+}

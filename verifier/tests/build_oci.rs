@@ -243,3 +243,68 @@ fn wrong_pin_is_refused_before_compiling_or_writing() {
     assert!(!dir.join("out").exists(), "output written");
     assert!(!target.exists(), "cargo ran before the image was verified");
 }
+
+/// Commits everything in `dir` into a new repository; returns the commit id.
+fn commit_all(dir: &Path) -> String {
+    use git2::{Repository, Signature, Time};
+    let repo = Repository::init(dir).unwrap();
+    let mut idx = repo.index().unwrap();
+    idx.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None).unwrap();
+    idx.write().unwrap();
+    let tree = repo.find_tree(idx.write_tree().unwrap()).unwrap();
+    let sig = Signature::new("t", "t@example.com", &Time::new(1_650_000_000, 0)).unwrap();
+    repo.commit(Some("HEAD"), &sig, &sig, "image", &tree, &[]).unwrap().to_string()
+}
+
+#[test]
+fn rebuild_of_an_oci_spec_matches_and_carries_the_provenance() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("repo");
+    workspace(&repo, b"hello\n");
+    let rev = commit_all(&repo);
+    let target = root.path().join("target");
+    let direct = root.path().join("direct");
+    build(&repo, &target, direct.to_str().unwrap());
+    let rb = root.path().join("rb");
+    let cache = root.path().join("cache");
+    let r = ok(&run(
+        &[
+            "rebuild",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--rev",
+            &rev,
+            "--spec",
+            "enclave.toml",
+            "--profile",
+            "demo",
+            "--expect",
+            direct.join("pcrs.json").to_str().unwrap(),
+            "--out",
+            rb.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--target-dir",
+            target.to_str().unwrap(),
+            "--format",
+            "json",
+            "-q",
+        ],
+        root.path(),
+    ));
+    assert_eq!(r["verdict"], "pass", "{r}");
+    // The image came from the commit's tree; its attribution came along.
+    assert_eq!(
+        std::fs::read(direct.join("oci-provenance.json")).unwrap(),
+        std::fs::read(rb.join("oci-provenance.json")).unwrap()
+    );
+    let o = run(
+        &[
+            "diff",
+            direct.join("image.eif").to_str().unwrap(),
+            rb.join("image.eif").to_str().unwrap(),
+        ],
+        root.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+}
