@@ -21,8 +21,7 @@ Examples:
   proofpack diff old.eif new.eif --format json
   proofpack diff old.eif new.eif --pcrs-only && echo same measurements
   proofpack diff out-old/image.eif out-new/image.eif      # [app.oci] builds
-  proofpack diff a.eif b.eif --provenance-a a/oci-provenance.json \
-      --provenance-b b/oci-provenance.json
+  proofpack diff a.eif b.eif --provenance-a a.json --provenance-b b.json
 
 Every section is paired by role (kernel, cmdline, metadata, ramdisk[i],
 signature) and tied to the PCRs it feeds: kernel, cmdline and ramdisk[0]
