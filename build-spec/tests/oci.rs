@@ -555,10 +555,12 @@ fn app_oci_table_builds_the_ramdisk_and_records_digests() {
     .is_err());
     let bad = OciAppSpec {
         image: "../elsewhere".into(),
-        digest: w.manifest_digest.clone(),
+        digest: Some(w.manifest_digest.clone()),
         platform: None,
     };
     assert!(bad.validate().is_err());
+    let unpinned = OciAppSpec { image: "images/app".into(), digest: None, platform: None };
+    assert!(matches!(unpinned.validate(), Err(OciError::DigestNotPinned)));
 }
 
 #[test]

@@ -12,5 +12,6 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         let _ = spec.fixed_epoch();
+        let _ = spec.app_source();
     }
 });

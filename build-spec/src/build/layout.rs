@@ -1,6 +1,8 @@
 //! The image layout: which files go into which ramdisk, and the EIF around
 //! them. Same two-ramdisk layout as nitro-cli (spec §6.2), written with the
-//! deterministic cpio writer.
+//! deterministic cpio writer. An `[app.oci]` application's ramdisk is
+//! written by [`crate::oci`] instead and joins here
+//! ([`assemble_with_app_ramdisk`]).
 
 use std::collections::BTreeSet;
 
@@ -41,11 +43,15 @@ fn cpio_opts() -> CpioOptions {
 
 /// Ramdisk 0 (PCR1): `dev/`, `init`, and `nsm.ko` when present.
 pub fn bootstrap_ramdisk_entries(i: &RamdiskInputs<'_>) -> Vec<(EntryHeader, FileSource)> {
+    bootstrap_entries(i.init, i.nsm_ko)
+}
+
+fn bootstrap_entries(init: &[u8], nsm_ko: Option<&[u8]>) -> Vec<(EntryHeader, FileSource)> {
     let mut v = vec![
         (EntryHeader::dir("dev", 0o755), FileSource::None),
-        (EntryHeader::file("init", i.init.len() as u64, 0o755), FileSource::Bytes(i.init.to_vec())),
+        (EntryHeader::file("init", init.len() as u64, 0o755), FileSource::Bytes(init.to_vec())),
     ];
-    if let Some(n) = i.nsm_ko {
+    if let Some(n) = nsm_ko {
         v.push((EntryHeader::file("nsm.ko", n.len() as u64, 0o755), FileSource::Bytes(n.to_vec())));
     }
     v
@@ -141,11 +147,24 @@ pub fn assemble(
     kernel: &[u8],
     meta: MetadataInputs<'_>,
 ) -> Result<AssembledImage, BuildError> {
-    let cpio_err = |e: crate::cpio::CpioError| BuildError::Assemble(e.to_string());
-    let ramdisk0 = write_files(bootstrap_ramdisk_entries(inputs), Vec::new(), cpio_opts())
-        .map_err(cpio_err)?;
-    let ramdisk1 =
-        write_files(app_ramdisk_entries(inputs), Vec::new(), cpio_opts()).map_err(cpio_err)?;
+    let ramdisk1 = write_files(app_ramdisk_entries(inputs), Vec::new(), cpio_opts())
+        .map_err(|e| BuildError::Assemble(e.to_string()))?;
+    assemble_with_app_ramdisk(spec, inputs.init, inputs.nsm_ko, ramdisk1, kernel, meta)
+}
+
+/// Like [`assemble`], with an application ramdisk written elsewhere (the
+/// OCI converter, [`crate::oci`]): the bootstrap ramdisk, EIF and PCRs are
+/// produced by exactly the same code as for a cargo application.
+pub fn assemble_with_app_ramdisk(
+    spec: &Spec,
+    init: &[u8],
+    nsm_ko: Option<&[u8]>,
+    ramdisk1: Vec<u8>,
+    kernel: &[u8],
+    meta: MetadataInputs<'_>,
+) -> Result<AssembledImage, BuildError> {
+    let ramdisk0 = write_files(bootstrap_entries(init, nsm_ko), Vec::new(), cpio_opts())
+        .map_err(|e| BuildError::Assemble(e.to_string()))?;
     let (eif, measurements) =
         super::eif_glue::write_eif(spec, kernel, &ramdisk0, &ramdisk1, &meta)?;
     Ok(AssembledImage { eif, ramdisk0, ramdisk1, measurements })

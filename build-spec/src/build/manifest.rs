@@ -10,6 +10,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha384};
 
+use crate::oci::spec::OciManifestRecord;
+use crate::oci::{Conversion, InputFormat};
 use crate::pcr::Measurements;
 use crate::spec::{KernelSource, Spec};
 
@@ -66,6 +68,46 @@ impl InputRecord {
     pub fn bytes(role: &str, origin: String, bytes: &[u8]) -> Self {
         let d = FileDigest::of(role, bytes);
         Self { role: role.to_string(), origin, size: d.size, sha256: d.sha256, sha384: d.sha384 }
+    }
+}
+
+/// The `oci` section: what pinned an `[app.oci]` application and where the
+/// per-file attribution is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OciInputRecord {
+    /// `app.oci.image` as written in the spec (relative to the spec file).
+    pub image: String,
+    /// `oci-layout` (directory or OCI archive) or `docker-save`.
+    pub input_format: String,
+    /// Pinned, index, manifest, config and every layer digest (+ diff_ids).
+    #[serde(flatten)]
+    pub digests: OciManifestRecord,
+    /// `oci-provenance.json` as written next to the EIF: binds the file
+    /// that names each file's layer to this build.
+    pub provenance: FileDigest,
+    /// Extended attributes dropped (initramfs cannot carry them); listed in
+    /// the provenance file.
+    pub dropped_xattrs: u64,
+    /// Device nodes and FIFOs dropped (init mounts devtmpfs); listed in the
+    /// provenance file.
+    pub dropped_special_files: u64,
+}
+
+impl OciInputRecord {
+    /// The record of one conversion whose provenance file has `provenance`.
+    pub fn new(image: &str, conv: &Conversion, provenance: FileDigest) -> Self {
+        let format = match conv.image.format {
+            InputFormat::OciLayout => "oci-layout",
+            InputFormat::DockerSave => "docker-save",
+        };
+        Self {
+            image: image.to_string(),
+            input_format: format.to_string(),
+            digests: conv.manifest_record(),
+            provenance,
+            dropped_xattrs: conv.dropped().xattr_count,
+            dropped_special_files: conv.dropped().special_count,
+        }
     }
 }
 
@@ -150,6 +192,10 @@ pub struct Manifest {
     pub measurements: serde_json::Value,
     /// NAR hash and store path of the output directory (`image.eif` + `pcrs.json`).
     pub nix: NixInfo,
+    /// The `[app.oci]` image's digests; absent for a cargo application (and
+    /// then not serialised, so such manifests are unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci: Option<OciInputRecord>,
 }
 
 /// Everything [`Manifest::new`] needs.
@@ -174,6 +220,7 @@ pub(crate) struct ManifestParts<'a> {
     pub eif: FileDigest,
     pub measurements: &'a Measurements,
     pub nix: NixInfo,
+    pub oci: Option<OciInputRecord>,
 }
 
 impl Manifest {
@@ -199,6 +246,15 @@ impl Manifest {
                 "target {} instead of the pinned {}: {r}",
                 p.target, p.spec.cargo.target
             ));
+        }
+        if let Some(o) = &p.oci {
+            if o.dropped_xattrs + o.dropped_special_files > 0 {
+                warnings.push(format!(
+                    "OCI image: {} extended attribute(s) and {} device node(s)/FIFO(s) dropped \
+                     (a newc ramdisk cannot carry them); listed in oci-provenance.json",
+                    o.dropped_xattrs, o.dropped_special_files
+                ));
+            }
         }
         let spec_path = p
             .spec_path
@@ -251,6 +307,7 @@ impl Manifest {
             outputs: Outputs { eif: p.eif, ramdisks: p.ramdisks },
             measurements: p.measurements.to_map_value(),
             nix: p.nix,
+            oci: p.oci,
         }
     }
 

@@ -6,17 +6,23 @@
 //! ```text
 //! spec + profile ──► toolchain check (rustc -vV vs pin) ──► cargo build init, app
 //!   (deterministic flags, see [`cargo`])
+//! [app.oci] image (instead of the cargo app) ──► crate::oci: verify every blob
+//!   against the pinned digest, layers ──► ramdisk 1, before anything is compiled
 //! blobs (verified, see [`blobs`]) or demo kernel
 //!   ──► ramdisk 0 "bootstrap": dev/, init, nsm.ko            (PCR1)
 //!   ──► ramdisk 1 "app": rootfs/…, rootfs/bin/<app>, cmd, env (PCR2)
+//!       or the OCI image: cmd, env, rootfs/<image tree>      (PCR2)
 //!   ──► EIF (kernel, cmdline, metadata, ramdisk 0, ramdisk 1) ──► PCRs
-//!   ──► outputs + manifest (every input hash, toolchain, NAR hash)
+//!   ──► outputs + manifest (every input hash, toolchain, NAR hash,
+//!       OCI manifest/config/layer digests) [+ oci-provenance.json]
 //! ```
 //!
-//! Every cpio entry gets mtime 0, so PCRs depend only on content:
-//! `SOURCE_DATE_EPOCH` reaches the compiler's environment and the EIF's
-//! `BuildTime` metadata (not measured), never the ramdisks. A new commit that
-//! does not change init, kernel or cmdline therefore keeps PCR1.
+//! Every cpio entry gets mtime 0 ([`layout::RAMDISK_MTIME`]), OCI ramdisks
+//! included, so PCRs depend only on content: `SOURCE_DATE_EPOCH` reaches the
+//! compiler's environment and the EIF's `BuildTime` metadata (not measured),
+//! never the ramdisks. A new commit that does not change init, kernel or
+//! cmdline therefore keeps PCR1, and one that does not change the image keeps
+//! PCR2.
 //!
 //! This module runs `rustc` and `cargo` as subprocesses but never reads the
 //! clock or the network: the epoch and the blobs are given by the caller.
@@ -27,24 +33,32 @@ mod eif_glue;
 pub mod layout;
 mod manifest;
 pub mod nar;
+mod oci_provenance;
 pub mod toolchain;
 
 use std::path::{Path, PathBuf};
 
 pub use blobs::{Blob, Blobs};
 pub use layout::{app_ramdisk_entries, bootstrap_ramdisk_entries, RamdiskInputs};
+pub use manifest::OciInputRecord;
 pub use manifest::{
     FileDigest, InputRecord, Manifest, ToolchainRecord, MANIFEST_FILE, MANIFEST_VERSION,
 };
+pub use oci_provenance::{provenance_beside_eif, ProvenanceBindingError};
 pub use toolchain::ToolchainInfo;
 
+use crate::oci::OciError;
 use crate::pcr::Measurements;
-use crate::spec::{KernelSource, Spec, SpecError};
+use crate::spec::{AppSource, Binary, KernelSource, Spec, SpecError};
 
 /// Output file names inside `--out`.
 pub const EIF_FILE: &str = "image.eif";
 /// nitro-cli-format measurements.
 pub const PCRS_FILE: &str = "pcrs.json";
+/// For an `[app.oci]` build: which layer introduced every file of the
+/// application ramdisk (`proofpack diff` and `proofpack oci diff` read it).
+/// Its SHA-256 is in the build manifest, which binds it to `image.eif`.
+pub const OCI_PROVENANCE_FILE: &str = "oci-provenance.json";
 
 /// Largest init/app binary or rootfs file read (bounds memory).
 pub const MAX_INPUT_FILE_LEN: u64 = 512 * 1024 * 1024;
@@ -146,6 +160,20 @@ pub enum BuildError {
         /// Repository path.
         path: String,
     },
+    /// The `[app.oci]` image could not be read, verified or converted
+    /// (missing or tampered blob, digest pin not in the image, wrong
+    /// platform, unsafe path…); the source names the descriptor or entry.
+    #[error("OCI image {image}: {source}")]
+    Oci {
+        /// `app.oci.image` as written in the spec.
+        image: String,
+        /// The precise cause.
+        #[source]
+        source: OciError,
+    },
+    /// `--prebuilt-*` binaries that do not fit the spec's application.
+    #[error("prebuilt binaries: {0}")]
+    PrebuiltMismatch(&'static str),
     /// A rootfs file named by the spec is missing or too large.
     #[error("rootfs file {path}: {message}")]
     RootfsFile {
@@ -216,8 +244,10 @@ pub struct BuildRequest {
 pub struct Prebuilt {
     /// The init binary.
     pub init: PathBuf,
-    /// The application binary.
-    pub app: PathBuf,
+    /// The application binary: required when the spec's application is a
+    /// cargo binary, refused when it is an `[app.oci]` image (the image is
+    /// the application; there is nothing to compile).
+    pub app: Option<PathBuf>,
 }
 
 /// Build phases, for progress display.
@@ -311,12 +341,29 @@ pub fn check_toolchain(
     Ok((info, matches))
 }
 
+/// The directory the spec file is in (anchors `cargo.workspace` and
+/// `app.oci.image`).
+fn spec_dir(spec_path: &Path) -> &Path {
+    match spec_path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 /// Runs a complete build.
 pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput, BuildError> {
     let spec = Spec::parse(&req.spec_bytes)?;
     let profile = spec.profile(&req.profile)?.clone();
     let (target, target_reason) = spec.target_for(&profile);
     let workspace = workspace_root(&req.spec_path, &spec)?;
+    let app_source = spec.app_source()?;
+    let prebuilt_app = req.prebuilt.as_ref().and_then(|p| p.app.as_ref());
+    if let (AppSource::Oci(_), Some(_)) = (&app_source, prebuilt_app) {
+        return Err(BuildError::PrebuiltMismatch(
+            "the spec's application is an [app.oci] image: there is no application binary to \
+             supply (give only the prebuilt init)",
+        ));
+    }
 
     progress.stage(Stage::Toolchain, "rustc -vV");
     let (toolchain, toolchain_matches) =
@@ -382,6 +429,21 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
         }
     };
 
+    // The image is converted (every blob verified against the pin) before
+    // anything is compiled or written: a wrong pin or a tampered layer fails
+    // fast and leaves no output behind. Same mtime as every other ramdisk
+    // entry, so the image's PCR2 does not move with the commit time.
+    let app_plan = match &app_source {
+        AppSource::Oci(o) => {
+            progress.stage(Stage::Assembling, &format!("OCI image {}", o.image));
+            let (conv, ramdisk) = o
+                .build_ramdisk(spec_dir(&req.spec_path), layout::RAMDISK_MTIME, Vec::new())
+                .map_err(|source| BuildError::Oci { image: o.image.clone(), source })?;
+            AppPlan::Oci(Box::new(OciApp { spec: o, conv, ramdisk }))
+        }
+        AppSource::Cargo(b) => AppPlan::Cargo(b),
+    };
+
     let target_dir = match &req.target_dir {
         Some(t) => t.clone(),
         None => workspace.join("target").join("proofpack"),
@@ -391,15 +453,7 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
             .map_err(io_err(format!("creating {}", target_dir.display())))?;
     }
     let target_dir = target_dir.canonicalize().unwrap_or(target_dir);
-    let mut binaries = Vec::new();
-    if let Some(p) = &req.prebuilt {
-        binaries.push(read_bounded(&p.init, MAX_INPUT_FILE_LEN)?);
-        binaries.push(read_bounded(&p.app, MAX_INPUT_FILE_LEN)?);
-    }
-    for b in [&spec.init, &spec.app] {
-        if req.prebuilt.is_some() {
-            break;
-        }
+    let compile = |b: &Binary| -> Result<Vec<u8>, BuildError> {
         progress.stage(Stage::Compiling, &format!("{}/{}", b.package, b.bin));
         let job = cargo::CargoJob {
             workspace: &workspace,
@@ -414,10 +468,28 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
             verbose: req.verbose,
         };
         let path = cargo::build_binary(&job)?;
-        binaries.push(read_bounded(&path, MAX_INPUT_FILE_LEN)?);
-    }
-    let app_bin = binaries.pop().unwrap_or_default();
-    let init_bin = binaries.pop().unwrap_or_default();
+        read_bounded(&path, MAX_INPUT_FILE_LEN)
+    };
+    let init_bin = match &req.prebuilt {
+        Some(p) => read_bounded(&p.init, MAX_INPUT_FILE_LEN)?,
+        None => compile(&spec.init)?,
+    };
+    let app = match app_plan {
+        AppPlan::Cargo(b) => {
+            let bytes = match (&req.prebuilt, prebuilt_app) {
+                (None, _) => compile(b)?,
+                (Some(_), Some(path)) => read_bounded(path, MAX_INPUT_FILE_LEN)?,
+                (Some(_), None) => {
+                    return Err(BuildError::PrebuiltMismatch(
+                        "the spec's application is a cargo binary: give the prebuilt \
+                         application too",
+                    ))
+                }
+            };
+            AppReady::Cargo { bin: b, bytes }
+        }
+        AppPlan::Oci(o) => AppReady::Oci(o),
+    };
 
     let mut rootfs_files = Vec::new();
     for f in &spec.rootfs.files {
@@ -430,35 +502,48 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
     }
 
     progress.stage(Stage::Assembling, "ramdisks and EIF");
-    let inputs = RamdiskInputs {
-        init: &init_bin,
-        nsm_ko: nsm_ko.as_deref(),
-        app_bin: &app_bin,
-        app_name: &spec.app.bin,
-        args: &spec.app.args,
-        env: &spec.app.env,
-        rootfs_files: &rootfs_files,
-    };
     let (os, kver) = match &kernel_config {
         Some(c) => {
             blobs::kernel_os_version(c).unwrap_or_else(|| ("Linux".into(), "unknown".into()))
         }
         None => ("demo-stand-in".into(), "not-bootable".into()),
     };
-    let image = layout::assemble(
-        &spec,
-        &inputs,
-        &kernel,
-        layout::MetadataInputs {
-            source_date_epoch: req.source_date_epoch,
-            operating_system: os,
-            kernel_version: kver,
-            profile: &req.profile,
-            spec_sha256: Spec::hash_bytes(&req.spec_bytes),
-            toolchain_mismatch_allowed: !toolchain_matches,
-            not_bootable: profile.kernel == KernelSource::DemoStandIn,
-        },
-    )?;
+    let meta = layout::MetadataInputs {
+        source_date_epoch: req.source_date_epoch,
+        operating_system: os,
+        kernel_version: kver,
+        profile: &req.profile,
+        spec_sha256: Spec::hash_bytes(&req.spec_bytes),
+        toolchain_mismatch_allowed: !toolchain_matches,
+        not_bootable: profile.kernel == KernelSource::DemoStandIn,
+    };
+    // `app_bin` is `Some` for a cargo application, `oci_app` for an image.
+    let (image, app_bin, oci_app) = match app {
+        AppReady::Oci(oci) => {
+            let OciApp { spec: o, conv, ramdisk } = *oci;
+            let image = layout::assemble_with_app_ramdisk(
+                &spec,
+                &init_bin,
+                nsm_ko.as_deref(),
+                ramdisk,
+                &kernel,
+                meta,
+            )?;
+            (image, None, Some((o, conv)))
+        }
+        AppReady::Cargo { bin, bytes } => {
+            let inputs = RamdiskInputs {
+                init: &init_bin,
+                nsm_ko: nsm_ko.as_deref(),
+                app_bin: &bytes,
+                app_name: &bin.bin,
+                args: &bin.args,
+                env: &bin.env,
+                rootfs_files: &rootfs_files,
+            };
+            (layout::assemble(&spec, &inputs, &kernel, meta)?, Some((bin, bytes)), None)
+        }
+    };
 
     progress.stage(Stage::Hashing, "outputs");
     std::fs::create_dir_all(&req.out_dir)
@@ -467,6 +552,31 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
     let pcrs_path = req.out_dir.join(PCRS_FILE);
     write_file(&eif_path, &image.eif)?;
     write_file(&pcrs_path, format!("{}\n", image.measurements.to_nitro_json()).as_bytes())?;
+    let provenance_path = req.out_dir.join(OCI_PROVENANCE_FILE);
+    let oci_record = match &oci_app {
+        Some((o, conv)) => {
+            let mut json = serde_json::to_vec_pretty(&conv.provenance()).map_err(|e| {
+                BuildError::Assemble(format!("serialising {OCI_PROVENANCE_FILE}: {e}"))
+            })?;
+            json.push(b'\n');
+            write_file(&provenance_path, &json)?;
+            Some(OciInputRecord::new(&o.image, conv, FileDigest::of(OCI_PROVENANCE_FILE, &json)))
+        }
+        None => {
+            // A provenance file left by an earlier OCI build into the same
+            // directory would describe another image; `proofpack diff`
+            // checks the binding, but a stale file is still misleading.
+            match std::fs::remove_file(&provenance_path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(BuildError::Io {
+                        what: format!("removing stale {}", provenance_path.display()),
+                        source: e,
+                    })
+                }
+                _ => None,
+            }
+        }
+    };
     let nix = manifest::nix_of_outputs(
         &req.out_dir,
         &format!("{}-{}-eif", spec.image.name, spec.image.version),
@@ -479,18 +589,22 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
             bin_origin(&spec.init, req.prebuilt.as_ref().map(|p| &p.init)),
             &init_bin,
         ),
-        InputRecord::bytes(
-            "app",
-            bin_origin(&spec.app, req.prebuilt.as_ref().map(|p| &p.app)),
-            &app_bin,
-        ),
-        InputRecord::bytes(
-            "Cargo.lock",
-            "Cargo.lock".into(),
-            &read_bounded(&lock, MAX_INPUT_FILE_LEN)?,
-        ),
-        InputRecord::bytes("cmdline", "spec image.cmdline".into(), spec.image.cmdline.as_bytes()),
     ];
+    // The OCI image is recorded by its digests in `manifest.oci`, not as a
+    // byte input: its blobs, not one file, are what the pin covers.
+    if let Some((app, bytes)) = &app_bin {
+        inputs_rec.push(InputRecord::bytes("app", bin_origin(app, prebuilt_app), bytes));
+    }
+    inputs_rec.push(InputRecord::bytes(
+        "Cargo.lock",
+        "Cargo.lock".into(),
+        &read_bounded(&lock, MAX_INPUT_FILE_LEN)?,
+    ));
+    inputs_rec.push(InputRecord::bytes(
+        "cmdline",
+        "spec image.cmdline".into(),
+        spec.image.cmdline.as_bytes(),
+    ));
     if let Some(c) = &kernel_config {
         inputs_rec.push(InputRecord::bytes(
             "kernel_config",
@@ -551,6 +665,7 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
         eif: FileDigest::of(EIF_FILE, &image.eif),
         measurements: &image.measurements,
         nix,
+        oci: oci_record,
     });
     let manifest_path = req.out_dir.join(MANIFEST_FILE);
     write_file(&manifest_path, manifest.to_json().as_bytes())?;
@@ -561,6 +676,39 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
         manifest_path,
         manifest,
     })
+}
+
+/// An `[app.oci]` application, converted and verified.
+struct OciApp<'a> {
+    /// The `[app.oci]` table.
+    spec: &'a crate::oci::spec::OciAppSpec,
+    /// The conversion (digests, provenance).
+    conv: crate::oci::Conversion,
+    /// The ramdisk bytes.
+    ramdisk: Vec<u8>,
+}
+
+/// The application before the init is compiled: the image is converted
+/// first (fail fast on a bad pin), the cargo binary is compiled after the
+/// init (the order cargo builds always had).
+enum AppPlan<'a> {
+    /// A cargo binary still to be compiled (or read, when prebuilt).
+    Cargo(&'a Binary),
+    /// An OCI image (boxed: the conversion summary is large).
+    Oci(Box<OciApp<'a>>),
+}
+
+/// The application ready for assembly.
+enum AppReady<'a> {
+    /// The compiled (or prebuilt) cargo binary.
+    Cargo {
+        /// Its spec entry.
+        bin: &'a Binary,
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
+    /// An OCI image (boxed: the conversion summary is large).
+    Oci(Box<OciApp<'a>>),
 }
 
 fn bin_origin(b: &crate::spec::Binary, prebuilt: Option<&PathBuf>) -> String {

@@ -113,6 +113,9 @@ pub enum OciError {
         /// The digest string.
         digest: String,
     },
+    /// An `[app.oci]` table without `digest`.
+    #[error("the OCI image is not pinned: `digest = \"sha256:…\"` (manifest or index digest) is required")]
+    DigestNotPinned,
     /// Not `linux/amd64` or `linux/arm64`.
     #[error("unsupported platform {value:?}: Nitro Enclaves run linux/amd64 or linux/arm64")]
     BadPlatform {

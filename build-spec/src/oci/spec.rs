@@ -1,13 +1,15 @@
-//! The build-spec side of an OCI application: the `[app.oci]` table the
-//! build spec (owned by `spec/`) can embed, and the record of digests the
-//! build manifest keeps.
+//! The build-spec side of an OCI application: the `[app.oci]` table of the
+//! build spec ([`crate::spec::App`]; `Spec::parse` validates it and rejects
+//! a cargo application next to it), and the record of digests the build
+//! manifest keeps.
 //!
 //! ```toml
 //! [app.oci]
 //! image = "images/app"            # layout dir, OCI archive or docker save archive,
 //!                                 # relative to the spec file's directory
 //! digest = "sha256:4f1c…"         # manifest or index digest (docker save: image ID)
-//! platform = "linux/amd64"        # or linux/arm64; default linux/amd64
+//! platform = "linux/amd64"        # or linux/arm64; the spec defaults it from
+//!                                 # image.arch and requires the two to agree
 //! ```
 
 use std::io::Write;
@@ -23,9 +25,13 @@ use super::{Conversion, OciError, Platform, Sha256Digest};
 pub struct OciAppSpec {
     /// Path of the image input, relative to the spec file's directory.
     pub image: String,
-    /// Pinned manifest (or index) digest.
-    pub digest: String,
-    /// Target platform (default `linux/amd64`).
+    /// Pinned manifest (or index) digest. Required; an `Option` only so
+    /// that the build spec can report a missing pin by its key
+    /// (`app.oci.digest`) instead of a generic deserializer message.
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// Target platform. Default here `linux/amd64`; the build spec defaults
+    /// it from `image.arch` and requires the two to agree.
     #[serde(default)]
     pub platform: Option<String>,
 }
@@ -33,7 +39,7 @@ pub struct OciAppSpec {
 impl OciAppSpec {
     /// Checks the pin and platform (shape only; the image is not opened).
     pub fn validate(&self) -> Result<(Sha256Digest, Platform), OciError> {
-        let d: Sha256Digest = self.digest.parse()?;
+        let d: Sha256Digest = self.digest.as_deref().ok_or(OciError::DigestNotPinned)?.parse()?;
         let p = match &self.platform {
             Some(p) => p.parse()?,
             None => Platform::linux_amd64(),

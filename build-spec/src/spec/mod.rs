@@ -4,8 +4,10 @@
 //! One file (this project's own is `build-spec/enclave.toml`) names the image,
 //! the kernel command line, the Rust toolchain (exact `rustc -vV` release and
 //! commit hash), the init and application binaries (cargo package, binary,
-//! target, profile, extra rustflags), extra rootfs files, the time policy and,
-//! per profile, where the kernel and `nsm.ko` come from:
+//! target, profile, extra rustflags) — or, instead of the application
+//! binary, an OCI image pinned by digest (`[app.oci]`, see [`App`]) — extra
+//! rootfs files, the time policy and, per profile, where the kernel and
+//! `nsm.ko` come from:
 //!
 //! * `production`: AWS's blobs from the nitro-cli repository at a pinned git
 //!   commit, each file optionally also pinned by sha256 and/or git blob id;
@@ -20,6 +22,6 @@
 mod parse;
 
 pub use parse::{
-    Binary, BlobFile, BlobSource, Cargo, EpochPolicy, Image, KernelSource, Profile, Rootfs,
-    RootfsFile, Spec, SpecError, TimePolicy, Toolchain, MAX_SPEC_LEN, SPEC_FORMAT_VERSION,
+    App, AppSource, Binary, BlobFile, BlobSource, Cargo, EpochPolicy, Image, KernelSource, Profile,
+    Rootfs, RootfsFile, Spec, SpecError, TimePolicy, Toolchain, MAX_SPEC_LEN, SPEC_FORMAT_VERSION,
 };

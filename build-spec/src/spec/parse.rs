@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::oci::spec::OciAppSpec;
+use crate::oci::{Platform, Sha256Digest};
+
 /// The only spec format version this code reads (`spec_version = 1`).
 pub const SPEC_FORMAT_VERSION: u32 = 1;
 
@@ -64,6 +67,16 @@ pub enum SpecError {
         /// What is expected.
         why: &'static str,
     },
+    /// Two keys that exclude each other are both present.
+    #[error("build spec has both `{first}` and `{second}`: {why}")]
+    Conflict {
+        /// The first key (dotted).
+        first: String,
+        /// The key it conflicts with (dotted).
+        second: String,
+        /// The rule, and what to do instead.
+        why: &'static str,
+    },
     /// The requested profile does not exist.
     #[error("build spec has no profile {name:?} (profiles: {available})")]
     UnknownProfile {
@@ -107,8 +120,9 @@ pub struct Spec {
     pub cargo: Cargo,
     /// The init binary (first ramdisk).
     pub init: Binary,
-    /// The application binary (second ramdisk, `rootfs/bin/<bin>`).
-    pub app: Binary,
+    /// The application (second ramdisk): a cargo binary installed as
+    /// `rootfs/bin/<bin>`, or an OCI image converted into the whole ramdisk.
+    pub app: App,
     /// Extra files copied into the application rootfs.
     #[serde(default)]
     pub rootfs: Rootfs,
@@ -193,6 +207,49 @@ pub struct Binary {
     /// Cargo features enabled for this binary's package (`--features`).
     #[serde(default)]
     pub features: Vec<String>,
+}
+
+/// `[app]`: exactly one of a cargo binary (`package` + `bin`, with `args`,
+/// `env`, `features`) or an OCI image (`[app.oci]`).
+///
+/// The two are exclusive because an image brings its own `/cmd` and `/env`
+/// (its config's CMD/ENTRYPOINT and Env) and its own root filesystem: a
+/// cargo binary next to it would need a second, overlapping rootfs
+/// (ambiguous ownership of `rootfs/bin`, which merged-`/usr` images make a
+/// symlink) and a rule for whose command runs. Ship the binary inside the
+/// image instead (a `COPY` layer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// Cargo package (with `bin`; not with `[app.oci]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    /// Binary target in that package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin: Option<String>,
+    /// Arguments after the binary path (written to `/cmd`; cargo app only).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// `NAME=value` environment (written to `/env`; cargo app only).
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Cargo features enabled for the package (`--features`; cargo app only).
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// An OCI image as the application ramdisk (see [`OciAppSpec`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci: Option<OciAppSpec>,
+}
+
+/// Where the application ramdisk comes from (validated: exactly one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppSource {
+    /// A cargo binary, installed as `rootfs/bin/<bin>` with the spec's
+    /// `args`/`env` as `/cmd`/`/env`.
+    Cargo(Binary),
+    /// An OCI image converted into the whole application ramdisk; the
+    /// platform is always set (defaulted from `image.arch`).
+    Oci(OciAppSpec),
 }
 
 /// `[rootfs]`.
@@ -418,7 +475,12 @@ impl Spec {
                 return Err(bad(format!("cargo.rustflags[{i}]"), f, "no newlines or 0x1f"));
             }
         }
-        for (key, b) in [("init", &self.init), ("app", &self.app)] {
+        let app = self.validate_app()?;
+        let mut binaries = vec![("init", &self.init)];
+        if let AppSource::Cargo(b) = &app {
+            binaries.push(("app", b));
+        }
+        for (key, b) in binaries {
             check_name(&format!("{key}.package"), &b.package)?;
             check_name(&format!("{key}.bin"), &b.bin)?;
             for (i, f) in b.features.iter().enumerate() {
@@ -513,6 +575,100 @@ impl Spec {
             }
         }
         Ok(())
+    }
+
+    /// Checks the `[app]` table's shape (see [`App`]) and returns the
+    /// application source with every default applied.
+    fn validate_app(&self) -> Result<AppSource, SpecError> {
+        let a = &self.app;
+        let Some(oci) = &a.oci else {
+            let package = a.package.clone().ok_or_else(|| {
+                missing(
+                    "app.package",
+                    "the application: `package` + `bin` (a cargo binary) or an `[app.oci]` table \
+                     (an OCI image pinned by digest)",
+                )
+            })?;
+            let bin = a.bin.clone().ok_or_else(|| {
+                missing(
+                    "app.bin",
+                    "the binary target of `app.package` installed as rootfs/bin/<bin>",
+                )
+            })?;
+            return Ok(AppSource::Cargo(Binary {
+                package,
+                bin,
+                args: a.args.clone(),
+                env: a.env.clone(),
+                features: a.features.clone(),
+            }));
+        };
+        const EXCLUSIVE: &str = "an OCI image is the whole application ramdisk (its layers are \
+             the root filesystem, its config's CMD/ENTRYPOINT and Env become /cmd and /env); \
+             build the binary, files, arguments or environment into the image instead";
+        for (key, present) in [
+            ("app.package", a.package.is_some()),
+            ("app.bin", a.bin.is_some()),
+            ("app.args", !a.args.is_empty()),
+            ("app.env", !a.env.is_empty()),
+            ("app.features", !a.features.is_empty()),
+            ("rootfs.files", !self.rootfs.files.is_empty()),
+        ] {
+            if present {
+                return Err(SpecError::Conflict {
+                    first: key.into(),
+                    second: "app.oci".into(),
+                    why: EXCLUSIVE,
+                });
+            }
+        }
+        check_rel_path("app.oci.image", &oci.image)?;
+        let digest = oci.digest.as_deref().ok_or_else(|| {
+            missing(
+                "app.oci.digest",
+                "the image manifest (or index) digest, `sha256:…`; a path or tag alone can change \
+                 under the build (docker save: the image ID)",
+            )
+        })?;
+        if digest.parse::<Sha256Digest>().is_err() {
+            return Err(bad(
+                "app.oci.digest",
+                digest,
+                "`sha256:` followed by 64 lower-case hex digits (manifest or index digest)",
+            ));
+        }
+        let for_arch = if self.image.arch == "aarch64" { "linux/arm64" } else { "linux/amd64" };
+        let platform = match &oci.platform {
+            None => for_arch.to_string(),
+            Some(p) => {
+                let parsed: Platform = p.parse().map_err(|_| {
+                    bad("app.oci.platform", p, "`linux/amd64` or `linux/arm64` (Nitro Enclaves)")
+                })?;
+                if parsed.to_string() != for_arch {
+                    return Err(bad(
+                        "app.oci.platform",
+                        p,
+                        "must match image.arch (x86_64 = linux/amd64, aarch64 = linux/arm64)",
+                    ));
+                }
+                parsed.to_string()
+            }
+        };
+        Ok(AppSource::Oci(OciAppSpec {
+            image: oci.image.clone(),
+            digest: Some(digest.to_string()),
+            platform: Some(platform),
+        }))
+    }
+
+    /// The application source: a cargo binary or an OCI image, with the
+    /// image's platform defaulted from `image.arch`.
+    ///
+    /// Only valid on a spec returned by [`Spec::parse`] (which has already
+    /// checked the `[app]` table); on a hand-built spec it reports the same
+    /// error `parse` would.
+    pub fn app_source(&self) -> Result<AppSource, SpecError> {
+        self.validate_app()
     }
 
     /// The profile called `name`.
@@ -672,6 +828,123 @@ target_reason = "musl not installable offline"
         let t =
             GOOD.replace("env = [\"A=b\"]", "env = [\"A=b\"]\nfeatures = [\"vsock\", \"nitro\"]");
         assert_eq!(Spec::parse(t.as_bytes()).unwrap().app.features, vec!["vsock", "nitro"]);
+    }
+
+    const PIN: &str = "sha256:4f1c0000000000000000000000000000000000000000000000000000000000aa";
+
+    /// `GOOD` with the cargo application replaced by `app`.
+    fn with_app(app: &str) -> String {
+        GOOD.replace(
+            "[app]\npackage = \"p\"\nbin = \"app\"\nargs = [\"--x\"]\nenv = [\"A=b\"]\n",
+            app,
+        )
+    }
+
+    #[test]
+    fn oci_app_parses_with_platform_from_arch() {
+        let t = with_app(&format!("[app.oci]\nimage = \"images/app\"\ndigest = \"{PIN}\"\n"));
+        assert_ne!(t, GOOD, "the replacement must apply");
+        let s = Spec::parse(t.as_bytes()).unwrap();
+        match s.app_source().unwrap() {
+            AppSource::Oci(o) => {
+                assert_eq!(o.image, "images/app");
+                assert_eq!(o.digest.as_deref(), Some(PIN));
+                assert_eq!(o.platform.as_deref(), Some("linux/amd64"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let arm = t.replace("arch = \"x86_64\"", "arch = \"aarch64\"");
+        match Spec::parse(arm.as_bytes()).unwrap().app_source().unwrap() {
+            AppSource::Oci(o) => assert_eq!(o.platform.as_deref(), Some("linux/arm64")),
+            other => panic!("{other:?}"),
+        }
+        // `[app]` with only the sub-table, written as a dotted key.
+        let dotted = with_app(&format!(
+            "[app]\noci = {{ image = \"img.tar\", digest = \"{PIN}\", platform = \"linux/amd64\" }}\n"
+        ));
+        assert!(matches!(
+            Spec::parse(dotted.as_bytes()).unwrap().app_source().unwrap(),
+            AppSource::Oci(_)
+        ));
+        // The cargo form still resolves to a binary.
+        match Spec::parse(GOOD.as_bytes()).unwrap().app_source().unwrap() {
+            AppSource::Cargo(b) => assert_eq!((b.package.as_str(), b.bin.as_str()), ("p", "app")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn oci_app_conflicts_are_named() {
+        let oci = format!("[app.oci]\nimage = \"images/app\"\ndigest = \"{PIN}\"\n");
+        for (app, extra, key) in [
+            (format!("[app]\npackage = \"p\"\nbin = \"app\"\n{oci}"), "", "app.package"),
+            (format!("[app]\nbin = \"app\"\n{oci}"), "", "app.bin"),
+            (format!("[app]\nargs = [\"--x\"]\n{oci}"), "", "app.args"),
+            (format!("[app]\nenv = [\"A=b\"]\n{oci}"), "", "app.env"),
+            (format!("[app]\nfeatures = [\"f\"]\n{oci}"), "", "app.features"),
+            (
+                oci.clone(),
+                "[[rootfs.files]]\npath = \"etc/x\"\nsource = \"x\"\nmode = 0o644\n",
+                "rootfs.files",
+            ),
+        ] {
+            let t = format!("{}{extra}", with_app(&app));
+            match Spec::parse(t.as_bytes()) {
+                Err(SpecError::Conflict { first, second, .. }) => {
+                    assert_eq!((first.as_str(), second.as_str()), (key, "app.oci"))
+                }
+                other => panic!("{key}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn oci_app_missing_and_malformed_pins() {
+        // Neither a package nor an image.
+        let t = with_app("[app]\n");
+        assert!(
+            matches!(Spec::parse(t.as_bytes()), Err(SpecError::MissingPin { key, .. }) if key == "app.package")
+        );
+        let t = with_app("[app]\npackage = \"p\"\n");
+        assert!(
+            matches!(Spec::parse(t.as_bytes()), Err(SpecError::MissingPin { key, .. }) if key == "app.bin")
+        );
+        let t = with_app("[app.oci]\nimage = \"images/app\"\n");
+        assert!(
+            matches!(Spec::parse(t.as_bytes()), Err(SpecError::MissingPin { key, .. }) if key == "app.oci.digest")
+        );
+        for (image, digest, platform, key) in [
+            ("images/app", "sha256:4f1c", "linux/amd64", "app.oci.digest"),
+            (
+                "images/app",
+                &PIN.to_uppercase().replace("SHA256", "sha256"),
+                "linux/amd64",
+                "app.oci.digest",
+            ),
+            ("images/app", &PIN.replace("sha256", "sha512"), "linux/amd64", "app.oci.digest"),
+            ("images/app", PIN, "linux/riscv64", "app.oci.platform"),
+            ("images/app", PIN, "linux/arm64", "app.oci.platform"),
+            ("../app", PIN, "linux/amd64", "app.oci.image"),
+            ("/abs/app", PIN, "linux/amd64", "app.oci.image"),
+            ("", PIN, "linux/amd64", "app.oci.image"),
+        ] {
+            let t = with_app(&format!(
+                "[app.oci]\nimage = \"{image}\"\ndigest = \"{digest}\"\nplatform = \"{platform}\"\n"
+            ));
+            match Spec::parse(t.as_bytes()) {
+                Err(SpecError::BadValue { key: k, .. }) => {
+                    assert_eq!(k, key, "{image} {digest} {platform}")
+                }
+                other => panic!("{key}: {other:?}"),
+            }
+        }
+        // Unknown keys inside [app.oci] (a tag is not a pin).
+        let t = with_app(&format!(
+            "[app.oci]\nimage = \"images/app\"\ndigest = \"{PIN}\"\ntag = \"latest\"\n"
+        ));
+        assert!(
+            matches!(Spec::parse(t.as_bytes()), Err(SpecError::UnknownKey { key, .. }) if key == "tag")
+        );
     }
 
     #[test]

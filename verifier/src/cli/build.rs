@@ -21,7 +21,9 @@ Examples:
   # Production image with AWS's blobs fetched earlier:
   proofpack blobs fetch --out blobs/ && proofpack build --blobs blobs/ --out out/
 
-Outputs in --out: image.eif, pcrs.json (nitro-cli format), build-manifest.json.
+Outputs in --out: image.eif, pcrs.json (nitro-cli format), build-manifest.json,
+and for a spec whose application is an OCI image ([app.oci]) oci-provenance.json
+(the layer behind every file; `proofpack diff` uses it).
 Exit status: 0 built, 2 invalid input (spec, pins, blobs, toolchain), 3 internal error.";
 
 const REBUILD_HELP: &str = "\
@@ -108,9 +110,10 @@ pub struct BuildArgs {
     /// Show cargo's output.
     #[arg(long, short)]
     pub verbose: bool,
-    /// Use an already-compiled init instead of running cargo (with --prebuilt-app;
-    /// the Nix flake uses this). Recorded as prebuilt in the manifest.
-    #[arg(long, requires = "prebuilt_app")]
+    /// Use an already-compiled init instead of running cargo (the Nix flake
+    /// uses this). With --prebuilt-app for a cargo application; alone when the
+    /// application is an [app.oci] image. Recorded as prebuilt in the manifest.
+    #[arg(long)]
     pub prebuilt_init: Option<PathBuf>,
     /// Use an already-compiled application binary (with --prebuilt-init).
     #[arg(long, requires = "prebuilt_init")]
@@ -289,10 +292,10 @@ fn run_build(a: BuildArgs) -> anyhow::Result<ExitCode> {
         blobs,
         source,
         verbose: a.verbose,
-        prebuilt: match (&a.prebuilt_init, &a.prebuilt_app) {
-            (Some(i), Some(p)) => Some(build::Prebuilt { init: i.clone(), app: p.clone() }),
-            _ => None,
-        },
+        prebuilt: a
+            .prebuilt_init
+            .as_ref()
+            .map(|i| build::Prebuilt { init: i.clone(), app: a.prebuilt_app.clone() }),
     };
     let spinner = Spinner::new(a.common.quiet);
     let started = std::time::Instant::now();
@@ -439,6 +442,16 @@ fn run_rebuild(a: RebuildArgs) -> anyhow::Result<ExitCode> {
         let dir = r.eif_path.parent().unwrap_or(Path::new("."));
         for f in [build::EIF_FILE, build::PCRS_FILE, build::MANIFEST_FILE] {
             std::fs::copy(dir.join(f), out.join(f)).with_context(|| format!("copying {f}"))?;
+        }
+        // An [app.oci] image's layer attribution travels with it (its digest
+        // is in the manifest); a stale one from another image must not stay.
+        let prov = build::OCI_PROVENANCE_FILE;
+        if dir.join(prov).is_file() {
+            std::fs::copy(dir.join(prov), out.join(prov))
+                .with_context(|| format!("copying {prov}"))?;
+        } else if out.join(prov).is_file() {
+            std::fs::remove_file(out.join(prov))
+                .with_context(|| format!("removing stale {prov}"))?;
         }
     }
     let mut checks = Checks::new();
