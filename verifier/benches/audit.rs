@@ -24,6 +24,8 @@
 mod audit_world;
 #[path = "../tests/common/kms_local.rs"]
 mod kms_local;
+#[path = "../tests/support/tiny_workspace.rs"]
+mod tiny_workspace;
 
 use std::time::Instant;
 

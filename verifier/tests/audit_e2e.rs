@@ -18,6 +18,8 @@
 mod audit_world;
 #[path = "common/kms_local.rs"]
 mod kms_local;
+#[path = "support/tiny_workspace.rs"]
+mod tiny_workspace;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

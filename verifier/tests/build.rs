@@ -10,35 +10,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
-use git2::{Repository, Signature, Time};
 use serde_json::Value;
+
+#[path = "support/tiny_workspace.rs"]
+mod tiny_workspace;
+use tiny_workspace::{generate_lockfile, rustc, write_files, Rustc, INIT_MANIFEST};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_proofpack")
 }
 
-fn rustc_vv() -> (String, String) {
-    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-        .arg("-vV")
-        .output()
-        .unwrap();
-    let t = String::from_utf8(out.stdout).unwrap();
-    let f = |k: &str| t.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_string();
-    (f("release:"), f("commit-hash:"))
-}
-
-fn host() -> String {
-    let out = Command::new("rustc").arg("-vV").output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
-        .unwrap()
-}
-
 /// The fixture's spec. `extra` is appended verbatim.
 fn spec_text(epoch: &str, commit_hash: &str, extra: &str) -> String {
-    let (release, _) = rustc_vv();
+    let release = rustc().release;
     format!(
         r#"spec_version = 1
 [image]
@@ -71,7 +55,7 @@ mode = 0o644
 [profiles.demo]
 kernel = "demo-stand-in"
 {extra}"#,
-        host = host()
+        host = rustc().host
     )
 }
 
@@ -85,10 +69,7 @@ fn write_workspace(dir: &Path, spec: &str, app_src: &str) {
             "Cargo.toml",
             "[workspace]\nmembers = [\"init\", \"app\"]\nresolver = \"2\"\n".into(),
         ),
-        (
-            "init/Cargo.toml",
-            "[package]\nname = \"tiny-init\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[[bin]]\nname = \"init\"\npath = \"src/main.rs\"\n".into(),
-        ),
+        ("init/Cargo.toml", INIT_MANIFEST.into()),
         ("init/src/main.rs", "fn main() {}\n".into()),
         (
             "app/Cargo.toml",
@@ -99,17 +80,8 @@ fn write_workspace(dir: &Path, spec: &str, app_src: &str) {
         ("enclave.toml", spec.into()),
         (".gitignore", "/target\n".into()),
     ];
-    for (p, c) in files {
-        let full = dir.join(p);
-        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-        std::fs::write(full, c).unwrap();
-    }
-    let st = Command::new("cargo")
-        .args(["generate-lockfile", "--offline", "--quiet"])
-        .current_dir(dir)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    write_files(dir, &files);
+    generate_lockfile(dir);
 }
 
 fn set_mtimes(dir: &Path, t: SystemTime) {
@@ -135,19 +107,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Commits everything in `dir` (a repository is created if needed) with a
-/// fixed author time; returns the commit id.
+/// Commits everything in `dir` with a fixed author time; returns the commit id.
 fn commit_all(dir: &Path, time: i64, msg: &str) -> String {
-    let repo = Repository::open(dir).or_else(|_| Repository::init(dir)).unwrap();
-    let mut idx = repo.index().unwrap();
-    idx.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None).unwrap();
-    idx.write().unwrap();
-    let tree = repo.find_tree(idx.write_tree().unwrap()).unwrap();
-    let sig = Signature::new("t", "t@example.com", &Time::new(time, 0)).unwrap();
-    let parents: Vec<git2::Commit> =
-        repo.head().ok().and_then(|h| h.peel_to_commit().ok()).into_iter().collect();
-    let prefs: Vec<&git2::Commit> = parents.iter().collect();
-    repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &prefs).unwrap().to_string()
+    tiny_workspace::commit_all(dir, time, msg).0
 }
 
 fn run(args: &[&str], cwd: &Path) -> Output {
@@ -193,7 +155,7 @@ fn sha256_file(p: &Path) -> String {
 
 #[test]
 fn reproducible_across_paths_umask_mtimes_and_target_dirs() {
-    let (_, commit) = rustc_vv();
+    let commit = rustc().commit_hash;
     let spec = spec_text("1700000000", &commit, "");
     let root = tempfile::tempdir().unwrap();
     let a = root.path().join("first/checkout");
@@ -251,9 +213,9 @@ fn reproducible_across_paths_umask_mtimes_and_target_dirs() {
             "--out",
             "out-prebuilt",
             "--prebuilt-init",
-            ta.join(host()).join("release/init").to_str().unwrap(),
+            ta.join(rustc().host).join("release/init").to_str().unwrap(),
             "--prebuilt-app",
-            ta.join(host()).join("release/app").to_str().unwrap(),
+            ta.join(rustc().host).join("release/app").to_str().unwrap(),
             "--format",
             "json",
             "-q",
@@ -271,7 +233,7 @@ fn reproducible_across_paths_umask_mtimes_and_target_dirs() {
 
 #[test]
 fn rebuild_matches_direct_build_cache_and_one_byte_change() {
-    let (_, commit_hash) = rustc_vv();
+    let commit_hash = rustc().commit_hash;
     let root = tempfile::tempdir().unwrap();
     let repo = root.path().join("repo");
     write_workspace(&repo, &spec_text("\"commit\"", &commit_hash, ""), APP_SRC);
@@ -499,7 +461,7 @@ fn rebuild_matches_direct_build_cache_and_one_byte_change() {
 
 #[test]
 fn bad_inputs_each_have_their_own_error() {
-    let (release, commit_hash) = rustc_vv();
+    let Rustc { release, commit_hash, .. } = rustc();
     let root = tempfile::tempdir().unwrap();
     let ws = root.path().join("ws");
     write_workspace(&ws, &spec_text("1", &commit_hash, ""), APP_SRC);
@@ -722,7 +684,7 @@ fn reorder_blobs(text: &str) -> String {
 
 #[test]
 fn blobs_fetch_verifies_the_hash_chain_and_pins() {
-    let (_, commit_hash) = rustc_vv();
+    let commit_hash = rustc().commit_hash;
     let root = tempfile::tempdir().unwrap();
     // A stand-in "nitro-cli" repository (no network here).
     let upstream = root.path().join("nitro-cli");
@@ -944,7 +906,7 @@ fn project_enclave_spec_parses_and_pins_production() {
 #[test]
 fn concurrent_library_rebuilds_share_the_cache() {
     use verifier::rebuild::{rebuild, RebuildOptions};
-    let (_, commit_hash) = rustc_vv();
+    let commit_hash = rustc().commit_hash;
     let root = tempfile::tempdir().unwrap();
     let repo = root.path().join("repo");
     write_workspace(&repo, &spec_text("\"commit\"", &commit_hash, ""), APP_SRC);
@@ -973,7 +935,7 @@ fn concurrent_library_rebuilds_share_the_cache() {
 /// being another enclave's, mismatch.
 #[test]
 fn expect_attestation_verifies_then_compares() {
-    let (_, commit_hash) = rustc_vv();
+    let commit_hash = rustc().commit_hash;
     let root = tempfile::tempdir().unwrap();
     let repo = root.path().join("repo");
     write_workspace(&repo, &spec_text("1", &commit_hash, ""), APP_SRC);

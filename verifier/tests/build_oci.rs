@@ -11,24 +11,17 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use oci_fixtures::*;
+#[path = "support/tiny_workspace.rs"]
+mod tiny_workspace;
 use serde_json::Value;
+use tiny_workspace::{generate_lockfile, rustc, write_files, Rustc, INIT_MANIFEST};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_proofpack")
 }
 
-fn rustc_vv() -> (String, String, String) {
-    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-        .arg("-vV")
-        .output()
-        .unwrap();
-    let t = String::from_utf8(out.stdout).unwrap();
-    let f = |k: &str| t.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_string();
-    (f("release:"), f("commit-hash:"), f("host:"))
-}
-
 fn spec_text(digest: &str) -> String {
-    let (release, commit, host) = rustc_vv();
+    let Rustc { release, commit_hash: commit, host } = rustc();
     format!(
         r#"spec_version = 1
 [image]
@@ -76,25 +69,16 @@ fn workspace(dir: &Path, motd: &[u8]) -> Written {
     std::fs::create_dir_all(dir.join("images")).unwrap();
     tar_dir(&layout, &dir.join("images/app.tar"));
     std::fs::remove_dir_all(&layout).unwrap();
-    for (p, c) in [
-        ("Cargo.toml", "[workspace]\nmembers = [\"init\"]\nresolver = \"2\"\n".to_string()),
-        (
-            "init/Cargo.toml",
-            "[package]\nname = \"tiny-init\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[[bin]]\nname = \"init\"\npath = \"src/main.rs\"\n".into(),
-        ),
-        ("init/src/main.rs", "fn main() {}\n".into()),
-        ("enclave.toml", spec_text(&w.manifest_digest)),
-    ] {
-        let full = dir.join(p);
-        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-        std::fs::write(full, c).unwrap();
-    }
-    let st = Command::new("cargo")
-        .args(["generate-lockfile", "--offline", "--quiet"])
-        .current_dir(dir)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    write_files(
+        dir,
+        &[
+            ("Cargo.toml", "[workspace]\nmembers = [\"init\"]\nresolver = \"2\"\n".to_string()),
+            ("init/Cargo.toml", INIT_MANIFEST.into()),
+            ("init/src/main.rs", "fn main() {}\n".into()),
+            ("enclave.toml", spec_text(&w.manifest_digest)),
+        ],
+    );
+    generate_lockfile(dir);
     w
 }
 
@@ -246,14 +230,7 @@ fn wrong_pin_is_refused_before_compiling_or_writing() {
 
 /// Commits everything in `dir` into a new repository; returns the commit id.
 fn commit_all(dir: &Path) -> String {
-    use git2::{Repository, Signature, Time};
-    let repo = Repository::init(dir).unwrap();
-    let mut idx = repo.index().unwrap();
-    idx.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None).unwrap();
-    idx.write().unwrap();
-    let tree = repo.find_tree(idx.write_tree().unwrap()).unwrap();
-    let sig = Signature::new("t", "t@example.com", &Time::new(1_650_000_000, 0)).unwrap();
-    repo.commit(Some("HEAD"), &sig, &sig, "image", &tree, &[]).unwrap().to_string()
+    tiny_workspace::commit_all(dir, 1_650_000_000, "image").0
 }
 
 #[test]

@@ -15,6 +15,8 @@
 
 #[path = "../../tests/support/audit_world.rs"]
 mod audit_world;
+#[path = "../../tests/support/tiny_workspace.rs"]
+mod tiny_workspace;
 mod kms_local;
 
 use std::path::PathBuf;

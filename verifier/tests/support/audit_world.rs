@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -19,35 +18,21 @@ use enclave::receipt::statement::BuildInfo;
 use enclave::secret::{SecretBytes, SecretKey32};
 use enclave::service::{PackJob, PackService};
 use enclave::sops::{KmsEntry, PlainLeaf, PlainNode, ValueType};
-use git2::{Repository, Signature, Time};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use verifier::kms_policy::render::{policy_text, RenderInput};
 use verifier::rebuild::{rebuild, RebuildOptions};
 
 use super::kms_local::KmsLocal;
+pub use super::tiny_workspace::commit_all;
+use super::tiny_workspace::{generate_lockfile, rustc, write_files, INIT_MANIFEST};
 
 pub const ENCLAVE_ROLE: &str = "arn:aws:iam::111122223333:role/pack-enclave";
 pub const ADMIN_ROLE: &str = "arn:aws:iam::111122223333:role/admin";
 
-pub fn rustc_vv() -> (String, String) {
-    let out = Command::new("rustc").arg("-vV").output().unwrap();
-    let t = String::from_utf8(out.stdout).unwrap();
-    let f = |k: &str| t.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_string();
-    (f("release:"), f("commit-hash:"))
-}
-
-pub fn host() -> String {
-    let out = Command::new("rustc").arg("-vV").output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
-        .unwrap()
-}
-
 pub fn spec() -> String {
-    let (release, commit) = rustc_vv();
+    let r = rustc();
+    let (release, commit) = (r.release, r.commit_hash);
     format!(
         r#"spec_version = 1
 [image]
@@ -79,46 +64,30 @@ mode = 0o644
 [profiles.demo]
 kernel = "demo-stand-in"
 "#,
-        host = host()
+        host = r.host
     )
 }
 
 pub fn write(dir: &Path, rel: &str, body: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, body).unwrap();
+    write_files(dir, &[(rel, body)]);
 }
 
 pub fn write_workspace(dir: &Path) {
-    write(dir, "Cargo.toml", "[workspace]\nmembers = [\"init\", \"app\"]\nresolver = \"2\"\n");
-    write(dir, "init/Cargo.toml", "[package]\nname = \"tiny-init\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[[bin]]\nname = \"init\"\npath = \"src/main.rs\"\n");
-    write(dir, "init/src/main.rs", "fn main() {}\n");
-    write(dir, "app/Cargo.toml", "[package]\nname = \"tiny-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[[bin]]\nname = \"app\"\npath = \"src/main.rs\"\n");
-    write(dir, "app/src/main.rs", "fn main() { println!(\"tiny\"); }\n");
-    write(dir, "tiny.conf", "setting = 1\n");
-    write(dir, "enclave.toml", &spec());
-    write(dir, ".gitignore", "/target\n");
-    let st = Command::new("cargo")
-        .args(["generate-lockfile", "--offline", "--quiet"])
-        .current_dir(dir)
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
-
-pub fn commit_all(dir: &Path, time: i64, msg: &str) -> (String, String) {
-    let repo = Repository::open(dir).or_else(|_| Repository::init(dir)).unwrap();
-    let mut idx = repo.index().unwrap();
-    idx.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None).unwrap();
-    idx.write().unwrap();
-    let tree_id = idx.write_tree().unwrap();
-    let tree = repo.find_tree(tree_id).unwrap();
-    let sig = Signature::new("t", "t@example.com", &Time::new(time, 0)).unwrap();
-    let parents: Vec<git2::Commit> =
-        repo.head().ok().and_then(|h| h.peel_to_commit().ok()).into_iter().collect();
-    let prefs: Vec<&git2::Commit> = parents.iter().collect();
-    let id = repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &prefs).unwrap().to_string();
-    (id, tree_id.to_string())
+    let app = "[package]\nname = \"tiny-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[[bin]]\nname = \"app\"\npath = \"src/main.rs\"\n";
+    write_files(
+        dir,
+        &[
+            ("Cargo.toml", "[workspace]\nmembers = [\"init\", \"app\"]\nresolver = \"2\"\n"),
+            ("init/Cargo.toml", INIT_MANIFEST),
+            ("init/src/main.rs", "fn main() {}\n"),
+            ("app/Cargo.toml", app),
+            ("app/src/main.rs", "fn main() { println!(\"tiny\"); }\n"),
+            ("tiny.conf", "setting = 1\n"),
+            ("enclave.toml", &spec()),
+            (".gitignore", "/target\n"),
+        ],
+    );
+    generate_lockfile(dir);
 }
 
 pub fn plain(v: &Value) -> PlainNode {

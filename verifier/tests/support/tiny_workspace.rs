@@ -1,0 +1,71 @@
+//! Building blocks of the tiny generated cargo workspaces that the build,
+//! rebuild, OCI-build and audit tests compile (crates without dependencies,
+//! so a build takes seconds): the host toolchain's identity, writing a file
+//! tree, locking it offline, and committing it with a fixed time.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+use git2::{Repository, Signature, Time};
+
+/// `rustc -vV` of the compiler the tests run with (`$RUSTC` when set).
+pub struct Rustc {
+    /// `release:` (the spec's `[toolchain] release`).
+    pub release: String,
+    /// `commit-hash:` (the spec's `[toolchain] commit_hash`).
+    pub commit_hash: String,
+    /// `host:` (the target the fixtures build for).
+    pub host: String,
+}
+
+/// Reads `rustc -vV`.
+pub fn rustc() -> Rustc {
+    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("-vV")
+        .output()
+        .unwrap();
+    let t = String::from_utf8(out.stdout).unwrap();
+    let f = |k: &str| t.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_string();
+    Rustc { release: f("release:"), commit_hash: f("commit-hash:"), host: f("host:") }
+}
+
+/// The `Cargo.toml` of the fixtures' init crate (`tiny-init`, binary `init`).
+pub const INIT_MANIFEST: &str = "[package]\nname = \"tiny-init\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[[bin]]\nname = \"init\"\npath = \"src/main.rs\"\n";
+
+/// Writes `files` (relative path, content) below `dir`, creating parents.
+pub fn write_files<S: AsRef<str>>(dir: &Path, files: &[(&str, S)]) {
+    for (rel, body) in files {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body.as_ref()).unwrap();
+    }
+}
+
+/// `cargo generate-lockfile --offline` in `dir` (the fixtures have no
+/// dependencies, so nothing is fetched).
+pub fn generate_lockfile(dir: &Path) {
+    let st = Command::new("cargo")
+        .args(["generate-lockfile", "--offline", "--quiet"])
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Commits everything in `dir` (a repository is created if needed) on top
+/// of HEAD with a fixed author time; returns the commit and tree ids.
+pub fn commit_all(dir: &Path, time: i64, msg: &str) -> (String, String) {
+    let repo = Repository::open(dir).or_else(|_| Repository::init(dir)).unwrap();
+    let mut idx = repo.index().unwrap();
+    idx.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None).unwrap();
+    idx.write().unwrap();
+    let tree_id = idx.write_tree().unwrap();
+    let tree = repo.find_tree(tree_id).unwrap();
+    let sig = Signature::new("t", "t@example.com", &Time::new(time, 0)).unwrap();
+    let parents: Vec<git2::Commit> =
+        repo.head().ok().and_then(|h| h.peel_to_commit().ok()).into_iter().collect();
+    let prefs: Vec<&git2::Commit> = parents.iter().collect();
+    let id = repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &prefs).unwrap().to_string();
+    (id, tree_id.to_string())
+}
