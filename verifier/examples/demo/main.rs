@@ -15,9 +15,9 @@
 
 #[path = "../../tests/support/audit_world.rs"]
 mod audit_world;
+mod kms_local;
 #[path = "../../tests/support/tiny_workspace.rs"]
 mod tiny_workspace;
-mod kms_local;
 
 use std::path::PathBuf;
 

@@ -263,8 +263,13 @@ pub fn parse_amz_date(s: &str) -> Result<i64, SigV4Error> {
     if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
         return Err(SigV4Error::BadDate("expected YYYYMMDDTHHMMSSZ"));
     }
+    // Slices below are by byte offset: a multi-byte character must be
+    // refused first or the slice would panic (found by the fuzzer).
+    if !s.is_ascii() {
+        return Err(SigV4Error::BadDate("non-digit in date"));
+    }
     let digits = |r: std::ops::Range<usize>| -> Result<u32, SigV4Error> {
-        let part = &s[r];
+        let part = s.get(r).ok_or(SigV4Error::BadDate("non-digit in date"))?;
         if !part.bytes().all(|c| c.is_ascii_digit()) {
             return Err(SigV4Error::BadDate("non-digit in date"));
         }
@@ -552,5 +557,14 @@ mod tests {
         assert_eq!(parse_amz_date(DATE).unwrap(), 1_440_938_160);
         assert!(parse_amz_date("20151330T123600Z").is_err());
         assert!(parse_amz_date("2015-08-30T12:36").is_err());
+    }
+
+    /// Fuzzer find: a 16-byte date with a two-byte character across a field
+    /// boundary panicked on the byte slice instead of being refused.
+    #[test]
+    fn amz_date_with_multibyte_character_is_an_error() {
+        let s = "20105280T120\u{43f}5Z";
+        assert_eq!(s.len(), 16);
+        assert!(matches!(parse_amz_date(s), Err(SigV4Error::BadDate(_))));
     }
 }
