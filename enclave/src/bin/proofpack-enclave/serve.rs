@@ -74,7 +74,7 @@ pub struct ServeArgs {
     max_jobs: Option<u64>,
 }
 
-fn open_nsm(spec: &str) -> anyhow::Result<Box<dyn Nsm>> {
+pub(crate) fn open_nsm(spec: &str) -> anyhow::Result<Box<dyn Nsm>> {
     if spec == "nitro" {
         return Ok(Box::new(NitroNsm::open()?));
     }
