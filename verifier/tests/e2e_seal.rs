@@ -455,6 +455,7 @@ fn seal_pack_open_isolation_and_crypto_shredding() {
     assert_eq!(si[1]["user"], "bob");
     assert_eq!(si[1]["job"], "seal-job");
     assert_eq!(si[1]["kms"][0]["keyArn"], bob_kms.as_str());
+    let first_receipt = out.join("api-prod.ppa.receipt.json");
     let merged = w.open(&out);
     assert_eq!(merged["LOG_LEVEL"], "info");
     assert_eq!(
@@ -512,6 +513,18 @@ fn seal_pack_open_isolation_and_crypto_shredding() {
     admin("DisableKey", &json!({"KeyId": alice_kms}));
     let (o, _) = w.pack(&[("alice", &alice_sealed), ("bob", &bob_sealed)]);
     failed_with(&o, 1, &[&alice_kms, "disabled"]);
+    // `proofpack audit` reports the key state of every KMS key the receipt
+    // names (org key, both user keys, the SOPS key): alice's is a WARN.
+    let states = audit_key_states(&kms, &first_receipt, &root_pem);
+    let alice_state = states.iter().find(|(_, d)| d.contains(&alice_kms)).unwrap();
+    assert_eq!(alice_state.0, "warn", "{states:?}");
+    assert!(alice_state.1.contains("disabled"), "{states:?}");
+    for arn in [&bob_kms, &org_kms, &sops_kms] {
+        assert!(
+            states.iter().any(|(st, d)| st == "pass" && d.contains(arn.as_str())),
+            "{states:?}"
+        );
+    }
     let (o, out) = w.pack(&[("bob", &bob_sealed)]);
     ok(&o, "bob while alice's key is disabled");
     assert!(w.open(&out)["sealed"][name_of(&bob_sealed)].is_string());
@@ -536,11 +549,51 @@ fn seal_pack_open_isolation_and_crypto_shredding() {
     assert!(admin_client.call("CancelKeyDeletion", &json!({"KeyId": alice_kms})).is_err());
     let (o, _) = w.pack(&[("alice", &alice_sealed)]);
     failed_with(&o, 1, &[&alice_kms, "does not exist"]);
+    let states = audit_key_states(&kms, &first_receipt, &root_pem);
+    let alice_state = states.iter().find(|(_, d)| d.contains(&alice_kms)).unwrap();
+    assert_eq!(alice_state.0, "warn", "{states:?}");
+    assert!(alice_state.1.contains("permanently unreadable"), "{states:?}");
     // ... while bob's input still opens.
     let (o, out) = w.pack(&[("bob", &bob_sealed)]);
     ok(&o, "bob after alice's key was deleted");
     assert!(w.open(&out)["sealed"][name_of(&bob_sealed)].is_string());
     drop(srv);
+}
+
+/// `proofpack audit --kms-endpoint` on a receipt: (status, detail) of each
+/// `kms.key.state` check. The rest of the audit (no repository here) is not
+/// looked at.
+fn audit_key_states(kms: &KmsLocal, receipt: &Path, root: &Path) -> Vec<(String, String)> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_proofpack"));
+    cmd.arg("audit")
+        .arg(receipt)
+        .arg("--root")
+        .arg(root)
+        .args(["--kms-endpoint", &kms.endpoint(), "--format", "json"])
+        .env("NO_COLOR", "1");
+    with_creds(&mut cmd, "AKIDADMIN");
+    let o = cmd.output().unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    let mut out = Vec::new();
+    fn walk(v: &Value, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(m) => {
+                if m.get("id").and_then(Value::as_str) == Some("kms.key.state") {
+                    out.push((
+                        m["status"].as_str().unwrap_or_default().to_string(),
+                        m["detail"].as_str().unwrap_or_default().to_string(),
+                    ));
+                }
+                m.values().for_each(|x| walk(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    walk(&v, &mut out);
+    assert!(!out.is_empty(), "no kms.key.state checks: {v}");
+    out
 }
 
 /// Rewrites the header of a sealed input (JCS again), keeping the rest.
