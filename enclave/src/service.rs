@@ -149,12 +149,12 @@ pub enum PackError {
     Sealed {
         /// Input name.
         name: String,
-        /// Cause.
-        source: crate::seal::SealError,
+        /// Cause (boxed: keeps `PackError` small).
+        source: Box<crate::seal::SealError>,
     },
     /// The organisation key could not be unsealed.
     #[error("organisation key: {0}")]
-    OrgKey(#[from] crate::seal::OrgKeyError),
+    OrgKey(Box<crate::seal::OrgKeyError>),
     /// The merge failed.
     #[error("merge: {0}")]
     Merge(#[from] MergeError),
@@ -531,14 +531,17 @@ fn open_sealed_inputs(
     rsa_key: &rsa::RsaPrivateKey,
     kms: &dyn Kms,
 ) -> Result<(PlainNode, OrgKeyRecord, Vec<SealedRecord>), PackError> {
-    let bundle = OrgKeyBundle::parse(bundle_bytes)?;
+    let bundle = OrgKeyBundle::parse(bundle_bytes).map_err(|e| PackError::OrgKey(Box::new(e)))?;
     let (org_key, call) = bundle.unseal(kms, doc_k, rsa_key);
-    let org_key = org_key?;
+    let org_key = org_key.map_err(|e| PackError::OrgKey(Box::new(e)))?;
     let org = OrgKeyRecord { fingerprint: bundle.fingerprint, kms: call };
     let mut map = Vec::with_capacity(files.len());
     let mut records = Vec::with_capacity(files.len());
     for (spec, bytes) in request.sealed_inputs.iter().zip(files) {
-        let err = |source| PackError::Sealed { name: spec.name.clone(), source };
+        let err = |source: seal::SealError| PackError::Sealed {
+            name: spec.name.clone(),
+            source: Box::new(source),
+        };
         let ctx = seal::JobContext {
             job_id: &request.job_id,
             user: &spec.user,

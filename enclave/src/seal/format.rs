@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::{SealError, FORMAT, MAGIC, MAX_HEADER, MAX_PLAINTEXT, MAX_WRAPPED};
 use crate::envelope::{CONTENT_ALG, KEY_WRAP, KMS_ALG};
-use crate::receipt::fields;
+use crate::receipt::fields::{self, hex32};
 
 /// The header of a sealed input. Every algorithm is named so that a reader
 /// never guesses:
@@ -197,24 +197,9 @@ pub fn parse(bytes: &[u8]) -> Result<SealedInput<'_>, SealError> {
 }
 
 fn only(v: &Value, path: &str, allowed: &[&str]) -> Result<(), SealError> {
-    let o = v.as_object().ok_or_else(|| bad(path, "not an object"))?;
-    match o.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(bad(format!("{path}.{k}"), "unknown member")),
-        None => Ok(()),
-    }
+    crate::json::only_members(v, path, allowed).map_err(|(f, p)| bad(f, p))
 }
 
 fn s<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, SealError> {
-    let f = if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
-    v.get(key)
-        .ok_or_else(|| bad(f.clone(), "missing"))?
-        .as_str()
-        .ok_or_else(|| bad(f, "not a string"))
-}
-
-fn hex32(s: &str) -> Option<[u8; 32]> {
-    if !fields::is_hex_len(s, 32) {
-        return None;
-    }
-    hex::decode(s).ok()?.try_into().ok()
+    crate::json::str_member(v, key, path).map_err(|(f, p)| bad(f, p))
 }

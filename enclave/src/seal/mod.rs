@@ -64,8 +64,10 @@ pub use write::{seal_input, SealParams};
 
 use std::collections::BTreeMap;
 
-use crate::backend::KmsError;
+use crate::backend::{DecryptRequest, Kms, KmsError, Recipient};
 use crate::envelope::EnvelopeError;
+use crate::receipt::KmsCall;
+use crate::secret::SecretBytes;
 
 /// File magic: `PPSEAL`, then format version 1 as a big-endian u16.
 pub const MAGIC: [u8; 8] = *b"PPSEAL\x00\x01";
@@ -261,4 +263,59 @@ impl SealError {
         }
         Self::Kms { arn: arn.to_owned(), source: e }
     }
+}
+
+/// Why a `Decrypt` with `Recipient` gave no plaintext.
+#[derive(Debug)]
+pub(crate) enum RecipientFailure {
+    /// KMS refused or failed.
+    Kms(KmsError),
+    /// The answer was unusable (plaintext despite Recipient, no CMS, bad CMS).
+    Answer(String),
+}
+
+/// `kms:Decrypt` of `blob` under `arn` with `ctx` and `Recipient` = `doc`
+/// (an attestation document whose `public_key` is `job_key`'s), then the
+/// CMS open with `job_key`. Returns the plaintext and the receipt record of
+/// the call (also on failure). Shared by the org key and sealed inputs.
+pub(crate) fn decrypt_for_recipient(
+    kms: &dyn Kms,
+    blob: &[u8],
+    arn: &str,
+    ctx: &BTreeMap<String, String>,
+    doc: &[u8],
+    job_key: &rsa::RsaPrivateKey,
+) -> (Result<SecretBytes, RecipientFailure>, KmsCall) {
+    let req = DecryptRequest {
+        ciphertext_blob: blob.to_vec(),
+        key_id: Some(arn.to_owned()),
+        encryption_context: ctx.clone(),
+        recipient: Some(Recipient {
+            attestation_document: doc.to_vec(),
+            key_encryption_algorithm: crate::service::KEY_ENCRYPTION_ALGORITHM.into(),
+        }),
+    };
+    let (res, request_id) = kms.decrypt_traced(&req);
+    let call = KmsCall {
+        operation: "Decrypt",
+        arn: arn.to_owned(),
+        key_arn: res.as_ref().ok().map(|r| r.key_id.clone()),
+        encryption_context: ctx.clone(),
+        recipient: true,
+        request_id: request_id.unwrap_or_else(|| "unknown".into()),
+        outcome: KmsCall::outcome_of(res.as_ref().err()),
+    };
+    let out = res.map_err(RecipientFailure::Kms).and_then(|resp| {
+        if resp.plaintext.is_some() {
+            return Err(RecipientFailure::Answer(
+                "KMS returned plaintext despite Recipient".into(),
+            ));
+        }
+        let cms = resp
+            .ciphertext_for_recipient
+            .ok_or_else(|| RecipientFailure::Answer("no CiphertextForRecipient".into()))?;
+        crate::cms::decrypt_enveloped(&cms, job_key)
+            .map_err(|e| RecipientFailure::Answer(e.to_string()))
+    });
+    (out, call)
 }

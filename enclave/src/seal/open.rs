@@ -1,8 +1,8 @@
 //! Opening a sealed input inside the enclave, during a pack job.
 
 use super::format::{parse, SealedHeader, SealedInput};
-use super::{encryption_context, SealError};
-use crate::backend::{DecryptRequest, Kms, Recipient};
+use super::{encryption_context, RecipientFailure, SealError};
+use crate::backend::Kms;
 use crate::envelope::{decrypt_content, unwrap_dek};
 use crate::receipt::KmsCall;
 use crate::secret::SecretBytes;
@@ -85,37 +85,23 @@ pub fn open_sealed(
     // The context sent is the one the job computes, not the header's (equal
     // after check_header; computed again so the header cannot choose it).
     let ctx = encryption_context(job.user, h.job.as_deref(), job.org_fingerprint);
-    let req = DecryptRequest {
-        ciphertext_blob: h.wrapped_key.clone(),
-        key_id: Some(arn.clone()),
-        encryption_context: ctx.clone(),
-        recipient: Some(Recipient {
-            attestation_document: job.recipient_doc.to_vec(),
-            key_encryption_algorithm: crate::service::KEY_ENCRYPTION_ALGORITHM.into(),
-        }),
-    };
-    let (res, request_id) = kms.decrypt_traced(&req);
-    let call = KmsCall {
-        operation: "Decrypt",
-        arn: arn.clone(),
-        key_arn: res.as_ref().ok().map(|r| r.key_id.clone()),
-        encryption_context: ctx,
-        recipient: true,
-        request_id: request_id.unwrap_or_else(|| "unknown".into()),
-        outcome: KmsCall::outcome_of(res.as_ref().err()),
-    };
-    let answer = |problem: &str| SealError::KmsAnswer { arn: arn.clone(), problem: problem.into() };
-    let result = res.map_err(|e| SealError::from_kms(arn, e)).and_then(|resp| {
-        if resp.plaintext.is_some() {
-            return Err(answer("KMS returned plaintext despite Recipient"));
-        }
-        let cms =
-            resp.ciphertext_for_recipient.ok_or_else(|| answer("no CiphertextForRecipient"))?;
-        let w1 =
-            crate::cms::decrypt_enveloped(&cms, job.job_key).map_err(|e| answer(&e.to_string()))?;
-        let plaintext = open_level1(&parsed, w1.expose(), org_key)?;
-        Ok(OpenedInput { header: h.clone(), plaintext })
-    });
+    let (w1, call) = super::decrypt_for_recipient(
+        kms,
+        &h.wrapped_key,
+        arn,
+        &ctx,
+        job.recipient_doc,
+        job.job_key,
+    );
+    let result = w1
+        .map_err(|f| match f {
+            RecipientFailure::Kms(e) => SealError::from_kms(arn, e),
+            RecipientFailure::Answer(problem) => SealError::KmsAnswer { arn: arn.clone(), problem },
+        })
+        .and_then(|w1| {
+            let plaintext = open_level1(&parsed, w1.expose(), org_key)?;
+            Ok(OpenedInput { header: h.clone(), plaintext })
+        });
     (result, Some(call))
 }
 

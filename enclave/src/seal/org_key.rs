@@ -29,9 +29,7 @@ use rsa::traits::PublicKeyParts;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256, Sha384};
 
-use crate::backend::{
-    AttestationRequest, DecryptRequest, EncryptRequest, Kms, KmsError, Nsm, Recipient,
-};
+use crate::backend::{AttestationRequest, EncryptRequest, Kms, KmsError, Nsm};
 use crate::receipt::{fields, KmsCall};
 use crate::secret::SecretBytes;
 
@@ -281,44 +279,31 @@ impl OrgKeyBundle {
         job_key: &rsa::RsaPrivateKey,
     ) -> (Result<rsa::RsaPrivateKey, OrgKeyError>, KmsCall) {
         let arn = &self.kms_key_arn;
-        let req = DecryptRequest {
-            ciphertext_blob: self.ciphertext_blob.clone(),
-            key_id: Some(arn.clone()),
-            encryption_context: self.encryption_context.clone(),
-            recipient: Some(Recipient {
-                attestation_document: recipient_doc.to_vec(),
-                key_encryption_algorithm: crate::service::KEY_ENCRYPTION_ALGORITHM.into(),
-            }),
-        };
-        let (res, request_id) = kms.decrypt_traced(&req);
-        let call = KmsCall {
-            operation: "Decrypt",
-            arn: arn.clone(),
-            key_arn: res.as_ref().ok().map(|r| r.key_id.clone()),
-            encryption_context: self.encryption_context.clone(),
-            recipient: true,
-            request_id: request_id.unwrap_or_else(|| "unknown".into()),
-            outcome: KmsCall::outcome_of(res.as_ref().err()),
-        };
+        let (der, call) = super::decrypt_for_recipient(
+            kms,
+            &self.ciphertext_blob,
+            arn,
+            &self.encryption_context,
+            recipient_doc,
+            job_key,
+        );
         let answer =
             |problem: &str| OrgKeyError::Answer { arn: arn.clone(), problem: problem.into() };
-        let key = res.map_err(|e| kms_err(arn, e)).and_then(|resp| {
-            if resp.plaintext.is_some() {
-                return Err(answer("KMS returned plaintext despite Recipient"));
-            }
-            let cms =
-                resp.ciphertext_for_recipient.ok_or_else(|| answer("no CiphertextForRecipient"))?;
-            let der =
-                crate::cms::decrypt_enveloped(&cms, job_key).map_err(|e| answer(&e.to_string()))?;
-            let key = rsa::RsaPrivateKey::from_pkcs8_der(der.expose())
-                .map_err(|_| answer("the decrypted blob is not a PKCS#8 RSA private key"))?;
-            if key.n() != self.public_key.n() || key.e() != self.public_key.e() {
-                return Err(answer(
-                    "the decrypted private key does not match the bundle's public key",
-                ));
-            }
-            Ok(key)
-        });
+        let key = der
+            .map_err(|f| match f {
+                super::RecipientFailure::Kms(e) => kms_err(arn, e),
+                super::RecipientFailure::Answer(p) => answer(&p),
+            })
+            .and_then(|der| {
+                let key = rsa::RsaPrivateKey::from_pkcs8_der(der.expose())
+                    .map_err(|_| answer("the decrypted blob is not a PKCS#8 RSA private key"))?;
+                if key.n() != self.public_key.n() || key.e() != self.public_key.e() {
+                    return Err(answer(
+                        "the decrypted private key does not match the bundle's public key",
+                    ));
+                }
+                Ok(key)
+            });
         (key, call)
     }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::json::{self, JsonError};
-use crate::receipt::fields;
+use crate::receipt::fields::{self, hex32};
 
 /// The `_type` of a job request.
 pub const REQUEST_TYPE: &str = "https://proofpack.dev/pack-request/v1";
@@ -406,11 +406,4 @@ fn join(path: &str, key: &str) -> String {
     } else {
         format!("{path}.{key}")
     }
-}
-
-fn hex32(s: &str) -> Option<[u8; 32]> {
-    if !fields::is_hex_len(s, 32) {
-        return None;
-    }
-    hex::decode(s).ok()?.try_into().ok()
 }
