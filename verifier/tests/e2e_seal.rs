@@ -167,7 +167,7 @@ fn serve(nsm: &str, kms: &KmsLocal, dir: &Path, build_info: &Path) -> (Serve, St
 fn key_policy(user_role: &str, user: &str, pcrs: &Measurements) -> String {
     json!({"Version": "2012-10-17", "Statement": [
         {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": ADMIN},
-         "NotAction": ["kms:Decrypt", "kms:Encrypt"], "Resource": "*"},
+         "NotAction": ["kms:Decrypt", "kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"], "Resource": "*"},
         {"Sid": "UserSealsForThemselves", "Effect": "Allow", "Principal": {"AWS": user_role},
          "Action": "kms:Encrypt", "Resource": "*",
          "Condition": {"StringEquals": {"kms:EncryptionContext:proofpack:user": user}}},
