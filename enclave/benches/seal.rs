@@ -47,6 +47,16 @@ fn mbps(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / 1e6 / d.as_secs_f64()
 }
 
+/// `peer / ours`, with enough digits to be non-zero for tiny inputs.
+fn ratio(peer: Duration, ours: Duration) -> String {
+    let r = peer.as_secs_f64() / ours.as_secs_f64();
+    if r < 0.01 {
+        format!("{r:.5}")
+    } else {
+        format!("{r:.2}")
+    }
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let t = Instant::now();
@@ -100,13 +110,13 @@ fn main() {
         }
         let (re, rd, s, o) = (median(raw_e), median(raw_d), median(se), median(op));
         println!(
-            "| {label} | {re:.2?} ({:.0} MB/s) | {s:.2?} ({:.0} MB/s) | {:.2} | {rd:.2?} ({:.0} MB/s) | {o:.2?} ({:.0} MB/s) | {:.2} |",
+            "| {label} | {re:.2?} ({:.0} MB/s) | {s:.2?} ({:.1} MB/s) | {} | {rd:.2?} ({:.0} MB/s) | {o:.2?} ({:.1} MB/s) | {} |",
             mbps(n, re),
             mbps(n, s),
-            re.as_secs_f64() / s.as_secs_f64(),
+            ratio(re, s),
             mbps(n, rd),
             mbps(n, o),
-            rd.as_secs_f64() / o.as_secs_f64(),
+            ratio(rd, o),
         );
     }
     println!("(ratio = raw GCM time / seal or open time: 1.00 = as fast as raw AES-256-GCM)");

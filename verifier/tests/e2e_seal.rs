@@ -10,6 +10,9 @@
 
 #[path = "common/kms_local.rs"]
 mod kms_local;
+#[path = "common/sealed.rs"]
+mod sealed;
+use sealed::reheader;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -593,18 +596,5 @@ fn audit_key_states(kms: &KmsLocal, receipt: &Path, root: &Path) -> Vec<(String,
     }
     walk(&v, &mut out);
     assert!(!out.is_empty(), "no kms.key.state checks: {v}");
-    out
-}
-
-/// Rewrites the header of a sealed input (JCS again), keeping the rest.
-fn reheader(bytes: &[u8], f: impl FnOnce(&mut Value)) -> Vec<u8> {
-    let h = u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
-    let mut v: Value = serde_json::from_slice(&bytes[12..12 + h]).unwrap();
-    f(&mut v);
-    let nh = enclave::json::to_jcs(&v).unwrap();
-    let mut out = bytes[..8].to_vec();
-    out.extend_from_slice(&(nh.len() as u32).to_be_bytes());
-    out.extend_from_slice(&nh);
-    out.extend_from_slice(&bytes[12 + h..]);
     out
 }

@@ -5,6 +5,9 @@
 //! interoperability of level 1 with PyCryptodome's `PKCS1_OAEP` (SHA-512).
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/sealed.rs"]
+mod sealed;
+
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +19,7 @@ use enclave::backend::{
 use enclave::seal::{self, JobContext, KeyUnavailable, SealError, SealParams};
 use enclave::secret::SecretBytes;
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
+use sealed::reheader;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use verifier::kms_local::{blob, cms};
@@ -140,18 +144,6 @@ impl Fixture {
 }
 
 const PT: &[u8] = br#"{"DB_PASSWORD":"s3cret"}"#;
-
-fn reheader(bytes: &[u8], f: impl FnOnce(&mut Value)) -> Vec<u8> {
-    let h = u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
-    let mut v: Value = serde_json::from_slice(&bytes[12..12 + h]).unwrap();
-    f(&mut v);
-    let nh = enclave::json::to_jcs(&v).unwrap();
-    let mut out = bytes[..8].to_vec();
-    out.extend_from_slice(&(nh.len() as u32).to_be_bytes());
-    out.extend_from_slice(&nh);
-    out.extend_from_slice(&bytes[12 + h..]);
-    out
-}
 
 #[test]
 fn round_trip_and_header_fields() {

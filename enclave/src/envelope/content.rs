@@ -27,6 +27,28 @@ pub fn encrypt_content(
         .map_err(|_| EnvelopeError::Seal("AES-GCM encryption failed".into()))
 }
 
+/// AES-256-GCM encryption of `plaintext` appended to `out`, with everything
+/// already in `out` (the framing prefix) as AAD: ciphertext ‖ tag end up
+/// right after the prefix without an intermediate copy (this matters for
+/// large inputs: one buffer of the output size, filled once).
+pub fn append_encrypted(
+    dek: &SecretKey32,
+    iv: &[u8; 12],
+    out: &mut Vec<u8>,
+    plaintext: &[u8],
+) -> Result<(), EnvelopeError> {
+    use aes_gcm::aead::AeadInPlace;
+    let aad_len = out.len();
+    out.reserve_exact(plaintext.len() + 16);
+    out.extend_from_slice(plaintext);
+    let (aad, body) = out.split_at_mut(aad_len);
+    let tag = Aes256Gcm::new(dek.expose().into())
+        .encrypt_in_place_detached(iv.into(), aad, body)
+        .map_err(|_| EnvelopeError::Seal("AES-GCM encryption failed".into()))?;
+    out.extend_from_slice(&tag);
+    Ok(())
+}
+
 /// AES-256-GCM decryption of ciphertext ‖ tag. No plaintext is released
 /// unless the tag verifies ([`EnvelopeError::ContentAuth`] otherwise).
 pub fn decrypt_content(

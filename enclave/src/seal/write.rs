@@ -6,7 +6,7 @@ use rand_core::{OsRng, RngCore};
 use super::format::SealedHeader;
 use super::{encryption_context, SealError, MAX_PLAINTEXT};
 use crate::backend::{EncryptRequest, Kms};
-use crate::envelope::{encrypt_content, wrap_dek};
+use crate::envelope::{append_encrypted, wrap_dek};
 use crate::secret::{SecretBytes, SecretKey32};
 
 /// What to seal for whom.
@@ -72,7 +72,6 @@ pub fn seal_input(
         content_type: p.content_type.to_owned(),
     };
     let mut out = header.prefix()?;
-    let ct = encrypt_content(&dek, &iv, &out, plaintext)?;
-    out.extend_from_slice(&ct);
+    append_encrypted(&dek, &iv, &mut out, plaintext)?;
     Ok(out)
 }
