@@ -315,3 +315,56 @@ pub fn context(fingerprint: &[u8; 32]) -> BTreeMap<String, String> {
     c.insert(super::CTX_ORG_KEY.to_owned(), hex::encode(fingerprint));
     c
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::backend::{DecryptRequest, DecryptResponse, EncryptResponse, NsmError};
+
+    struct Echo;
+    impl Kms for Echo {
+        fn encrypt(&self, r: &EncryptRequest) -> Result<EncryptResponse, KmsError> {
+            // Not encryption: the test only checks what is sent and stored.
+            Ok(EncryptResponse {
+                key_id: "arn:aws:kms:us-east-1:111122223333:key/k".into(),
+                ciphertext_blob: Sha256::digest(r.plaintext.expose()).to_vec(),
+            })
+        }
+        fn decrypt(&self, _: &DecryptRequest) -> Result<DecryptResponse, KmsError> {
+            Err(KmsError::Transport("unused".into()))
+        }
+    }
+    struct Doc;
+    impl Nsm for Doc {
+        fn attest(&self, req: &AttestationRequest) -> Result<Vec<u8>, NsmError> {
+            let mut v = req.public_key.clone().unwrap();
+            v.extend_from_slice(req.user_data.as_deref().unwrap());
+            Ok(v)
+        }
+        fn kind(&self) -> &'static str {
+            "test"
+        }
+    }
+
+    #[test]
+    fn init_binds_key_and_bundle_round_trips_strictly() {
+        let arn = "arn:aws:kms:us-east-1:111122223333:key/k";
+        let b = OrgKeyBundle::init(&Doc, &Echo, arn, 2048).unwrap();
+        assert_eq!(b.attestation, [b.public_key_der.clone(), binding(&b.public_key_der)].concat());
+        assert_eq!(binding(&b.public_key_der).len(), BINDING_PREFIX.len() + 1 + 48);
+        let bytes = b.to_bytes();
+        assert!(!String::from_utf8_lossy(&bytes).contains("PRIVATE"));
+        assert_eq!(OrgKeyBundle::parse(&bytes).unwrap(), b);
+        let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+        v["fingerprint"] = Value::String("00".repeat(32));
+        assert!(OrgKeyBundle::parse(v.to_string().as_bytes()).is_err());
+        let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+        v["kms"]["encryptionContext"]["proofpack:purpose"] = Value::String("x".into());
+        assert!(OrgKeyBundle::parse(v.to_string().as_bytes()).is_err());
+        let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+        v["extra"] = Value::Bool(true);
+        assert!(OrgKeyBundle::parse(v.to_string().as_bytes()).is_err());
+        assert!(OrgKeyBundle::init(&Doc, &Echo, arn, 1024).is_err());
+    }
+}

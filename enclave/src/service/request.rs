@@ -407,3 +407,53 @@ fn join(path: &str, key: &str) -> String {
         format!("{path}.{key}")
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn req(extra: &str) -> Vec<u8> {
+        format!(
+            r#"{{"_type":"{REQUEST_TYPE}","jobId":"j1","nonce":"{}","inputs":[{{"name":"a.json","sha256":"{}"}}],"outputs":[{{"name":"o.ppa","recipients":[{{"publicKey":"{}"}}]}}]{extra}}}"#,
+            "ab".repeat(32),
+            "00".repeat(32),
+            recipient_b64()
+        )
+        .into_bytes()
+    }
+
+    fn recipient_b64() -> String {
+        let pem = include_str!("../../../testvectors/receipts/rsa_test_key_2048.pub.pem");
+        let k = <rsa::RsaPublicKey as DecodePublicKey>::from_public_key_pem(pem).unwrap();
+        let der = rsa::pkcs8::EncodePublicKey::to_public_key_der(&k).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(der.as_bytes())
+    }
+
+    #[test]
+    fn sealed_inputs_and_org_key_come_together() {
+        let d = "11".repeat(32);
+        let ok = PackRequest::parse(&req(&format!(
+            r#","sealedInputs":[{{"name":"s.sealed","sha256":"{d}","user":"alice"}}],"orgKey":{{"sha256":"{d}"}}"#
+        )))
+        .unwrap();
+        assert_eq!(ok.sealed_inputs[0].user, "alice");
+        assert!(ok.org_key_sha256.is_some());
+        assert!(PackRequest::parse(&req("")).unwrap().sealed_inputs.is_empty());
+        for bad in [
+            format!(r#","orgKey":{{"sha256":"{d}"}}"#),
+            format!(r#","sealedInputs":[{{"name":"s","sha256":"{d}","user":"alice"}}]"#),
+            format!(
+                r#","sealedInputs":[{{"name":"a.json","sha256":"{d}","user":"alice"}}],"orgKey":{{"sha256":"{d}"}}"#
+            ),
+            format!(
+                r#","sealedInputs":[{{"name":"s","sha256":"{d}","user":"a/b"}}],"orgKey":{{"sha256":"{d}"}}"#
+            ),
+            format!(
+                r#","sealedInputs":[{{"name":"s","sha256":"{d}","user":"a","x":1}}],"orgKey":{{"sha256":"{d}"}}"#
+            ),
+        ] {
+            assert!(PackRequest::parse(&req(&bad)).is_err(), "{bad}");
+        }
+    }
+}
