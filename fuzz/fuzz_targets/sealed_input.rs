@@ -9,8 +9,8 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(p) = enclave::seal::parse(data) {
         let prefix = p.header.prefix().expect("a parsed header serialises");
-        let again = enclave::seal::parse(&[prefix.as_slice(), &[0u8; 16]].concat())
-            .expect("a re-serialised header parses");
+        let framed = [prefix.as_slice(), &[0u8; 16]].concat();
+        let again = enclave::seal::parse(&framed).expect("a re-serialised header parses");
         assert_eq!(again.header, p.header);
     }
 });
