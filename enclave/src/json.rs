@@ -157,6 +157,11 @@ pub fn str_member<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, Fi
         .ok_or_else(|| (f, "not a string".to_owned()))
 }
 
+/// A string map (an encryption context) as a JSON object.
+pub fn string_map(m: &std::collections::BTreeMap<String, String>) -> Map<String, Value> {
+    m.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
+}
+
 /// Serialises `value` as RFC 8785 JCS bytes (restricted value space, see module docs).
 pub fn to_jcs(value: &Value) -> Result<Vec<u8>, JsonError> {
     let mut out = Vec::new();

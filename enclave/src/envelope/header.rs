@@ -59,8 +59,7 @@ impl Header {
                 m.insert("keyId".into(), Value::String(hex::encode(r.key_id)));
                 m.insert("keyWrap".into(), Value::String(KEY_WRAP.into()));
                 if let Some(k) = &r.kms {
-                    let ctx: Map<String, Value> =
-                        k.encryption_context.iter().map(|(a, b)| (a.clone(), Value::String(b.clone()))).collect();
+                    let ctx = crate::json::string_map(&k.encryption_context);
                     m.insert(
                         "kms".into(),
                         json!({"keyArn": k.key_arn, "encryptionAlgorithm": KMS_ALG, "encryptionContext": ctx}),
@@ -94,17 +93,7 @@ impl Header {
         }
         let receipt_key_id = hex32(s(job, "receiptKeyId", "job")?)
             .ok_or_else(|| bad("job.receiptKeyId", "not 64 hex"))?;
-        let content = v.get("content").ok_or_else(|| bad("content", "missing"))?;
-        only(content, "content", &["alg", "iv", "contentType"])?;
-        if s(content, "alg", "content")? != CONTENT_ALG {
-            return Err(bad("content.alg", format!("must be {CONTENT_ALG}")));
-        }
-        let iv: [u8; 12] = STANDARD
-            .decode(s(content, "iv", "content")?)
-            .ok()
-            .and_then(|x| x.try_into().ok())
-            .ok_or_else(|| bad("content.iv", "must be base64 of exactly 12 bytes"))?;
-        let content_type = s(content, "contentType", "content")?.to_owned();
+        let (iv, content_type) = content_member(&v).map_err(|(f, p)| bad(f, p))?;
         let arr = v
             .get("recipients")
             .and_then(Value::as_array)
@@ -157,6 +146,25 @@ impl Header {
         }
         Ok(Self { job_id, receipt_key_id, iv, content_type, recipients })
     }
+}
+
+/// The `content` member shared by the artifact and the sealed input:
+/// `{"alg": "A256GCM", "iv": <base64 of 12 bytes>, "contentType": string}`.
+pub fn content_member(v: &Value) -> Result<([u8; 12], String), crate::json::FieldProblem> {
+    use crate::json::{only_members, str_member};
+    let content = v.get("content").ok_or_else(|| ("content".to_owned(), "missing".to_owned()))?;
+    only_members(content, "content", &["alg", "iv", "contentType"])?;
+    if str_member(content, "alg", "content")? != CONTENT_ALG {
+        return Err(("content.alg".into(), format!("must be {CONTENT_ALG}")));
+    }
+    let iv: [u8; 12] = STANDARD
+        .decode(str_member(content, "iv", "content")?)
+        .ok()
+        .and_then(|x| x.try_into().ok())
+        .ok_or_else(|| {
+            ("content.iv".to_owned(), "must be base64 of exactly 12 bytes".to_owned())
+        })?;
+    Ok((iv, str_member(content, "contentType", "content")?.to_owned()))
 }
 
 fn only(v: &Value, path: &str, allowed: &[&str]) -> Result<(), EnvelopeError> {

@@ -16,7 +16,7 @@ mod read;
 mod write;
 
 pub use content::{append_encrypted, decrypt_content, encrypt_content, unwrap_dek, wrap_dek};
-pub use header::{Header, RecipientEntry, WrapKms};
+pub use header::{content_member, Header, RecipientEntry, WrapKms};
 pub use read::{open, parse, ParsedArtifact};
 pub use write::{seal, SealRecipient, Sealed};
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::{SealError, FORMAT, MAGIC, MAX_HEADER, MAX_PLAINTEXT, MAX_WRAPPED};
 use crate::envelope::{CONTENT_ALG, KEY_WRAP, KMS_ALG};
@@ -60,11 +60,7 @@ fn bad(field: impl Into<String>, problem: impl Into<String>) -> SealError {
 impl SealedHeader {
     /// The header as JSON (serialised with JCS by the writer).
     pub fn to_json(&self) -> Value {
-        let ctx: Map<String, Value> = self
-            .encryption_context
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
+        let ctx = crate::json::string_map(&self.encryption_context);
         let mut v = json!({
             "format": FORMAT,
             "user": self.user,
@@ -140,17 +136,7 @@ impl SealedHeader {
         if wrapped_key.is_empty() || wrapped_key.len() > MAX_WRAPPED {
             return Err(bad("wrappedKey", format!("length must be 1..={MAX_WRAPPED}")));
         }
-        let content = v.get("content").ok_or_else(|| bad("content", "missing"))?;
-        only(content, "content", &["alg", "iv", "contentType"])?;
-        if s(content, "alg", "content")? != CONTENT_ALG {
-            return Err(bad("content.alg", format!("must be {CONTENT_ALG}")));
-        }
-        let iv: [u8; 12] = STANDARD
-            .decode(s(content, "iv", "content")?)
-            .ok()
-            .and_then(|x| x.try_into().ok())
-            .ok_or_else(|| bad("content.iv", "must be base64 of exactly 12 bytes"))?;
-        let content_type = s(content, "contentType", "content")?.to_owned();
+        let (iv, content_type) = crate::envelope::content_member(&v).map_err(|(f, p)| bad(f, p))?;
         if content_type.is_empty() || content_type.len() > 255 {
             return Err(bad("content.contentType", "must be 1..255 bytes"));
         }

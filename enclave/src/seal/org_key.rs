@@ -26,7 +26,7 @@ use base64::Engine as _;
 use rand_core::OsRng;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
 use rsa::traits::PublicKeyParts;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256, Sha384};
 
 use crate::backend::{AttestationRequest, EncryptRequest, Kms, KmsError, Nsm};
@@ -177,11 +177,7 @@ impl OrgKeyBundle {
 
     /// The bundle as JSON bytes (JCS).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let ctx: Map<String, Value> = self
-            .encryption_context
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
+        let ctx = crate::json::string_map(&self.encryption_context);
         let v = json!({
             "format": FORMAT,
             "publicKey": STANDARD.encode(&self.public_key_der),
