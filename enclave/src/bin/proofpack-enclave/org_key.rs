@@ -4,13 +4,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
-use enclave::backend::kms_http::sigv4::Credentials;
-use enclave::backend::kms_http::{KmsHttpClient, KmsHttpConfig};
 use enclave::seal::org_key::{OrgKeyBundle, DEFAULT_BITS};
 
 const AFTER_HELP: &str = "\
@@ -45,18 +42,8 @@ enum OrgKeyCommand {
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
 struct InitArgs {
-    /// NSM: `nitro` (/dev/nsm) or `dev:EIF,CA_DIR` (test CA, PCRs of EIF).
-    #[arg(long)]
-    nsm: String,
-    /// KMS endpoint URL (http://127.0.0.1:PORT for proofpack-kms-local).
-    #[arg(long)]
-    kms: String,
-    /// Region for SigV4.
-    #[arg(long, default_value = "us-east-1")]
-    kms_region: String,
-    /// Connect to this address for KMS (vsock-proxy forwarder), keeping the URL's host.
-    #[arg(long)]
-    kms_connect_to: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    backends: crate::serve::Backends,
     /// The KMS key that encrypts the private key (its policy pins the PCRs).
     #[arg(long, value_name = "ARN")]
     kms_key: String,
@@ -71,11 +58,7 @@ struct InitArgs {
 /// Runs `org-key`.
 pub fn run(args: OrgKeyArgs) -> anyhow::Result<ExitCode> {
     let OrgKeyCommand::Init(a) = args.command;
-    let nsm = crate::serve::open_nsm(&a.nsm)?;
-    let mut cfg = KmsHttpConfig::new(&a.kms, &a.kms_region, Credentials::from_env()?);
-    cfg.connect_to = a.kms_connect_to;
-    cfg.timeout = Duration::from_secs(10);
-    let kms = KmsHttpClient::new(cfg)?;
+    let (nsm, kms) = a.backends.open()?;
     let bundle = match OrgKeyBundle::init(nsm.as_ref(), &kms, &a.kms_key, a.bits) {
         Ok(b) => b,
         Err(e) => {
