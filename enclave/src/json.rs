@@ -135,6 +135,33 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
+/// A problem found by the strict-schema helpers below: (JSON path, what is wrong).
+/// Each format maps it into its own typed error.
+pub type FieldProblem = (String, String);
+
+/// Fails on the first member of the object `v` not in `allowed`.
+pub fn only_members(v: &Value, path: &str, allowed: &[&str]) -> Result<(), FieldProblem> {
+    let o = v.as_object().ok_or_else(|| (path.to_owned(), "not an object".to_owned()))?;
+    match o.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err((format!("{path}.{k}"), "unknown member".into())),
+        None => Ok(()),
+    }
+}
+
+/// The string member `key` of `v` (`path` = the path of `v`, empty at the root).
+pub fn str_member<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, FieldProblem> {
+    let f = if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+    v.get(key)
+        .ok_or_else(|| (f.clone(), "missing".to_owned()))?
+        .as_str()
+        .ok_or_else(|| (f, "not a string".to_owned()))
+}
+
+/// A string map (an encryption context) as a JSON object.
+pub fn string_map(m: &std::collections::BTreeMap<String, String>) -> Map<String, Value> {
+    m.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
+}
+
 /// Serialises `value` as RFC 8785 JCS bytes (restricted value space, see module docs).
 pub fn to_jcs(value: &Value) -> Result<Vec<u8>, JsonError> {
     let mut out = Vec::new();

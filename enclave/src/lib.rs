@@ -13,6 +13,7 @@ pub mod init;
 pub mod json;
 pub mod merge;
 pub mod receipt;
+pub mod seal;
 pub mod secret;
 pub mod service;
 pub mod sops;

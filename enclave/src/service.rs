@@ -16,13 +16,16 @@ pub mod request;
 
 pub use request::{PackRequest, RequestError};
 
-/// One job as received by the transport: the exact request bytes and the SOPS
+/// One job as received by the transport: the exact request bytes and the
 /// input files in the order the request names them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PackJob {
     /// The job request bytes (JSON, receipts.md §3.6), hashed as received.
     pub request: Vec<u8>,
-    /// The SOPS files, one per `inputs[]` entry of the request, same order.
+    /// The files: one SOPS file per `inputs[]` entry of the request, same
+    /// order; then, when the request has `sealedInputs` (issue 10), one
+    /// sealed-input file per entry, same order, and last the org-key bundle.
+    /// (The transport carries one flat list, so its frame format is unchanged.)
     pub inputs: Vec<Vec<u8>>,
 }
 
@@ -64,10 +67,13 @@ use crate::backend::{AttestationRequest, DecryptRequest, Kms, KmsError, Nsm, Nsm
 use crate::envelope::{self, SealRecipient};
 use crate::merge::{self, MergeError, Override};
 use crate::receipt::dsse::{self, Envelope};
-use crate::receipt::statement::{self, BuildInfo, InputRecord, OutputRecord, StatementError};
+use crate::receipt::statement::{
+    self, BuildInfo, InputRecord, OrgKeyRecord, OutputRecord, SealedRecord, StatementError,
+};
 use crate::receipt::KmsCall;
-use crate::secret::SecretKey32;
-use crate::sops::{SopsError, SopsFile};
+use crate::seal::{self, OrgKeyBundle};
+use crate::secret::{SecretBytes, SecretKey32};
+use crate::sops::{PlainLeaf, PlainNode, SopsError, SopsFile, ValueType};
 
 /// The only `KeyEncryptionAlgorithm` KMS accepts for `Recipient`.
 pub const KEY_ENCRYPTION_ALGORITHM: &str = "RSAES_OAEP_SHA_256";
@@ -138,6 +144,17 @@ pub enum PackError {
         /// What was wrong.
         problem: String,
     },
+    /// A sealed input could not be opened (names the user's KMS key and why).
+    #[error("sealed input {name}: {source}")]
+    Sealed {
+        /// Input name.
+        name: String,
+        /// Cause (boxed: keeps `PackError` small).
+        source: Box<crate::seal::SealError>,
+    },
+    /// The organisation key could not be unsealed.
+    #[error("organisation key: {0}")]
+    OrgKey(Box<crate::seal::OrgKeyError>),
     /// The merge failed.
     #[error("merge: {0}")]
     Merge(#[from] MergeError),
@@ -271,22 +288,28 @@ impl<'a> PackService<'a> {
 
         // 1. Request.
         let request = PackRequest::parse(&job.request)?;
-        if job.inputs.len() != request.inputs.len() {
-            return Err(PackError::InputCount {
-                expected: request.inputs.len(),
-                got: job.inputs.len(),
-            });
+        let n_sops = request.inputs.len();
+        let n_sealed = request.sealed_inputs.len();
+        let expected = n_sops + n_sealed + usize::from(request.org_key_sha256.is_some());
+        if job.inputs.len() != expected {
+            return Err(PackError::InputCount { expected, got: job.inputs.len() });
         }
         let total: usize = job.inputs.iter().map(Vec::len).sum();
         if total > MAX_TOTAL_INPUT_BYTES {
             return Err(PackError::InputsTooLarge(total));
         }
-        for (spec, bytes) in request.inputs.iter().zip(&job.inputs) {
+        let named = request
+            .inputs
+            .iter()
+            .map(|s| (s.name.as_str(), s.sha256))
+            .chain(request.sealed_inputs.iter().map(|s| (s.name.as_str(), s.sha256)))
+            .chain(request.org_key_sha256.map(|d| ("orgKey", d)));
+        for ((name, want), bytes) in named.zip(&job.inputs) {
             let actual: [u8; 32] = Sha256::digest(bytes).into();
-            if actual != spec.sha256 {
+            if actual != want {
                 return Err(PackError::InputDigest {
-                    name: spec.name.clone(),
-                    expected: hex::encode(spec.sha256),
+                    name: name.to_owned(),
+                    expected: hex::encode(want),
                     actual: hex::encode(actual),
                 });
             }
@@ -392,6 +415,23 @@ impl<'a> PackService<'a> {
             });
             docs.push((name.clone(), plain));
         }
+        // 4b. Sealed inputs (issue 10): unseal the organisation key, open each
+        // input for its user; plaintext only in memory, merged under `sealed`.
+        let (org_record, sealed_records) = if n_sealed > 0 {
+            let sealed_files = &job.inputs[n_sops..n_sops + n_sealed];
+            let bundle_bytes = &job.inputs[n_sops + n_sealed];
+            let (doc, org, recs) =
+                open_sealed_inputs(&request, sealed_files, bundle_bytes, &doc_k, &rsa_key, &kms)?;
+            let doc = if request.target.is_some() {
+                PlainNode::Map(vec![("defaults".into(), doc)])
+            } else {
+                doc
+            };
+            docs.push(("sealedInputs".into(), doc));
+            (Some(org), recs)
+        } else {
+            (None, Vec::new())
+        };
         let kms_in_inputs = kms.spent.lock().map(|g| g.0).unwrap_or(kms_before);
         tm.sops = sops_start.elapsed().saturating_sub(kms_in_inputs);
 
@@ -453,8 +493,15 @@ impl<'a> PackService<'a> {
 
         // 8–9. Statement and signature.
         let t = Instant::now();
-        let payload =
-            statement::build(&request, &doc_k, &doc_r, &self.build_info, &records, &out_records)?;
+        let payload = statement::build_with_sealed(
+            &request,
+            &doc_k,
+            &doc_r,
+            &self.build_info,
+            &records,
+            &out_records,
+            org_record.as_ref().map(|o| (o, sealed_records.as_slice())),
+        )?;
         let env = Envelope::sign(
             dsse::PAYLOAD_TYPE,
             payload,
@@ -470,4 +517,85 @@ impl<'a> PackService<'a> {
             PackReport { timings: tm, overrides },
         ))
     }
+}
+
+/// Opens the sealed inputs of a job. Returns the document merged under
+/// `sealed` (`sealed.<name>` = the `NAME: value` map of an env input, or
+/// the base64 of a file input), the org-key record and one record per
+/// input. The org private key is dropped (zeroized) before returning.
+fn open_sealed_inputs(
+    request: &PackRequest,
+    files: &[Vec<u8>],
+    bundle_bytes: &[u8],
+    doc_k: &[u8],
+    rsa_key: &rsa::RsaPrivateKey,
+    kms: &dyn Kms,
+) -> Result<(PlainNode, OrgKeyRecord, Vec<SealedRecord>), PackError> {
+    let bundle = OrgKeyBundle::parse(bundle_bytes).map_err(|e| PackError::OrgKey(Box::new(e)))?;
+    let (org_key, call) = bundle.unseal(kms, doc_k, rsa_key);
+    let org_key = org_key.map_err(|e| PackError::OrgKey(Box::new(e)))?;
+    let org = OrgKeyRecord { fingerprint: bundle.fingerprint, kms: call };
+    let mut map = Vec::with_capacity(files.len());
+    let mut records = Vec::with_capacity(files.len());
+    for (spec, bytes) in request.sealed_inputs.iter().zip(files) {
+        let err = |source: seal::SealError| PackError::Sealed {
+            name: spec.name.clone(),
+            source: Box::new(source),
+        };
+        let ctx = seal::JobContext {
+            job_id: &request.job_id,
+            user: &spec.user,
+            org_fingerprint: &bundle.fingerprint,
+            recipient_doc: doc_k,
+            job_key: rsa_key,
+        };
+        let (res, call) = seal::open_sealed(bytes, &ctx, &org_key, kms);
+        let opened = res.map_err(err)?;
+        let node = sealed_node(&opened).map_err(|problem| {
+            err(seal::SealError::Seal(format!("content is not usable: {problem}")))
+        })?;
+        map.push((spec.name.clone(), node));
+        records.push(SealedRecord {
+            name: spec.name.clone(),
+            sha256: spec.sha256,
+            user: spec.user.clone(),
+            job: opened.header.job.clone(),
+            content_type: opened.header.content_type.clone(),
+            kms: call.into_iter().collect(),
+        });
+    }
+    drop(org_key);
+    Ok((PlainNode::Map(vec![("sealed".into(), PlainNode::Map(map))]), org, records))
+}
+
+/// The merge node of one opened sealed input: an env input (JSON object of
+/// strings) becomes a map of string leaves; anything else becomes one string
+/// leaf holding the base64 of the bytes. Values move into [`SecretBytes`]
+/// (zeroized on drop) without an extra copy.
+fn sealed_node(opened: &seal::OpenedInput) -> Result<PlainNode, String> {
+    let leaf = |bytes: Vec<u8>| {
+        PlainNode::Leaf(PlainLeaf {
+            kind: ValueType::Str,
+            was_encrypted: true,
+            bytes: SecretBytes::new(bytes),
+        })
+    };
+    if opened.header.content_type != seal::CONTENT_TYPE_ENV {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(opened.plaintext.expose());
+        return Ok(leaf(b64.into_bytes()));
+    }
+    let v = crate::json::parse_strict(opened.plaintext.expose())
+        .map_err(|_| "an env input is not strict JSON".to_owned())?;
+    let serde_json::Value::Object(m) = v else {
+        return Err("an env input is not a JSON object".into());
+    };
+    let mut out = Vec::with_capacity(m.len());
+    for (k, v) in m {
+        let serde_json::Value::String(s) = v else {
+            return Err(format!("env value {k} is not a string"));
+        };
+        out.push((k, leaf(s.into_bytes())));
+    }
+    Ok(PlainNode::Map(out))
 }

@@ -9,7 +9,8 @@
 //!
 //! kind 0x01 PackJob (parent → enclave)
 //!   payload = u32be len ‖ request bytes
-//!             u16be n   ‖ n × (u32be len ‖ SOPS file bytes)
+//!             u16be n   ‖ n × (u32be len ‖ file bytes)   SOPS files, then sealed
+//!             inputs and the org-key bundle when the request has sealedInputs
 //! kind 0x02 PackOutput (enclave → parent)
 //!   payload = u16be n   ‖ n × (u16be len ‖ name UTF-8 ‖ u32be len ‖ artifact bytes)
 //!             u32be len ‖ receipt (DSSE JSON) bytes

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod git;
 pub mod kms_local;
 pub mod kms_policy;
+pub mod org_key;
 pub mod rebuild;
 pub mod receipt;
 pub mod report;

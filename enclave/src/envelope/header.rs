@@ -7,7 +7,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use super::{EnvelopeError, CONTENT_ALG, FORMAT, KEY_WRAP, KMS_ALG, MAX_RECIPIENTS};
-use crate::receipt::fields;
+use crate::receipt::fields::{self, hex32};
 
 /// The KMS layer of a recipient entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,8 +59,7 @@ impl Header {
                 m.insert("keyId".into(), Value::String(hex::encode(r.key_id)));
                 m.insert("keyWrap".into(), Value::String(KEY_WRAP.into()));
                 if let Some(k) = &r.kms {
-                    let ctx: Map<String, Value> =
-                        k.encryption_context.iter().map(|(a, b)| (a.clone(), Value::String(b.clone()))).collect();
+                    let ctx = crate::json::string_map(&k.encryption_context);
                     m.insert(
                         "kms".into(),
                         json!({"keyArn": k.key_arn, "encryptionAlgorithm": KMS_ALG, "encryptionContext": ctx}),
@@ -94,17 +93,7 @@ impl Header {
         }
         let receipt_key_id = hex32(s(job, "receiptKeyId", "job")?)
             .ok_or_else(|| bad("job.receiptKeyId", "not 64 hex"))?;
-        let content = v.get("content").ok_or_else(|| bad("content", "missing"))?;
-        only(content, "content", &["alg", "iv", "contentType"])?;
-        if s(content, "alg", "content")? != CONTENT_ALG {
-            return Err(bad("content.alg", format!("must be {CONTENT_ALG}")));
-        }
-        let iv: [u8; 12] = STANDARD
-            .decode(s(content, "iv", "content")?)
-            .ok()
-            .and_then(|x| x.try_into().ok())
-            .ok_or_else(|| bad("content.iv", "must be base64 of exactly 12 bytes"))?;
-        let content_type = s(content, "contentType", "content")?.to_owned();
+        let (iv, content_type) = content_member(&v).map_err(|(f, p)| bad(f, p))?;
         let arr = v
             .get("recipients")
             .and_then(Value::as_array)
@@ -159,25 +148,29 @@ impl Header {
     }
 }
 
-fn only(v: &Value, path: &str, allowed: &[&str]) -> Result<(), EnvelopeError> {
-    let o = v.as_object().ok_or_else(|| bad(path, "not an object"))?;
-    match o.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(bad(format!("{path}.{k}"), "unknown member")),
-        None => Ok(()),
+/// The `content` member shared by the artifact and the sealed input:
+/// `{"alg": "A256GCM", "iv": <base64 of 12 bytes>, "contentType": string}`.
+pub fn content_member(v: &Value) -> Result<([u8; 12], String), crate::json::FieldProblem> {
+    use crate::json::{only_members, str_member};
+    let content = v.get("content").ok_or_else(|| ("content".to_owned(), "missing".to_owned()))?;
+    only_members(content, "content", &["alg", "iv", "contentType"])?;
+    if str_member(content, "alg", "content")? != CONTENT_ALG {
+        return Err(("content.alg".into(), format!("must be {CONTENT_ALG}")));
     }
+    let iv: [u8; 12] = STANDARD
+        .decode(str_member(content, "iv", "content")?)
+        .ok()
+        .and_then(|x| x.try_into().ok())
+        .ok_or_else(|| {
+            ("content.iv".to_owned(), "must be base64 of exactly 12 bytes".to_owned())
+        })?;
+    Ok((iv, str_member(content, "contentType", "content")?.to_owned()))
+}
+
+fn only(v: &Value, path: &str, allowed: &[&str]) -> Result<(), EnvelopeError> {
+    crate::json::only_members(v, path, allowed).map_err(|(f, p)| bad(f, p))
 }
 
 fn s<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, EnvelopeError> {
-    let f = if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
-    v.get(key)
-        .ok_or_else(|| bad(f.clone(), "missing"))?
-        .as_str()
-        .ok_or_else(|| bad(f, "not a string"))
-}
-
-fn hex32(s: &str) -> Option<[u8; 32]> {
-    if !fields::is_hex_len(s, 32) {
-        return None;
-    }
-    hex::decode(s).ok()?.try_into().ok()
+    crate::json::str_member(v, key, path).map_err(|(f, p)| bad(f, p))
 }

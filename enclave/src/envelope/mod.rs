@@ -10,12 +10,14 @@
 //! (optional): that OAEP ciphertext encrypted again with `kms:Encrypt` under
 //! the recipient's KMS key, so neither the RSA key nor KMS alone opens it.
 
+mod content;
 mod header;
 mod read;
 mod write;
 
-pub use header::{Header, RecipientEntry, WrapKms};
-pub use read::{open, parse, unwrap_dek, ParsedArtifact};
+pub use content::{append_encrypted, decrypt_content, encrypt_content, unwrap_dek, wrap_dek};
+pub use header::{content_member, Header, RecipientEntry, WrapKms};
+pub use read::{open, parse, ParsedArtifact};
 pub use write::{seal, SealRecipient, Sealed};
 
 /// File magic: `PPACK`, 0x00, format version 1 (big-endian u16).

@@ -1,15 +1,12 @@
 //! Reading and opening artifacts (receipts.md §5.1, §5.6).
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::Aes256Gcm;
-use rsa::traits::PublicKeyParts;
-use sha2::Sha512;
 use zeroize::Zeroizing;
 
+use super::content::{decrypt_content, unwrap_dek};
 use super::header::Header;
 use super::{key_id, EnvelopeError, MAGIC, MAX_HEADER, MAX_PLAINTEXT};
 use crate::backend::{DecryptRequest, Kms};
-use crate::secret::{SecretBytes, SecretKey32};
+use crate::secret::SecretBytes;
 
 /// A structurally valid artifact (nothing authenticated yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,20 +47,6 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedArtifact<'_>, EnvelopeError> {
     Ok(ParsedArtifact { header, aad: &bytes[..12 + hl], sealed: &bytes[12 + hl..] })
 }
 
-/// Level-1 unwrap: RSA-OAEP (SHA-512, MGF1-SHA-512, empty label) of the
-/// 32-byte DEK. Every failure is the same [`EnvelopeError::UnwrapFailed`]
-/// (no padding oracle).
-pub fn unwrap_dek(key: &rsa::RsaPrivateKey, wrapped: &[u8]) -> Result<SecretKey32, EnvelopeError> {
-    if wrapped.len() != key.size() {
-        return Err(EnvelopeError::UnwrapFailed);
-    }
-    let dek = Zeroizing::new(
-        key.decrypt(rsa::Oaep::new::<Sha512>(), wrapped)
-            .map_err(|_| EnvelopeError::UnwrapFailed)?,
-    );
-    SecretKey32::from_slice(&dek).ok_or(EnvelopeError::UnwrapFailed)
-}
-
 /// Opens an artifact with the recipient's RSA private key, calling KMS for a
 /// level-2 entry. Returns the plaintext only if the GCM tag verifies.
 pub fn open(
@@ -95,9 +78,5 @@ pub fn open(
         }
     };
     let dek = unwrap_dek(key, &wrapped)?;
-    let cipher = Aes256Gcm::new(dek.expose().into());
-    let pt = cipher
-        .decrypt(&parsed.header.iv.into(), Payload { msg: parsed.sealed, aad: parsed.aad })
-        .map_err(|_| EnvelopeError::ContentAuth)?;
-    Ok(SecretBytes::new(pt))
+    decrypt_content(&dek, &parsed.header.iv, parsed.aad, parsed.sealed)
 }

@@ -1,11 +1,8 @@
 //! Sealing: encrypt a plaintext into an artifact (receipts.md §5.6, encrypt procedure).
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::Aes256Gcm;
 use rand_core::{OsRng, RngCore};
-use sha2::Sha512;
-use zeroize::Zeroizing;
 
+use super::content::{encrypt_content, wrap_dek};
 use super::header::{Header, RecipientEntry, WrapKms};
 use super::{EnvelopeError, MAGIC, MAX_HEADER, MAX_PLAINTEXT, MAX_RECIPIENTS};
 use crate::backend::{EncryptRequest, Kms};
@@ -58,11 +55,7 @@ pub fn seal(
     let mut entries = Vec::with_capacity(recipients.len());
     let mut kms_calls = Vec::with_capacity(recipients.len());
     for r in recipients {
-        let oaep = Zeroizing::new(
-            r.public_key
-                .encrypt(&mut OsRng, rsa::Oaep::new::<Sha512>(), dek.expose())
-                .map_err(|e| EnvelopeError::Seal(format!("RSA-OAEP: {e}")))?,
-        );
+        let oaep = wrap_dek(r.public_key, &dek)?;
         match r.kms {
             None => {
                 entries.push(RecipientEntry {
@@ -122,10 +115,7 @@ pub fn seal(
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&h.to_be_bytes());
     out.extend_from_slice(&hbytes);
-    let cipher = Aes256Gcm::new(dek.expose().into());
-    let ct = cipher
-        .encrypt(&iv.into(), Payload { msg: plaintext, aad: &out })
-        .map_err(|_| EnvelopeError::Seal("AES-GCM encryption failed".into()))?;
+    let ct = encrypt_content(&dek, &iv, &out, plaintext)?;
     out.extend_from_slice(&ct);
     Ok(Sealed { bytes: out, kms_calls })
 }

@@ -15,6 +15,14 @@ pub fn is_hex_len(s: &str, bytes: usize) -> bool {
     s.len() == bytes * 2 && is_lower_hex(s)
 }
 
+/// 64 lowercase hex characters as 32 bytes.
+pub fn hex32(s: &str) -> Option<[u8; 32]> {
+    if !is_hex_len(s, 32) {
+        return None;
+    }
+    hex::decode(s).ok()?.try_into().ok()
+}
+
 /// Non-empty lowercase hex of even length.
 pub fn is_lower_hex(s: &str) -> bool {
     !s.is_empty() && s.len() % 2 == 0 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::backend::KmsError;
 
@@ -37,11 +37,7 @@ impl KmsCall {
 
     /// The JSON object of the receipt schema.
     pub fn to_json(&self) -> Value {
-        let ctx: Map<String, Value> = self
-            .encryption_context
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
+        let ctx = crate::json::string_map(&self.encryption_context);
         let mut v = json!({
             "operation": self.operation,
             "arn": self.arn,

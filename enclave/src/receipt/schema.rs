@@ -237,10 +237,11 @@ pub fn check_predicate(p: &Value) -> Vec<Problem> {
         Some(p),
         "predicate",
         &["job", "enclave", "attestation", "source", "inputs", "outputs", "time", "tools"],
-        &[],
+        &["orgKey", "sealedInputs"],
     ) else {
         return c.problems;
     };
+    check_sealed(&mut c, o);
     if let Some(j) = c.obj(o.get("job"), "job", &["id", "request", "requestSha256", "nonce"], &[]) {
         c.str_(j, "id", "job", fields::is_job_id, "invalid job id");
         c.str_(j, "request", "job", |s| b64_ok(s) && s.len() <= 90_000, "not base64 (≤ 64 KiB)");
@@ -415,4 +416,48 @@ pub fn check_predicate(p: &Value) -> Vec<Problem> {
         _ => c.bad("tools", "missing, not an object or without proofpack"),
     }
     c.problems
+}
+
+/// The optional issue-10 members: `orgKey` and `sealedInputs` come together.
+fn check_sealed(c: &mut Ctx, o: &Map<String, Value>) {
+    match (o.get("orgKey"), o.get("sealedInputs")) {
+        (None, None) => return,
+        (Some(_), None) => c.bad("sealedInputs", "missing (orgKey is present)"),
+        (None, Some(_)) => c.bad("orgKey", "missing (sealedInputs is present)"),
+        (Some(_), Some(_)) => {}
+    }
+    if let Some(k) = c.obj(o.get("orgKey"), "orgKey", &["fingerprint", "kms"], &[]) {
+        c.str_(k, "fingerprint", "orgKey", |s| fields::is_hex_len(s, 32), "not Hex256");
+        c.kms_call(k.get("kms"), "orgKey.kms");
+    }
+    match o.get("sealedInputs").and_then(Value::as_array) {
+        None => c.bad("sealedInputs", "missing or not an array"),
+        Some(a) if a.is_empty() || a.len() > 64 => c.bad("sealedInputs", "must have 1..64 entries"),
+        Some(a) => {
+            for (i, inp) in a.iter().enumerate() {
+                let p = format!("sealedInputs[{i}]");
+                let Some(io) = c.obj(
+                    Some(inp),
+                    &p,
+                    &["name", "digest", "user", "contentType", "kms"],
+                    &["job"],
+                ) else {
+                    continue;
+                };
+                c.str_(io, "name", &p, fields::is_input_name, "invalid input name");
+                c.digest(io.get("digest"), &format!("{p}.digest"));
+                c.str_(io, "user", &p, fields::is_job_id, "invalid user");
+                c.str_(io, "job", &p, fields::is_job_id, "invalid job id");
+                c.str_(io, "contentType", &p, |s| !s.is_empty() && s.len() <= 255, "invalid");
+                match io.get("kms").and_then(Value::as_array) {
+                    Some(calls) if !calls.is_empty() => {
+                        for (j, call) in calls.iter().enumerate() {
+                            c.kms_call(Some(call), &format!("{p}.kms[{j}]"));
+                        }
+                    }
+                    _ => c.bad(&format!("{p}.kms"), "missing, empty or not an array"),
+                }
+            }
+        }
+    }
 }

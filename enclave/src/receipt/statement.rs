@@ -146,6 +146,32 @@ pub struct OutputRecord {
     pub recipients: Vec<([u8; 32], Option<KmsCall>)>,
 }
 
+/// The organisation key a job unsealed (issue 10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgKeyRecord {
+    /// SHA-256 of the org public key's SPKI DER.
+    pub fingerprint: [u8; 32],
+    /// The `kms:Decrypt` (with Recipient) of its private key.
+    pub kms: KmsCall,
+}
+
+/// What the receipt records about one sealed input (issue 10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedRecord {
+    /// Name from the request.
+    pub name: String,
+    /// SHA-256 of the sealed-input file bytes.
+    pub sha256: [u8; 32],
+    /// The user it was opened for.
+    pub user: String,
+    /// The job it was sealed for, if it was sealed for one.
+    pub job: Option<String>,
+    /// The plaintext media type.
+    pub content_type: String,
+    /// The user-key `kms:Decrypt` call(s).
+    pub kms: Vec<KmsCall>,
+}
+
 fn doc(which: &'static str, bytes: &[u8]) -> Result<DocFields, StatementError> {
     read_fields(bytes).map_err(|source| StatementError::Doc { which, source })
 }
@@ -163,6 +189,21 @@ pub fn build(
     build_info: &BuildInfo,
     inputs: &[InputRecord],
     outputs: &[OutputRecord],
+) -> Result<Vec<u8>, StatementError> {
+    build_with_sealed(request, doc_k, doc_r, build_info, inputs, outputs, None)
+}
+
+/// [`build`], plus the `orgKey` and `sealedInputs` members when the job had
+/// sealed inputs. Without them the bytes are exactly those of [`build`]
+/// (receipts of jobs without sealed inputs are unchanged).
+pub fn build_with_sealed(
+    request: &PackRequest,
+    doc_k: &[u8],
+    doc_r: &[u8],
+    build_info: &BuildInfo,
+    inputs: &[InputRecord],
+    outputs: &[OutputRecord],
+    sealed: Option<(&OrgKeyRecord, &[SealedRecord])>,
 ) -> Result<Vec<u8>, StatementError> {
     let k = doc("doc_K", doc_k)?;
     let r = doc("doc_R", doc_r)?;
@@ -227,7 +268,7 @@ pub fn build(
         .iter()
         .map(|o| json!({"name": o.name, "digest": {"sha256": hex::encode(o.sha256)}}))
         .collect();
-    let predicate = json!({
+    let mut predicate = json!({
         "job": {
             "id": request.job_id,
             "request": STANDARD.encode(request.bytes()),
@@ -255,6 +296,29 @@ pub fn build(
         "time": {"startedOn": started, "finishedOn": finished},
         "tools": build_info.tools,
     });
+    if let (Some((org, recs)), Some(p)) = (sealed, predicate.as_object_mut()) {
+        p.insert(
+            "orgKey".into(),
+            json!({"fingerprint": hex::encode(org.fingerprint), "kms": org.kms.to_json()}),
+        );
+        let v: Vec<Value> = recs
+            .iter()
+            .map(|r| {
+                let mut m = json!({
+                    "name": r.name,
+                    "digest": {"sha256": hex::encode(r.sha256)},
+                    "user": r.user,
+                    "contentType": r.content_type,
+                    "kms": r.kms.iter().map(KmsCall::to_json).collect::<Vec<_>>(),
+                });
+                if let (Some(j), Some(o)) = (&r.job, m.as_object_mut()) {
+                    o.insert("job".into(), Value::String(j.clone()));
+                }
+                m
+            })
+            .collect();
+        p.insert("sealedInputs".into(), Value::Array(v));
+    }
     let statement = json!({
         "_type": STATEMENT_TYPE,
         "subject": subject,

@@ -11,7 +11,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::json::{self, JsonError};
-use crate::receipt::fields;
+use crate::receipt::fields::{self, hex32};
 
 /// The `_type` of a job request.
 pub const REQUEST_TYPE: &str = "https://proofpack.dev/pack-request/v1";
@@ -57,6 +57,17 @@ pub struct InputSpec {
     pub name: String,
     /// Expected SHA-256 of the SOPS file bytes.
     pub sha256: [u8; 32],
+}
+
+/// One sealed input named by the request (issue 10; see [`crate::seal`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedInputSpec {
+    /// Name (a path), as given; unique among inputs and sealed inputs.
+    pub name: String,
+    /// Expected SHA-256 of the sealed-input file bytes.
+    pub sha256: [u8; 32],
+    /// The user this job opens the input for (must be the user it was sealed for).
+    pub user: String,
 }
 
 /// The optional KMS layer for one recipient.
@@ -116,6 +127,10 @@ pub struct PackRequest {
     pub target: Option<Target>,
     /// Operator claim: SHA-384 of the EIF (not attested).
     pub eif_sha384: Option<String>,
+    /// Sealed inputs (empty when the request has no `sealedInputs`).
+    pub sealed_inputs: Vec<SealedInputSpec>,
+    /// SHA-256 of the org-key bundle, present iff there are sealed inputs.
+    pub org_key_sha256: Option<[u8; 32]>,
 }
 
 impl PackRequest {
@@ -129,7 +144,15 @@ impl PackRequest {
         for k in obj.keys() {
             if !matches!(
                 k.as_str(),
-                "_type" | "jobId" | "nonce" | "inputs" | "outputs" | "target" | "eifSha384"
+                "_type"
+                    | "jobId"
+                    | "nonce"
+                    | "inputs"
+                    | "outputs"
+                    | "target"
+                    | "eifSha384"
+                    | "sealedInputs"
+                    | "orgKey"
             ) {
                 return Err(bad(k.clone(), "unknown member"));
             }
@@ -214,6 +237,7 @@ impl PackRequest {
                 Some(s.to_owned())
             }
         };
+        let (sealed_inputs, org_key_sha256) = parse_sealed(&v, &inputs)?;
         Ok(Self {
             bytes: bytes.to_vec(),
             sha256: Sha256::digest(bytes).into(),
@@ -223,6 +247,8 @@ impl PackRequest {
             outputs,
             target,
             eif_sha384,
+            sealed_inputs,
+            org_key_sha256,
         })
     }
 
@@ -235,6 +261,52 @@ impl PackRequest {
     pub fn sha256(&self) -> [u8; 32] {
         self.sha256
     }
+}
+
+/// `sealedInputs` (1..[`MAX_INPUTS`] of `{name, sha256, user}`) and
+/// `orgKey` (`{sha256}`): both present or both absent.
+fn parse_sealed(
+    v: &Value,
+    inputs: &[InputSpec],
+) -> Result<(Vec<SealedInputSpec>, Option<[u8; 32]>), RequestError> {
+    let org = match v.get("orgKey") {
+        None => None,
+        Some(o) => {
+            only_members(o, "orgKey", &["sha256"])?;
+            Some(
+                hex32(str_at(o, "sha256", "orgKey")?)
+                    .ok_or_else(|| bad("orgKey.sha256", "must be 64 lowercase hex"))?,
+            )
+        }
+    };
+    if v.get("sealedInputs").is_none() {
+        return match org {
+            None => Ok((Vec::new(), None)),
+            Some(_) => Err(bad("orgKey", "only allowed together with sealedInputs")),
+        };
+    }
+    let org = org.ok_or_else(|| bad("orgKey", "missing (required with sealedInputs)"))?;
+    let items = array_at(v, "sealedInputs", "sealedInputs", MAX_INPUTS)?;
+    let mut out: Vec<SealedInputSpec> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("sealedInputs[{i}]");
+        only_members(item, &path, &["name", "sha256", "user"])?;
+        let name = str_at(item, "name", &path)?;
+        if !fields::is_input_name(name) {
+            return Err(bad(format!("{path}.name"), "invalid input name"));
+        }
+        if inputs.iter().any(|x| x.name == name) || out.iter().any(|x| x.name == name) {
+            return Err(bad(format!("{path}.name"), "duplicate input name"));
+        }
+        let sha256 = hex32(str_at(item, "sha256", &path)?)
+            .ok_or_else(|| bad(format!("{path}.sha256"), "must be 64 lowercase hex"))?;
+        let user = str_at(item, "user", &path)?;
+        if !fields::is_job_id(user) {
+            return Err(bad(format!("{path}.user"), "must be 1..128 characters of [A-Za-z0-9._-]"));
+        }
+        out.push(SealedInputSpec { name: name.to_owned(), sha256, user: user.to_owned() });
+    }
+    Ok((out, Some(org)))
 }
 
 fn parse_recipient(r: &Value, path: &str) -> Result<RecipientSpec, RequestError> {
@@ -336,9 +408,52 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn hex32(s: &str) -> Option<[u8; 32]> {
-    if !fields::is_hex_len(s, 32) {
-        return None;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn req(extra: &str) -> Vec<u8> {
+        format!(
+            r#"{{"_type":"{REQUEST_TYPE}","jobId":"j1","nonce":"{}","inputs":[{{"name":"a.json","sha256":"{}"}}],"outputs":[{{"name":"o.ppa","recipients":[{{"publicKey":"{}"}}]}}]{extra}}}"#,
+            "ab".repeat(32),
+            "00".repeat(32),
+            recipient_b64()
+        )
+        .into_bytes()
     }
-    hex::decode(s).ok()?.try_into().ok()
+
+    fn recipient_b64() -> String {
+        let pem = include_str!("../../../testvectors/receipts/rsa_test_key_2048.pub.pem");
+        let k = <rsa::RsaPublicKey as DecodePublicKey>::from_public_key_pem(pem).unwrap();
+        let der = rsa::pkcs8::EncodePublicKey::to_public_key_der(&k).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(der.as_bytes())
+    }
+
+    #[test]
+    fn sealed_inputs_and_org_key_come_together() {
+        let d = "11".repeat(32);
+        let ok = PackRequest::parse(&req(&format!(
+            r#","sealedInputs":[{{"name":"s.sealed","sha256":"{d}","user":"alice"}}],"orgKey":{{"sha256":"{d}"}}"#
+        )))
+        .unwrap();
+        assert_eq!(ok.sealed_inputs[0].user, "alice");
+        assert!(ok.org_key_sha256.is_some());
+        assert!(PackRequest::parse(&req("")).unwrap().sealed_inputs.is_empty());
+        for bad in [
+            format!(r#","orgKey":{{"sha256":"{d}"}}"#),
+            format!(r#","sealedInputs":[{{"name":"s","sha256":"{d}","user":"alice"}}]"#),
+            format!(
+                r#","sealedInputs":[{{"name":"a.json","sha256":"{d}","user":"alice"}}],"orgKey":{{"sha256":"{d}"}}"#
+            ),
+            format!(
+                r#","sealedInputs":[{{"name":"s","sha256":"{d}","user":"a/b"}}],"orgKey":{{"sha256":"{d}"}}"#
+            ),
+            format!(
+                r#","sealedInputs":[{{"name":"s","sha256":"{d}","user":"a","x":1}}],"orgKey":{{"sha256":"{d}"}}"#
+            ),
+        ] {
+            assert!(PackRequest::parse(&req(&bad)).is_err(), "{bad}");
+        }
+    }
 }

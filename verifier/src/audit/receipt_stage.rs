@@ -134,9 +134,26 @@ pub fn facts_of(statement: &Value) -> ReceiptFacts {
     };
     // The keys whose policies must pin the PCRs: every key the enclave
     // successfully decrypted an input's data key with.
+    // Sealed inputs (issue 10) add the organisation key's KMS key and each
+    // user's KMS key: they too only answer the pinned image.
     let mut keys = Vec::new();
-    for input in p.get("inputs").and_then(Value::as_array).into_iter().flatten() {
-        for call in input.get("kms").and_then(Value::as_array).into_iter().flatten() {
+    let sealed = p.get("sealedInputs").and_then(Value::as_array).into_iter().flatten();
+    let org = p.get("orgKey").into_iter().map(|o| (o, true));
+    for (input, single) in p
+        .get("inputs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|i| (i, false))
+        .chain(org)
+        .chain(sealed.map(|i| (i, false)))
+    {
+        let calls: Vec<&Value> = if single {
+            input.get("kms").into_iter().collect()
+        } else {
+            input.get("kms").and_then(Value::as_array).into_iter().flatten().collect()
+        };
+        for call in calls {
             if s(call, &["operation"]) == Some("Decrypt") && s(call, &["outcome"]) == Some("ok") {
                 if let Some(k) = s(call, &["keyArn"]).or_else(|| s(call, &["arn"])) {
                     keys.push(k.to_string());

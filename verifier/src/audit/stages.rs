@@ -329,28 +329,38 @@ impl super::KeyState for KmsKeyStateStage {
                 }
             };
         match client.call("DescribeKey", &serde_json::json!({ "KeyId": key_arn })) {
+            // A deleted key is a crypto-shredding outcome, not a false receipt.
+            Err(enclave::backend::KmsError::Service { code, .. }) if code == "NotFoundException" => {
+                Check::warn(
+                    "kms.key.state",
+                    format!("{key_arn} does not exist (deleted): data encrypted under it is permanently unreadable"),
+                )
+            }
             Err(e) => Check::fail("kms.key.state", format!("{key_arn}: DescribeKey failed: {e}"))
                 .optional(),
-            Ok(v) => {
-                let meta = &v["KeyMetadata"];
-                let state = meta["KeyState"].as_str().unwrap_or("unknown");
-                if state == "Enabled" {
-                    Check::pass("kms.key.state", format!("{key_arn} is Enabled"))
-                } else {
-                    let when = meta["DeletionDate"]
-                        .as_f64()
-                        .map(|d| format!(", deletion date {d}"))
-                        .unwrap_or_default();
-                    Check::warn(
-                        "kms.key.state",
-                        format!(
-                            "{key_arn} is {state}{when}: data sealed to it can no longer be opened"
-                        ),
-                    )
-                }
-            }
+            Ok(v) => key_state_check(key_arn, &v["KeyMetadata"]),
         }
     }
+}
+
+/// The check for one `DescribeKey` answer: Enabled passes; Disabled and
+/// PendingDeletion warn with what it means and how to undo it.
+pub fn key_state_check(key_arn: &str, meta: &serde_json::Value) -> Check {
+    let state = meta["KeyState"].as_str().unwrap_or("unknown");
+    let when = meta["DeletionDate"]
+        .as_f64()
+        .and_then(|d| time::OffsetDateTime::from_unix_timestamp(d as i64).ok())
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+    let why = match state {
+        "Enabled" => return Check::pass("kms.key.state", format!("{key_arn} is Enabled")),
+        "Disabled" => "disabled: data encrypted under it cannot be opened until EnableKey".to_owned(),
+        "PendingDeletion" => format!(
+            "pending deletion{}: data encrypted under it cannot be opened, and is lost for good unless CancelKeyDeletion runs before then",
+            when.map(|w| format!(" on {w}")).unwrap_or_default()
+        ),
+        other => format!("in state {other}: data encrypted under it may not open"),
+    };
+    Check::warn("kms.key.state", format!("{key_arn} is {why}"))
 }
 
 /// Flattens an image diff (A = expected, B = actual) into report entries:

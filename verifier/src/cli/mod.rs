@@ -16,3 +16,4 @@ pub mod oci;
 pub mod output;
 pub mod pack;
 pub mod receipt;
+pub mod seal;

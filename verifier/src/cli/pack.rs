@@ -44,6 +44,11 @@ receipt binds, for `receipt verify --request`).
 Recipient syntax: PEM_FILE[,kms=KEY_ARN[,ctx=K:V]...] — an RSA public key
 (SPKI PEM), optionally wrapped again under a KMS key with an encryption context.
 
+Sealed inputs (from `proofpack seal`): --sealed USER=FILE (repeatable) opens FILE
+for USER inside the enclave; --org-key BUNDLE (the organisation-key bundle) is
+then required. They appear in the artifact under `sealed.<name>`, and the
+receipt lists them (digest, user, KMS key and call) and the org key fingerprint.
+
 Exit codes: 0 packed, 1 the enclave refused or failed the job (e.g. KMS denied
 the decrypt), 2 invalid input or usage, 3 transport or internal error.";
 
@@ -72,6 +77,12 @@ pub struct PackArgs {
     /// Directory for the artifact, receipt and request.
     #[arg(long)]
     out_dir: PathBuf,
+    /// A sealed input for a user: USER=FILE (repeatable; needs --org-key).
+    #[arg(long = "sealed", value_name = "USER=FILE", requires = "org_key")]
+    sealed: Vec<String>,
+    /// The organisation-key bundle that sealed inputs were sealed for.
+    #[arg(long, value_name = "BUNDLE")]
+    org_key: Option<PathBuf>,
     /// Job id (default: random).
     #[arg(long)]
     job_id: Option<String>,
@@ -155,12 +166,31 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
         inputs.push(json!({"name": input_name(p)?, "sha256": hex::encode(Sha256::digest(&bytes))}));
         files.push(bytes);
     }
+    let mut sealed = Vec::new();
+    for spec in &args.sealed {
+        let (user, path) =
+            spec.split_once('=').with_context(|| format!("--sealed {spec:?} must be USER=FILE"))?;
+        let p = PathBuf::from(path);
+        let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+        sealed.push(json!({"name": input_name(&p)?, "sha256": hex::encode(Sha256::digest(&bytes)), "user": user}));
+        files.push(bytes);
+    }
+    let org_key = match (&args.org_key, sealed.is_empty()) {
+        (Some(p), false) => {
+            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            let digest = hex::encode(Sha256::digest(&bytes));
+            files.push(bytes);
+            Some(digest)
+        }
+        (Some(_), true) => bail!("--org-key is only used with --sealed"),
+        (None, _) => None,
+    };
     let recipients =
         args.recipients.iter().map(|r| recipient(r)).collect::<anyhow::Result<Vec<_>>>()?;
     let mut nonce = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let job_id = args.job_id.clone().unwrap_or_else(|| format!("job-{}", hex::encode(&nonce[..8])));
-    let request = json!({
+    let mut request = json!({
         "_type": "https://proofpack.dev/pack-request/v1",
         "jobId": job_id,
         "nonce": hex::encode(nonce),
@@ -168,6 +198,10 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
         "outputs": [{"name": args.output, "recipients": recipients}],
         "target": {"service": args.service, "environment": args.environment},
     });
+    if let (Some(d), Some(o)) = (org_key, request.as_object_mut()) {
+        o.insert("sealedInputs".into(), Value::Array(sealed));
+        o.insert("orgKey".into(), json!({ "sha256": d }));
+    }
     let request_bytes = serde_json::to_vec(&request)?;
     let limits = Limits { io_timeout: Duration::from_secs(args.timeout), ..Limits::default() };
     let job = PackJob { request: request_bytes.clone(), inputs: files };

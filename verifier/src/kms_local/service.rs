@@ -254,7 +254,15 @@ impl Service {
             }
             KeyState::PendingDeletion => Err(KmsFault::new(
                 "KMSInvalidStateException",
-                format!("{} is pending deletion.", key.arn),
+                format!(
+                    "{} is pending deletion{}.",
+                    key.arn,
+                    key.deletion_date
+                        .and_then(|d| time::OffsetDateTime::from_unix_timestamp(d).ok())
+                        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                        .map(|t| format!(" (deletion date {t}; CancelKeyDeletion restores it)"))
+                        .unwrap_or_default()
+                ),
             )),
         }
     }
@@ -466,10 +474,20 @@ impl Service {
         Self::algorithm(body)?;
         let named = blob::key_id_of(&ct)
             .map_err(|e| KmsFault::new("InvalidCiphertextException", e.to_string()))?;
+        // A named KeyId that does not exist (e.g. deleted at the end of its
+        // waiting period) is NotFoundException, naming the key, as in KMS.
+        if let Some(given) = get_str(body, "KeyId")? {
+            if self.store.resolve(given).is_none() {
+                return Err(KmsFault::new(
+                    "NotFoundException",
+                    format!("Key '{given}' does not exist (deleted, or never created)"),
+                ));
+            }
+        }
         let k = self.store.resolve(named).ok_or_else(|| {
             KmsFault::new(
                 "InvalidCiphertextException",
-                "the key that encrypted this blob does not exist",
+                format!("the key that encrypted this blob ({named}) does not exist (deleted?)"),
             )
         })?;
         if let Some(given) = get_str(body, "KeyId")? {

@@ -380,6 +380,11 @@ fn authenticated(
         "subjects and outputs differ",
     ));
     c.push(inputs_check(p));
+    // Only receipts of jobs with sealed inputs (issue 10) have this check, so
+    // reports of every other receipt are unchanged.
+    if p.get("sealedInputs").is_some() || p.get("orgKey").is_some() {
+        c.push(sealed_check(&request, p));
+    }
     c.push(outputs_kms_check(&request, p));
 
     // Step 22: the caller's own request/nonce.
@@ -510,6 +515,82 @@ fn inputs_check(p: &Value) -> Check {
         Check::pass("inputs.kms_records", "every input's data key came from KMS Decrypt with Recipient = doc_K; the enclave reports each SOPS MAC verified")
     } else {
         Check::fail("inputs.kms_records", problems.join("; "))
+    }
+}
+
+/// Sealed inputs: the request names the same inputs (name, digest, user) and
+/// the same org-key bundle; the org key and every sealed input came from a
+/// successful KMS Decrypt with Recipient = doc_K, whose encryption context
+/// names that user and that org key.
+fn sealed_check(request: &[u8], p: &Value) -> Check {
+    let id = "sealed_inputs.kms_records";
+    let Ok(req) = PackRequest::parse(request) else {
+        return Check::fail(id, "request does not parse");
+    };
+    let mut problems = Vec::new();
+    let fp = p["orgKey"]["fingerprint"].as_str().unwrap_or_default();
+    let ok_call = |c: &Value| {
+        c["operation"] == "Decrypt"
+            && c["recipient"] == true
+            && c["outcome"] == "ok"
+            && c.get("keyArn").is_some()
+    };
+    if !ok_call(&p["orgKey"]["kms"]) {
+        problems.push("the org key did not come from a successful Decrypt with Recipient".into());
+    }
+    if p["orgKey"]["kms"]["encryptionContext"]["proofpack:org-key"] != fp {
+        problems.push("the org key's KMS context does not name its fingerprint".into());
+    }
+    let got: Vec<(String, String, String)> = p["sealedInputs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        x["name"].as_str().unwrap_or_default().into(),
+                        x["digest"]["sha256"].as_str().unwrap_or_default().into(),
+                        x["user"].as_str().unwrap_or_default().into(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let want: Vec<(String, String, String)> = req
+        .sealed_inputs
+        .iter()
+        .map(|s| (s.name.clone(), hex::encode(s.sha256), s.user.clone()))
+        .collect();
+    if got != want {
+        problems.push("sealed inputs (name, sha256, user) differ from the request".into());
+    }
+    for x in p["sealedInputs"].as_array().into_iter().flatten() {
+        let name = x["name"].as_str().unwrap_or_default();
+        let calls = x["kms"].as_array().cloned().unwrap_or_default();
+        match calls.last() {
+            Some(c) if ok_call(c) => {
+                let ctx = &c["encryptionContext"];
+                if ctx["proofpack:user"] != x["user"] || ctx["proofpack:org-key"] != fp {
+                    problems.push(format!(
+                        "{name}: KMS context does not name its user and the org key"
+                    ));
+                }
+                if x.get("job").is_some() && ctx["proofpack:job"] != p["job"]["id"] {
+                    problems.push(format!("{name}: sealed for another job"));
+                }
+            }
+            _ => problems.push(format!("{name}: no successful Decrypt with Recipient")),
+        }
+    }
+    if problems.is_empty() {
+        Check::pass(
+            id,
+            format!(
+                "{} sealed input(s) opened for their users through KMS with Recipient = doc_K; org key {fp}",
+                got.len()
+            ),
+        )
+    } else {
+        Check::fail(id, problems.join("; "))
     }
 }
 

@@ -2,6 +2,7 @@
 //! A thin dispatcher: each subcommand lives in its own file.
 
 mod open;
+mod org_key;
 mod serve;
 
 use std::process::ExitCode;
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Decrypt an artifact (.ppa) with a recipient's RSA private key.
     Open(open::OpenArgs),
+    /// Organisation key for sealed inputs: `org-key init` (inside the enclave).
+    OrgKey(org_key::OrgKeyArgs),
     /// Serve pack jobs (vsock or TCP) with an NSM and a KMS endpoint.
     Serve(serve::ServeArgs),
 }
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Open(args) => open::run(args),
+        Command::OrgKey(args) => org_key::run(args),
         Command::Serve(args) => serve::run(args),
     };
     match result {

@@ -42,21 +42,8 @@ pub struct ServeArgs {
     /// Where to listen: `tcp:HOST:PORT` (development) or `vsock:CID:PORT`.
     #[arg(long)]
     listen: String,
-    /// NSM: `nitro` (/dev/nsm) or `dev:EIF,CA_DIR` (test CA, PCRs of EIF).
-    #[arg(long)]
-    nsm: String,
-    /// KMS endpoint URL (http://127.0.0.1:PORT for proofpack-kms-local).
-    #[arg(long)]
-    kms: String,
-    /// Region for SigV4.
-    #[arg(long, default_value = "us-east-1")]
-    kms_region: String,
-    /// Connect to this address for KMS (vsock-proxy forwarder), keeping the URL's host.
-    #[arg(long)]
-    kms_connect_to: Option<std::net::SocketAddr>,
-    /// KMS call timeout in seconds.
-    #[arg(long, default_value_t = 10)]
-    kms_timeout: u64,
+    #[command(flatten)]
+    backends: Backends,
     /// The build-info file baked into the image.
     #[arg(long, default_value = "/etc/proofpack/build-info.json")]
     build_info: PathBuf,
@@ -72,6 +59,37 @@ pub struct ServeArgs {
     /// Exit after this many jobs (default: serve forever).
     #[arg(long)]
     max_jobs: Option<u64>,
+}
+
+/// The NSM and KMS an enclave command talks to (`serve`, `org-key init`).
+#[derive(Debug, Args)]
+pub struct Backends {
+    /// NSM: `nitro` (/dev/nsm) or `dev:EIF,CA_DIR` (test CA, PCRs of EIF).
+    #[arg(long)]
+    nsm: String,
+    /// KMS endpoint URL (http://127.0.0.1:PORT for proofpack-kms-local).
+    #[arg(long)]
+    kms: String,
+    /// Region for SigV4.
+    #[arg(long, default_value = "us-east-1")]
+    kms_region: String,
+    /// Connect to this address for KMS (vsock-proxy forwarder), keeping the URL's host.
+    #[arg(long)]
+    kms_connect_to: Option<std::net::SocketAddr>,
+    /// KMS call timeout in seconds.
+    #[arg(long, default_value_t = 10)]
+    kms_timeout: u64,
+}
+
+impl Backends {
+    /// Opens the NSM and the KMS client (credentials from the AWS environment variables).
+    pub fn open(&self) -> anyhow::Result<(Box<dyn Nsm>, KmsHttpClient)> {
+        let nsm = open_nsm(&self.nsm)?;
+        let mut cfg = KmsHttpConfig::new(&self.kms, &self.kms_region, Credentials::from_env()?);
+        cfg.connect_to = self.kms_connect_to;
+        cfg.timeout = Duration::from_secs(self.kms_timeout);
+        Ok((nsm, KmsHttpClient::new(cfg)?))
+    }
 }
 
 fn open_nsm(spec: &str) -> anyhow::Result<Box<dyn Nsm>> {
@@ -98,23 +116,19 @@ fn open_nsm(spec: &str) -> anyhow::Result<Box<dyn Nsm>> {
 /// Runs the server.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let ep: Endpoint = args.listen.parse()?;
-    let nsm = open_nsm(&args.nsm)?;
+    let (nsm, kms) = args.backends.open()?;
     let label = if nsm.kind() == "development" { "DEVELOPMENT " } else { "" };
     let build_info = BuildInfo::parse(
         &std::fs::read(&args.build_info)
             .with_context(|| format!("reading {}", args.build_info.display()))?,
     )
     .with_context(|| format!("parsing {}", args.build_info.display()))?;
-    let mut cfg = KmsHttpConfig::new(&args.kms, &args.kms_region, Credentials::from_env()?);
-    cfg.connect_to = args.kms_connect_to;
-    cfg.timeout = Duration::from_secs(args.kms_timeout);
-    let kms = KmsHttpClient::new(cfg)?;
     let service = PackService::new(nsm.as_ref(), &kms, build_info);
     let limits =
         Limits { max_frame: args.max_frame, io_timeout: Duration::from_secs(args.io_timeout) };
     let listener = Listener::bind(&ep)?;
     let addr = listener.local_addr();
-    eprintln!("proofpack-enclave: {label}serving on {addr}, KMS {}", args.kms);
+    eprintln!("proofpack-enclave: {label}serving on {addr}, KMS {}", args.backends.kms);
     if let Some(f) = &args.addr_file {
         let tmp = f.with_extension("tmp");
         std::fs::write(&tmp, &addr)?;

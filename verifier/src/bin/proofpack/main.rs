@@ -57,6 +57,8 @@ enum Command {
     // Runtime: the parent side of the pack.
     /// Send a pack job to the enclave and write the artifact and receipt.
     Pack(verifier::cli::pack::PackArgs),
+    /// Seal a file or environment variables for the enclave (user side).
+    Seal(Box<verifier::cli::seal::SealArgs>),
     /// Print the version.
     Version,
 }
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Build(c) => verifier::cli::build::run(c),
         Command::Receipt(args) => verifier::cli::receipt::run(args),
         Command::Pack(args) => verifier::cli::pack::run(args),
+        Command::Seal(args) => verifier::cli::seal::run(*args),
         Command::Image(cmd) => verifier::cli::image::run(cmd),
         Command::KmsPolicy(args) => verifier::cli::kms_policy::run(args),
     };

@@ -1,0 +1,191 @@
+//! The sealed-input file: framing, header (JCS JSON), strict bounded parser.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::{SealError, FORMAT, MAGIC, MAX_HEADER, MAX_PLAINTEXT, MAX_WRAPPED};
+use crate::envelope::{CONTENT_ALG, KEY_WRAP, KMS_ALG};
+use crate::receipt::fields::{self, hex32};
+
+/// The header of a sealed input. Every algorithm is named so that a reader
+/// never guesses:
+///
+/// ```json
+/// {"format": "https://proofpack.dev/sealed-input/v1",
+///  "user": "alice", "job": "deploy-42",                  // job: only with --for-job
+///  "orgKey": {"fingerprint": "<hex SHA-256 of SPKI DER>", "keyWrap": "RSA-OAEP-SHA512"},
+///  "kms": {"keyArn": "arn:aws:kms:...", "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
+///          "encryptionContext": {"proofpack:user": "alice", ...}},
+///  "wrappedKey": "<base64 KMS CiphertextBlob of the RSA-OAEP ciphertext>",
+///  "content": {"alg": "A256GCM", "iv": "<base64, 12 bytes>", "contentType": "..."}}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedHeader {
+    /// The user it is sealed for.
+    pub user: String,
+    /// The job it is sealed for, if any.
+    pub job: Option<String>,
+    /// SHA-256 of the organisation key's SPKI DER.
+    pub org_fingerprint: [u8; 32],
+    /// The user's KMS key (level 2).
+    pub kms_key_arn: String,
+    /// The level-2 encryption context, exactly as sent to KMS.
+    pub encryption_context: BTreeMap<String, String>,
+    /// KMS CiphertextBlob whose plaintext is the level-1 RSA-OAEP ciphertext.
+    pub wrapped_key: Vec<u8>,
+    /// AES-GCM IV.
+    pub iv: [u8; 12],
+    /// Plaintext media type.
+    pub content_type: String,
+}
+
+/// A structurally valid sealed input (nothing authenticated yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedInput<'a> {
+    /// The parsed header (untrusted until the content tag verifies).
+    pub header: SealedHeader,
+    /// magic ‖ H ‖ header: the GCM AAD.
+    pub aad: &'a [u8],
+    /// ciphertext ‖ tag.
+    pub sealed: &'a [u8],
+}
+
+fn bad(field: impl Into<String>, problem: impl Into<String>) -> SealError {
+    SealError::Header { field: field.into(), problem: problem.into() }
+}
+
+impl SealedHeader {
+    /// The header as JSON (serialised with JCS by the writer).
+    pub fn to_json(&self) -> Value {
+        let ctx = crate::json::string_map(&self.encryption_context);
+        let mut v = json!({
+            "format": FORMAT,
+            "user": self.user,
+            "orgKey": {"fingerprint": hex::encode(self.org_fingerprint), "keyWrap": KEY_WRAP},
+            "kms": {"keyArn": self.kms_key_arn, "encryptionAlgorithm": KMS_ALG, "encryptionContext": ctx},
+            "wrappedKey": STANDARD.encode(&self.wrapped_key),
+            "content": {"alg": CONTENT_ALG, "iv": STANDARD.encode(self.iv), "contentType": self.content_type},
+        });
+        if let (Some(j), Some(o)) = (&self.job, v.as_object_mut()) {
+            o.insert("job".into(), Value::String(j.clone()));
+        }
+        v
+    }
+
+    /// The framing prefix (magic ‖ H ‖ JCS header) — the AES-GCM AAD.
+    pub fn prefix(&self) -> Result<Vec<u8>, SealError> {
+        let h = crate::json::to_jcs(&self.to_json()).map_err(|e| SealError::Seal(e.to_string()))?;
+        if h.len() > MAX_HEADER {
+            return Err(SealError::Seal("header too large".into()));
+        }
+        let len = u32::try_from(h.len()).map_err(|_| SealError::Seal("header too large".into()))?;
+        let mut out = Vec::with_capacity(12 + h.len());
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&h);
+        Ok(out)
+    }
+
+    /// Parses header bytes strictly: duplicate keys, unknown members, wrong
+    /// algorithms, bad lengths and invalid names are all errors.
+    pub fn parse(bytes: &[u8]) -> Result<Self, SealError> {
+        let v = crate::json::parse_strict(bytes).map_err(|e| bad("(header)", e.to_string()))?;
+        only(&v, "(header)", &["format", "user", "job", "orgKey", "kms", "wrappedKey", "content"])?;
+        if s(&v, "format", "")? != FORMAT {
+            return Err(bad("format", format!("must be {FORMAT}")));
+        }
+        let user = s(&v, "user", "")?.to_owned();
+        if !fields::is_job_id(&user) {
+            return Err(bad("user", "must be 1..128 characters of [A-Za-z0-9._-]"));
+        }
+        let job = match v.get("job") {
+            None => None,
+            Some(j) => {
+                let j = j.as_str().ok_or_else(|| bad("job", "not a string"))?;
+                if !fields::is_job_id(j) {
+                    return Err(bad("job", "must be 1..128 characters of [A-Za-z0-9._-]"));
+                }
+                Some(j.to_owned())
+            }
+        };
+        let org = v.get("orgKey").ok_or_else(|| bad("orgKey", "missing"))?;
+        only(org, "orgKey", &["fingerprint", "keyWrap"])?;
+        let org_fingerprint = hex32(s(org, "fingerprint", "orgKey")?)
+            .ok_or_else(|| bad("orgKey.fingerprint", "must be 64 lowercase hex"))?;
+        if s(org, "keyWrap", "orgKey")? != KEY_WRAP {
+            return Err(bad("orgKey.keyWrap", format!("must be {KEY_WRAP}")));
+        }
+        let k = v.get("kms").ok_or_else(|| bad("kms", "missing"))?;
+        only(k, "kms", &["keyArn", "encryptionAlgorithm", "encryptionContext"])?;
+        let kms_key_arn = s(k, "keyArn", "kms")?.to_owned();
+        if !fields::is_kms_arn(&kms_key_arn) {
+            return Err(bad("kms.keyArn", "not a KMS key ARN"));
+        }
+        if s(k, "encryptionAlgorithm", "kms")? != KMS_ALG {
+            return Err(bad("kms.encryptionAlgorithm", format!("must be {KMS_ALG}")));
+        }
+        let encryption_context =
+            crate::service::request::enc_ctx(k.get("encryptionContext"), "kms.encryptionContext")
+                .map_err(|e| bad("kms.encryptionContext", e.to_string()))?;
+        let wrapped_key = STANDARD
+            .decode(s(&v, "wrappedKey", "")?)
+            .map_err(|_| bad("wrappedKey", "not base64"))?;
+        if wrapped_key.is_empty() || wrapped_key.len() > MAX_WRAPPED {
+            return Err(bad("wrappedKey", format!("length must be 1..={MAX_WRAPPED}")));
+        }
+        let (iv, content_type) = crate::envelope::content_member(&v).map_err(|(f, p)| bad(f, p))?;
+        if content_type.is_empty() || content_type.len() > 255 {
+            return Err(bad("content.contentType", "must be 1..255 bytes"));
+        }
+        Ok(Self {
+            user,
+            job,
+            org_fingerprint,
+            kms_key_arn,
+            encryption_context,
+            wrapped_key,
+            iv,
+            content_type,
+        })
+    }
+}
+
+/// Parses the framing and the header of a sealed input. Bounded: every
+/// length is checked against the bytes present before it is used.
+pub fn parse(bytes: &[u8]) -> Result<SealedInput<'_>, SealError> {
+    if bytes.len() < 12 {
+        return Err(SealError::Truncated { len: bytes.len(), need: 12 });
+    }
+    if bytes[..6] != MAGIC[..6] {
+        return Err(SealError::BadMagic);
+    }
+    let version = u16::from_be_bytes([bytes[6], bytes[7]]);
+    if version != 1 {
+        return Err(SealError::Version(version));
+    }
+    let h = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    let hl = h as usize;
+    if hl == 0 || hl > MAX_HEADER {
+        return Err(SealError::HeaderLength(h));
+    }
+    let need = 12 + hl + 16;
+    if bytes.len() < need {
+        return Err(SealError::Truncated { len: bytes.len(), need });
+    }
+    if bytes.len() - need > MAX_PLAINTEXT {
+        return Err(SealError::TooLarge(bytes.len() - need));
+    }
+    let header = SealedHeader::parse(&bytes[12..12 + hl])?;
+    Ok(SealedInput { header, aad: &bytes[..12 + hl], sealed: &bytes[12 + hl..] })
+}
+
+fn only(v: &Value, path: &str, allowed: &[&str]) -> Result<(), SealError> {
+    crate::json::only_members(v, path, allowed).map_err(|(f, p)| bad(f, p))
+}
+
+fn s<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, SealError> {
+    crate::json::str_member(v, key, path).map_err(|(f, p)| bad(f, p))
+}
