@@ -10,167 +10,29 @@
 //! measured, never booted: the development NSM only needs its bytes).
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/e2e.rs"]
+mod e2e;
 #[path = "common/kms_local.rs"]
 mod kms_local;
+use e2e::{demo_image, enclave_bin, repo, serve, sops_file, BUILD_INFO};
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use build_spec::eif::metadata::BuildMetadata;
-use build_spec::eif::{read_eif_file, Arch, EifBuilder, EifMetadata, Input, ReadOptions};
 use build_spec::pcr::Measurements;
 use enclave::attestation::testca::{TestCa, TestCaConfig};
-use enclave::backend::{EncryptRequest, Kms};
 use enclave::receipt::dsse::{parse_ed25519_spki, Envelope};
 use enclave::receipt::nsm_doc::read_fields;
 use enclave::receipt::statement::binding;
-use enclave::secret::{SecretBytes, SecretKey32};
-use enclave::sops::{KmsEntry, PlainLeaf, PlainNode, ValueType};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use verifier::attestation::chain::TrustAnchor;
 use verifier::attestation::verify::{verify, Expectations, VerifyAt, VerifyOptions};
 use verifier::report::Verdict;
 
-use kms_local::{KmsLocal, PRINCIPALS};
-
-const BUILD_INFO: &str = r#"{"buildSpec":{"digest":{"sha256":"66c73a65ccd8e53a57e78190e4c9f790bb7660574fc1a87c5944eb11c251cf5b"},"path":"build/enclave.toml"},"commit":{"gitCommit":"3d942f9c40422e95265e7e04c140c0cc6116c6df"},"repository":"git+https://github.com/proofpack/proofpack","tree":"f57fcd9750789003261a6ef6faf9f7572106ef32","tools":{"proofpack":"0.1.0"}}"#;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// `proofpack-enclave` from the workspace target dir (`cargo test --workspace`
-/// builds it). When this test runs alone (`cargo test -p proofpack` does not
-/// build other packages' binaries) it is built into a separate target dir:
-/// the outer cargo holds the lock on the main one while tests run.
-fn enclave_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("proofpack-enclave");
-    if bin.exists() {
-        return bin;
-    }
-    let nested = dir.join("e2e-nested-target");
-    let st = Command::new(env!("CARGO"))
-        .args(["build", "--locked", "-p", "proofpack-enclave", "--bin", "proofpack-enclave"])
-        .env("CARGO_TARGET_DIR", &nested)
-        .current_dir(repo())
-        .status()
-        .unwrap();
-    assert!(st.success(), "building proofpack-enclave failed");
-    nested.join("debug").join("proofpack-enclave")
-}
-
-fn demo_image(path: &Path, variant: &[u8]) -> Measurements {
-    let enclave = std::fs::read(enclave_bin()).unwrap();
-    let mut app =
-        b"proofpack demo image: /bin/proofpack-enclave + /etc/proofpack/build-info.json\n".to_vec();
-    app.extend_from_slice(&enclave);
-    app.extend_from_slice(BUILD_INFO.as_bytes());
-    app.extend_from_slice(variant);
-    let b = EifBuilder {
-        kernel: Input::Bytes(b"placeholder kernel (measured, never booted)".to_vec()),
-        cmdline: b"console=ttyS0 init=/init".to_vec(),
-        ramdisks: vec![Input::Bytes(b"init ramdisk".to_vec()), Input::Bytes(app)],
-        arch: Arch::X86_64,
-        metadata: EifMetadata {
-            image_name: "proofpack-demo".into(),
-            image_version: "1".into(),
-            build: BuildMetadata {
-                build_time: "1970-01-01T00:00:00+00:00".into(),
-                build_tool: "proofpack-e2e".into(),
-                build_tool_version: "0".into(),
-                operating_system: "Linux".into(),
-                kernel_version: "6.1".into(),
-            },
-            docker_info: Value::Null,
-            custom: Value::Null,
-        },
-        signer: None,
-    };
-    let (bytes, _) = b.to_vec().unwrap();
-    std::fs::write(path, bytes).unwrap();
-    read_eif_file(path, &ReadOptions::default()).unwrap().measurements()
-}
-
-fn plain(v: &Value) -> PlainNode {
-    let leaf = |kind, s: String| {
-        PlainNode::Leaf(PlainLeaf {
-            kind,
-            was_encrypted: true,
-            bytes: SecretBytes::new(s.into_bytes()),
-        })
-    };
-    match v {
-        Value::Object(m) => PlainNode::Map(m.iter().map(|(k, x)| (k.clone(), plain(x))).collect()),
-        Value::String(s) => leaf(ValueType::Str, s.clone()),
-        Value::Number(n) => leaf(ValueType::Int, n.to_string()),
-        other => panic!("unsupported {other}"),
-    }
-}
-
-/// A SOPS file whose data key is wrapped by the local KMS key `arn`.
-fn sops_file(kms: &dyn Kms, arn: &str, doc: &Value) -> Vec<u8> {
-    let key = SecretKey32::generate();
-    let ctx: BTreeMap<String, String> = BTreeMap::new();
-    let blob = kms
-        .encrypt(&EncryptRequest {
-            key_id: arn.into(),
-            plaintext: SecretBytes::from_slice(key.expose()),
-            encryption_context: ctx.clone(),
-        })
-        .unwrap()
-        .ciphertext_blob;
-    let entries = vec![KmsEntry { arn: arn.into(), role: None, context: ctx, enc: blob }];
-    enclave::sops::encrypt_json(&plain(doc), &key, &entries, "2026-01-01T00:00:00Z").unwrap()
-}
-
-struct Serve(Child, PathBuf);
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(eif: &Path, ca: &Path, kms: &KmsLocal, dir: &Path, build_info: &Path) -> (Serve, String) {
-    let addr_file = dir.join("addr");
-    let log = dir.join("serve.log");
-    let (id, secret, _, _) = PRINCIPALS.iter().find(|p| p.0 == "AKIDENCLAVE").unwrap();
-    let child = Command::new(enclave_bin())
-        .args(["serve", "--listen", "tcp:127.0.0.1:0", "--kms", &kms.endpoint()])
-        .arg("--nsm")
-        .arg(format!("dev:{},{}", eif.display(), ca.display()))
-        .arg("--build-info")
-        .arg(build_info)
-        .arg("--addr-file")
-        .arg(&addr_file)
-        .env("AWS_ACCESS_KEY_ID", id)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .env_remove("AWS_SESSION_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let s = Serve(child, log);
-    let start = Instant::now();
-    loop {
-        if let Ok(a) = std::fs::read_to_string(&addr_file) {
-            return (s, a);
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "serve did not start: {}",
-            std::fs::read_to_string(&s.1).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use kms_local::KmsLocal;
 
 fn pack(addr: &str, inputs: &[PathBuf], recipient_pub: &Path, out: &Path) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_proofpack"));
@@ -254,7 +116,8 @@ fn pack_end_to_end_and_pcr_mismatch_is_denied() {
     // --- The pinned image packs. ---
     let run_a = d.path().join("run-a");
     std::fs::create_dir_all(&run_a).unwrap();
-    let (srv, addr) = serve(&eif_a, &ca_dir, &kms, &run_a, &build_info);
+    let (srv, addr) =
+        serve(&format!("dev:{},{}", eif_a.display(), ca_dir.display()), &kms, &run_a, &build_info);
     let out_dir = run_a.join("out");
     let o = pack(&addr, &inputs, &recipient_pub, &out_dir);
     let serve_log = std::fs::read_to_string(&srv.1).unwrap_or_default();
@@ -364,7 +227,8 @@ fn pack_end_to_end_and_pcr_mismatch_is_denied() {
     // --- An image whose PCRs differ: KMS denies, the pack fails clearly. ---
     let run_b = d.path().join("run-b");
     std::fs::create_dir_all(&run_b).unwrap();
-    let (_srv_b, addr_b) = serve(&eif_b, &ca_dir, &kms, &run_b, &build_info);
+    let (_srv_b, addr_b) =
+        serve(&format!("dev:{},{}", eif_b.display(), ca_dir.display()), &kms, &run_b, &build_info);
     let o = pack(&addr_b, &inputs, &recipient_pub, &run_b.join("out"));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "stderr: {stderr}");

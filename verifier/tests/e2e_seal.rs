@@ -8,164 +8,33 @@
 //! (disable, schedule deletion, cancel inside the window, delete after it).
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/e2e.rs"]
+mod e2e;
 #[path = "common/kms_local.rs"]
 mod kms_local;
+use e2e::{demo_image, enclave_bin, repo, serve, sops_file, with_creds, BUILD_INFO};
 #[path = "common/sealed.rs"]
 mod sealed;
 use sealed::reheader;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use build_spec::eif::metadata::BuildMetadata;
-use build_spec::eif::{read_eif_file, Arch, EifBuilder, EifMetadata, Input, ReadOptions};
 use build_spec::pcr::Measurements;
 use enclave::attestation::testca::{TestCa, TestCaConfig};
-use enclave::backend::{EncryptRequest, Kms};
 use enclave::receipt::dsse::Envelope;
-use enclave::secret::{SecretBytes, SecretKey32};
-use enclave::sops::{KmsEntry, PlainLeaf, PlainNode, ValueType};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use kms_local::{KmsLocal, PRINCIPALS};
+use kms_local::KmsLocal;
 
-const BUILD_INFO: &str = r#"{"buildSpec":{"digest":{"sha256":"66c73a65ccd8e53a57e78190e4c9f790bb7660574fc1a87c5944eb11c251cf5b"},"path":"build/enclave.toml"},"commit":{"gitCommit":"3d942f9c40422e95265e7e04c140c0cc6116c6df"},"repository":"git+https://github.com/proofpack/proofpack","tree":"f57fcd9750789003261a6ef6faf9f7572106ef32","tools":{"proofpack":"0.1.0"}}"#;
 const ADMIN: &str = "arn:aws:iam::111122223333:role/admin";
 const ENCLAVE: &str = "arn:aws:iam::111122223333:role/pack-enclave";
 /// alice signs with the `app` principal, bob with `other`.
 const ALICE_ROLE: &str = "arn:aws:iam::111122223333:role/app";
 const BOB_ROLE: &str = "arn:aws:iam::111122223333:role/other";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// `proofpack-enclave`, built into a nested target dir when this test runs
-/// alone (see e2e_pack.rs).
-fn enclave_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("proofpack-enclave");
-    if bin.exists() {
-        return bin;
-    }
-    let nested = dir.join("e2e-nested-target");
-    let st = Command::new(env!("CARGO"))
-        .args(["build", "--locked", "-p", "proofpack-enclave", "--bin", "proofpack-enclave"])
-        .env("CARGO_TARGET_DIR", &nested)
-        .current_dir(repo())
-        .status()
-        .unwrap();
-    assert!(st.success(), "building proofpack-enclave failed");
-    nested.join("debug").join("proofpack-enclave")
-}
-
-fn demo_image(path: &Path) -> Measurements {
-    let mut app = b"proofpack demo image for sealed inputs\n".to_vec();
-    app.extend_from_slice(&std::fs::read(enclave_bin()).unwrap());
-    app.extend_from_slice(BUILD_INFO.as_bytes());
-    let b = EifBuilder {
-        kernel: Input::Bytes(b"placeholder kernel (measured, never booted)".to_vec()),
-        cmdline: b"console=ttyS0 init=/init".to_vec(),
-        ramdisks: vec![Input::Bytes(b"init ramdisk".to_vec()), Input::Bytes(app)],
-        arch: Arch::X86_64,
-        metadata: EifMetadata {
-            image_name: "proofpack-seal-demo".into(),
-            image_version: "1".into(),
-            build: BuildMetadata {
-                build_time: "1970-01-01T00:00:00+00:00".into(),
-                build_tool: "proofpack-e2e".into(),
-                build_tool_version: "0".into(),
-                operating_system: "Linux".into(),
-                kernel_version: "6.1".into(),
-            },
-            docker_info: Value::Null,
-            custom: Value::Null,
-        },
-        signer: None,
-    };
-    let (bytes, _) = b.to_vec().unwrap();
-    std::fs::write(path, bytes).unwrap();
-    read_eif_file(path, &ReadOptions::default()).unwrap().measurements()
-}
-
-fn creds(id: &str) -> (&'static str, &'static str) {
-    let (i, s, _, _) = PRINCIPALS.iter().find(|p| p.0 == id).unwrap();
-    (i, s)
-}
-
-fn with_creds(cmd: &mut Command, id: &str) {
-    let (i, s) = creds(id);
-    cmd.env("AWS_ACCESS_KEY_ID", i).env("AWS_SECRET_ACCESS_KEY", s).env_remove("AWS_SESSION_TOKEN");
-}
-
-fn sops_file(kms: &dyn Kms, arn: &str, v: &Value) -> Vec<u8> {
-    fn plain(v: &Value) -> PlainNode {
-        match v {
-            Value::Object(m) => {
-                PlainNode::Map(m.iter().map(|(k, x)| (k.clone(), plain(x))).collect())
-            }
-            Value::String(s) => PlainNode::Leaf(PlainLeaf {
-                kind: ValueType::Str,
-                was_encrypted: true,
-                bytes: SecretBytes::from_slice(s.as_bytes()),
-            }),
-            other => panic!("unsupported {other}"),
-        }
-    }
-    let key = SecretKey32::generate();
-    let ctx = BTreeMap::new();
-    let blob = kms
-        .encrypt(&EncryptRequest {
-            key_id: arn.into(),
-            plaintext: SecretBytes::from_slice(key.expose()),
-            encryption_context: ctx.clone(),
-        })
-        .unwrap()
-        .ciphertext_blob;
-    let entries = vec![KmsEntry { arn: arn.into(), role: None, context: ctx, enc: blob }];
-    enclave::sops::encrypt_json(&plain(v), &key, &entries, "2026-01-01T00:00:00Z").unwrap()
-}
-
-struct Serve(Child, PathBuf);
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(nsm: &str, kms: &KmsLocal, dir: &Path, build_info: &Path) -> (Serve, String) {
-    let addr_file = dir.join("addr");
-    let log = dir.join("serve.log");
-    let mut cmd = Command::new(enclave_bin());
-    cmd.args(["serve", "--listen", "tcp:127.0.0.1:0", "--kms", &kms.endpoint(), "--nsm", nsm])
-        .arg("--build-info")
-        .arg(build_info)
-        .arg("--addr-file")
-        .arg(&addr_file)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
-    with_creds(&mut cmd, "AKIDENCLAVE");
-    let s = Serve(cmd.spawn().unwrap(), log);
-    let start = Instant::now();
-    loop {
-        if let Ok(a) = std::fs::read_to_string(&addr_file) {
-            return (s, a);
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "serve did not start: {}",
-            std::fs::read_to_string(&s.1).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn key_policy(user_role: &str, user: &str, pcrs: &Measurements) -> String {
     json!({"Version": "2012-10-17", "Statement": [
@@ -291,7 +160,7 @@ fn seal_pack_open_isolation_and_crypto_shredding() {
     let root_pem = d.path().join("dev-root.pem");
     std::fs::write(&root_pem, ca.root_pem()).unwrap();
     let eif = d.path().join("demo.eif");
-    let pcrs = demo_image(&eif);
+    let pcrs = demo_image(&eif, b"sealed inputs");
     let pcrs_json = d.path().join("demo.pcrs.json");
     std::fs::write(&pcrs_json, pcrs.to_nitro_json()).unwrap();
     let nsm = format!("dev:{},{}", eif.display(), ca_dir.display());

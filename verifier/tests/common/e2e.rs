@@ -1,0 +1,165 @@
+//! Shared pieces of the end-to-end tests that run the real binaries
+//! (`e2e_pack.rs`, `e2e_seal.rs`): the `proofpack-enclave` binary, a demo
+//! image measured by the development NSM, SOPS inputs wrapped by the local
+//! KMS, and a running `proofpack-enclave serve`.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use build_spec::eif::metadata::BuildMetadata;
+use build_spec::eif::{read_eif_file, Arch, EifBuilder, EifMetadata, Input, ReadOptions};
+use build_spec::pcr::Measurements;
+use enclave::backend::{EncryptRequest, Kms};
+use enclave::secret::{SecretBytes, SecretKey32};
+use enclave::sops::{KmsEntry, PlainLeaf, PlainNode, ValueType};
+use serde_json::Value;
+
+use super::kms_local::{KmsLocal, PRINCIPALS};
+
+/// The build-info file baked into the demo image (an operator's claim about
+/// the source; the audit checks it by rebuilding).
+pub const BUILD_INFO: &str = r#"{"buildSpec":{"digest":{"sha256":"66c73a65ccd8e53a57e78190e4c9f790bb7660574fc1a87c5944eb11c251cf5b"},"path":"build/enclave.toml"},"commit":{"gitCommit":"3d942f9c40422e95265e7e04c140c0cc6116c6df"},"repository":"git+https://github.com/proofpack/proofpack","tree":"f57fcd9750789003261a6ef6faf9f7572106ef32","tools":{"proofpack":"0.1.0"}}"#;
+
+/// The workspace root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `proofpack-enclave` from the workspace target dir (`cargo test --workspace`
+/// builds it). When a test runs alone (`cargo test -p proofpack` does not
+/// build other packages' binaries) it is built into a separate target dir:
+/// the outer cargo holds the lock on the main one while tests run.
+pub fn enclave_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("proofpack-enclave");
+    if bin.exists() {
+        return bin;
+    }
+    let nested = dir.join("e2e-nested-target");
+    let st = Command::new(env!("CARGO"))
+        .args(["build", "--locked", "-p", "proofpack-enclave", "--bin", "proofpack-enclave"])
+        .env("CARGO_TARGET_DIR", &nested)
+        .current_dir(repo())
+        .status()
+        .unwrap();
+    assert!(st.success(), "building proofpack-enclave failed");
+    nested.join("debug").join("proofpack-enclave")
+}
+
+/// Writes a demo image to `path` and returns its PCRs. Its user ramdisk
+/// holds the real `proofpack-enclave` binary, the build-info file and
+/// `variant` (so two variants have different PCRs); the kernel is a
+/// placeholder: the image is measured, never booted.
+pub fn demo_image(path: &Path, variant: &[u8]) -> Measurements {
+    let enclave = std::fs::read(enclave_bin()).unwrap();
+    let mut app =
+        b"proofpack demo image: /bin/proofpack-enclave + /etc/proofpack/build-info.json\n".to_vec();
+    app.extend_from_slice(&enclave);
+    app.extend_from_slice(BUILD_INFO.as_bytes());
+    app.extend_from_slice(variant);
+    let b = EifBuilder {
+        kernel: Input::Bytes(b"placeholder kernel (measured, never booted)".to_vec()),
+        cmdline: b"console=ttyS0 init=/init".to_vec(),
+        ramdisks: vec![Input::Bytes(b"init ramdisk".to_vec()), Input::Bytes(app)],
+        arch: Arch::X86_64,
+        metadata: EifMetadata {
+            image_name: "proofpack-demo".into(),
+            image_version: "1".into(),
+            build: BuildMetadata {
+                build_time: "1970-01-01T00:00:00+00:00".into(),
+                build_tool: "proofpack-e2e".into(),
+                build_tool_version: "0".into(),
+                operating_system: "Linux".into(),
+                kernel_version: "6.1".into(),
+            },
+            docker_info: Value::Null,
+            custom: Value::Null,
+        },
+        signer: None,
+    };
+    let (bytes, _) = b.to_vec().unwrap();
+    std::fs::write(path, bytes).unwrap();
+    read_eif_file(path, &ReadOptions::default()).unwrap().measurements()
+}
+
+/// A JSON document as SOPS plaintext (strings and integers).
+pub fn plain(v: &Value) -> PlainNode {
+    let leaf = |kind, s: String| {
+        PlainNode::Leaf(PlainLeaf {
+            kind,
+            was_encrypted: true,
+            bytes: SecretBytes::new(s.into_bytes()),
+        })
+    };
+    match v {
+        Value::Object(m) => PlainNode::Map(m.iter().map(|(k, x)| (k.clone(), plain(x))).collect()),
+        Value::String(s) => leaf(ValueType::Str, s.clone()),
+        Value::Number(n) => leaf(ValueType::Int, n.to_string()),
+        other => panic!("unsupported {other}"),
+    }
+}
+
+/// A SOPS file whose data key is wrapped by the local KMS key `arn`.
+pub fn sops_file(kms: &dyn Kms, arn: &str, doc: &Value) -> Vec<u8> {
+    let key = SecretKey32::generate();
+    let ctx: BTreeMap<String, String> = BTreeMap::new();
+    let blob = kms
+        .encrypt(&EncryptRequest {
+            key_id: arn.into(),
+            plaintext: SecretBytes::from_slice(key.expose()),
+            encryption_context: ctx.clone(),
+        })
+        .unwrap()
+        .ciphertext_blob;
+    let entries = vec![KmsEntry { arn: arn.into(), role: None, context: ctx, enc: blob }];
+    enclave::sops::encrypt_json(&plain(doc), &key, &entries, "2026-01-01T00:00:00Z").unwrap()
+}
+
+/// Sets the SigV4 credentials of the local KMS principal with access key `id`.
+pub fn with_creds(cmd: &mut Command, id: &str) {
+    let (i, s, _, _) = PRINCIPALS.iter().find(|p| p.0 == id).unwrap();
+    cmd.env("AWS_ACCESS_KEY_ID", i).env("AWS_SECRET_ACCESS_KEY", s).env_remove("AWS_SESSION_TOKEN");
+}
+
+/// A running `proofpack-enclave serve` (killed on drop) and its log file.
+pub struct Serve(pub Child, pub PathBuf);
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `proofpack-enclave serve` on a free loopback port with NSM `nsm`
+/// (`dev:EIF,CA_DIR`), signing KMS calls as the enclave principal; returns
+/// it and its address once it listens.
+pub fn serve(nsm: &str, kms: &KmsLocal, dir: &Path, build_info: &Path) -> (Serve, String) {
+    let addr_file = dir.join("addr");
+    let log = dir.join("serve.log");
+    let mut cmd = Command::new(enclave_bin());
+    cmd.args(["serve", "--listen", "tcp:127.0.0.1:0", "--kms", &kms.endpoint(), "--nsm", nsm])
+        .arg("--build-info")
+        .arg(build_info)
+        .arg("--addr-file")
+        .arg(&addr_file)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    with_creds(&mut cmd, "AKIDENCLAVE");
+    let s = Serve(cmd.spawn().unwrap(), log);
+    let start = Instant::now();
+    loop {
+        if let Ok(a) = std::fs::read_to_string(&addr_file) {
+            return (s, a);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "serve did not start: {}",
+            std::fs::read_to_string(&s.1).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
