@@ -14,10 +14,12 @@
 # pinned in build-spec/enclave.toml, and proofpack re-verifies them against
 # the spec's pins before use.
 #
-# Pinning: nitro-cli is pinned by commit below. nixpkgs and rust-overlay are
-# pinned by revision + narHash in flake.lock, which is created by
-# `nix flake lock` on a machine with network access and committed (this
-# repository was developed offline; see docs/notes/build.md). The Rust
+# Pinning: every input is pinned by git revision in its URL below: nixpkgs
+# (a nixos-25.11 revision of 2026-05-10), rust-overlay (a revision of
+# 2026-05-11, which carries Rust 1.95.0) and nitro-cli v1.5.0. The narHash of
+# each input is recorded in flake.lock, which `nix flake lock` creates on a
+# machine with network access (this repository was developed offline; see
+# docs/notes/build.md); to move a pin, edit the revision here. The Rust
 # toolchain is pinned by exact version here, and its `rustc -vV` commit hash
 # is enforced by proofpack against build-spec/enclave.toml when the image is
 # assembled (the build fails on a mismatch).
@@ -25,9 +27,10 @@
   description = "proofpack: reproducible Nitro Enclave images, attested secret packing, and the verifier";
 
   inputs = {
-    nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
+    # nixos-25.11 as of 2026-05-10.
+    nixpkgs.url = "github:NixOS/nixpkgs/8fd9daa3db09ced9700431c5b7ad0e8ba199b575";
     rust-overlay = {
-      url = "github:oxalica/rust-overlay";
+      url = "github:oxalica/rust-overlay/4852a8aa041c94af55e136cde5b8b6d42c3563e8";
       inputs.nixpkgs.follows = "nixpkgs";
     };
     # nitro-cli v1.5.0: kernel, kernel config and nsm.ko for the production profile.

@@ -870,6 +870,20 @@ fn flake_parses() {
     let text = std::fs::read_to_string(&flake).unwrap();
     // The pins the flake must carry.
     assert!(text.contains("aws-nitro-enclaves-cli/2950b3699d81ad304df2458915688a552734833d"));
+    // Every `github:` input names a full 40-hex revision, never a branch.
+    let urls: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split("\"github:").nth(1))
+        .map(|u| u.trim_end_matches(['"', ';']))
+        .collect();
+    assert_eq!(urls.len(), 3, "{urls:?}");
+    for u in urls {
+        let rev = u.rsplit('/').next().unwrap();
+        assert!(
+            rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()),
+            "flake input {u} is not pinned by revision"
+        );
+    }
     let spec = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../build-spec/enclave.toml"),
     )
