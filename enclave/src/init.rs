@@ -18,7 +18,9 @@
 //! 4. reads `/cmd` and `/env` and unlinks them;
 //! 5. moves `/rootfs` onto `/` (`mount --move` + `chroot`), then mounts
 //!    `proc`, `sysfs`, `devtmpfs`, and `tmpfs` on `/run` and `/tmp` inside it;
-//! 6. forks; the child execs `cmd[0]` with exactly the `/env` environment
+//! 6. brings the loopback interface `lo` up (see "Loopback" below); a failure
+//!    is printed on the console and boot continues;
+//! 7. forks; the child execs `cmd[0]` with exactly the `/env` environment
 //!    (`PATH` defaults to `/sbin:/usr/sbin:/bin:/usr/bin` when `/env` has none);
 //!    the parent reaps every child (it is PID 1) and reboots the enclave when
 //!    the application exits, printing its exit status.
@@ -27,6 +29,21 @@
 //! cgroup mounts, no `setsid`/controlling-terminal setup, no `$PATH` search
 //! for a relative `cmd[0]` beyond what `execvp` does with the `/env` PATH.
 //! Applications that need those must mount them themselves.
+//!
+//! # Loopback
+//!
+//! An enclave has no network device, only vsock, and the kernel starts with
+//! `lo` down. AWS's `init.c` does not touch `lo` either; AWS's samples bring it
+//! up from the application's shell script (`ip link set dev lo up`) before
+//! starting a TCP→vsock forwarder. Our image has no shell and no `ip`, and the
+//! pack service forwards KMS traffic through `127.0.0.1` (`serve --kms-vsock`),
+//! so the init does it: the equivalent of `ip link set dev lo up`, i.e. an
+//! `RTM_NEWLINK` request with `IFF_UP` in both `ifi_flags` and `ifi_change`
+//! over a `NETLINK_ROUTE` socket. (The classic `SIOCSIFFLAGS` ioctl would do
+//! the same, but every ioctl entry point of `rustix` is `unsafe` and this crate
+//! forbids `unsafe`; netlink needs only safe `socket`/`sendto`/`recv`.) It is
+//! not fatal: an application that does not use loopback still works, and the
+//! console says why a KMS forwarder would fail.
 //!
 //! All syscalls go through `rustix` / `vsock` (safe wrappers), so this crate
 //! keeps `unsafe_code = "forbid"`.
@@ -51,6 +68,92 @@ pub const HEARTBEAT_CID: u32 = 3;
 pub const HEARTBEAT_PORT: u32 = 9000;
 /// The heartbeat byte; nitro-cli echoes it back.
 pub const HEARTBEAT_BYTE: u8 = 0xB7;
+
+/// Name of the loopback interface.
+pub const LOOPBACK: &str = "lo";
+/// `IFNAMSIZ`: interface names are at most 15 bytes plus the NUL.
+pub const IFNAMSIZ: usize = 16;
+
+/// Netlink constants (`linux/netlink.h`, `linux/rtnetlink.h`, `linux/if.h`).
+const RTM_NEWLINK: u16 = 16;
+const NLMSG_ERROR: u16 = 2;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
+const IFF_UP: u32 = 0x1;
+/// `sizeof(struct nlmsghdr) + sizeof(struct ifinfomsg)`.
+pub const LINK_UP_REQUEST_LEN: usize = 32;
+
+/// Errors bringing an interface up.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// Empty name, longer than `IFNAMSIZ - 1` bytes, or containing NUL, `/`
+    /// or whitespace (the kernel's `dev_valid_name` rules).
+    #[error("invalid interface name {0:?}")]
+    BadName(String),
+    /// The kernel answered with an error (negative errno in `nlmsgerr`).
+    #[error("kernel refused: errno {0}")]
+    Kernel(i32),
+    /// The reply is not the acknowledgement of our request.
+    #[error("unexpected netlink reply: {0}")]
+    BadReply(&'static str),
+}
+
+/// Checks an interface name the way the kernel does (`dev_valid_name`).
+pub fn check_ifname(name: &str) -> Result<(), LinkError> {
+    let ok = !name.is_empty()
+        && name.len() < IFNAMSIZ
+        && name != "."
+        && name != ".."
+        && !name.bytes().any(|b| b == 0 || b == b'/' || b == b':' || b.is_ascii_whitespace());
+    if ok {
+        Ok(())
+    } else {
+        Err(LinkError::BadName(name.chars().take(32).collect()))
+    }
+}
+
+/// The `RTM_NEWLINK` request that sets `IFF_UP` on interface `index` and
+/// leaves every other flag alone (`ifi_change = IFF_UP`), asking for an ACK.
+/// Netlink uses host byte order.
+pub fn link_up_request(index: u32, seq: u32) -> [u8; LINK_UP_REQUEST_LEN] {
+    let mut m = [0u8; LINK_UP_REQUEST_LEN];
+    // struct nlmsghdr
+    m[0..4].copy_from_slice(&(LINK_UP_REQUEST_LEN as u32).to_ne_bytes());
+    m[4..6].copy_from_slice(&RTM_NEWLINK.to_ne_bytes());
+    m[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+    m[8..12].copy_from_slice(&seq.to_ne_bytes());
+    // nlmsg_pid 0: the kernel fills in the port id.
+    // struct ifinfomsg: family AF_UNSPEC (0), pad, type 0, index, flags, change.
+    m[20..24].copy_from_slice(&index.to_ne_bytes());
+    m[24..28].copy_from_slice(&IFF_UP.to_ne_bytes());
+    m[28..32].copy_from_slice(&IFF_UP.to_ne_bytes());
+    m
+}
+
+/// Parses the kernel's reply to [`link_up_request`]: an `NLMSG_ERROR`
+/// message for `seq` whose error is 0 (the ACK), or the negative errno.
+pub fn parse_link_ack(reply: &[u8], seq: u32) -> Result<(), LinkError> {
+    let u32_at = |o: usize| -> Option<u32> {
+        reply.get(o..o + 4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let len = u32_at(0).ok_or(LinkError::BadReply("shorter than a netlink header"))? as usize;
+    if len < 20 || len > reply.len() {
+        return Err(LinkError::BadReply("length field out of range"));
+    }
+    let kind = u16::from_ne_bytes([reply[4], reply[5]]);
+    if kind != NLMSG_ERROR {
+        return Err(LinkError::BadReply("not an NLMSG_ERROR/ACK message"));
+    }
+    if u32_at(8) != Some(seq) {
+        return Err(LinkError::BadReply("sequence number does not match the request"));
+    }
+    match u32_at(16).map(|e| e as i32) {
+        Some(0) => Ok(()),
+        Some(e) => Err(LinkError::Kernel(-e)),
+        None => Err(LinkError::BadReply("truncated nlmsgerr")),
+    }
+}
 
 /// Errors parsing `/cmd` or `/env`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -265,7 +368,45 @@ pub mod run {
         Ok((argv, app_env(&env)))
     }
 
-    /// Step 6: start the app, reap children, return the app's exit status.
+    /// Brings interface `name` up via `NETLINK_ROUTE` (see the module doc,
+    /// "Loopback"). Bounded: one request, one reply, 2 s receive timeout.
+    pub fn link_up(name: &str) -> Result<(), StepError> {
+        use rustix::net::{
+            netlink::SocketAddrNetlink, sockopt, AddressFamily, RecvFlags, SendFlags, SocketType,
+        };
+        let what = "bring loopback up";
+        step(what, check_ifname(name))?;
+        // SIOCGIFINDEX (safe wrapper in rustix) on any AF_INET socket.
+        let inet = step(what, rustix::net::socket(AddressFamily::INET, SocketType::DGRAM, None))?;
+        let index = rustix::net::netdevice::name_to_index(&inet, name)
+            .map_err(|e| StepError { step: what, cause: format!("index of {name}: {e}") })?;
+        // Protocol 0 is NETLINK_ROUTE.
+        let nl = step(what, rustix::net::socket(AddressFamily::NETLINK, SocketType::RAW, None))?;
+        step(
+            what,
+            sockopt::set_socket_timeout(
+                &nl,
+                sockopt::Timeout::Recv,
+                Some(std::time::Duration::from_secs(2)),
+            ),
+        )?;
+        let seq = 1;
+        step(
+            what,
+            rustix::net::sendto(
+                &nl,
+                &link_up_request(index, seq),
+                SendFlags::empty(),
+                &SocketAddrNetlink::new(0, 0),
+            ),
+        )?;
+        let mut buf = [0u8; 1024];
+        let (got, _) = step(what, rustix::net::recv(&nl, &mut buf[..], RecvFlags::empty()))?;
+        parse_link_ack(&buf[..got.min(buf.len())], seq)
+            .map_err(|e| StepError { step: what, cause: format!("{name}: {e}") })
+    }
+
+    /// Step 7: start the app, reap children, return the app's exit status.
     pub fn exec_and_reap(argv: &[String], env: &[(String, String)]) -> Result<String, StepError> {
         let mut cmd = std::process::Command::new(&argv[0]);
         cmd.args(&argv[1..]).env_clear().envs(env.iter().cloned());
@@ -329,6 +470,97 @@ mod tests {
         assert!(matches!(parse_env(b"A=1\nnoeq\n"), Err(ConfigError::BadEnv { line: 2, .. })));
         assert!(matches!(parse_env(b"=v\n"), Err(ConfigError::BadEnv { line: 1, .. })));
         assert_eq!(parse_env(b"").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn ifname_bounds() {
+        assert_eq!(check_ifname("lo"), Ok(()));
+        assert_eq!(check_ifname(&"a".repeat(IFNAMSIZ - 1)), Ok(()));
+        for bad in ["", ".", "..", "a/b", "a b", "a:0", "a\0b"] {
+            assert!(check_ifname(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_ifname(&"a".repeat(IFNAMSIZ)).is_err());
+    }
+
+    #[test]
+    fn link_up_request_layout() {
+        let m = link_up_request(1, 7);
+        let u32_at = |o: usize| u32::from_ne_bytes(m[o..o + 4].try_into().unwrap());
+        assert_eq!(u32_at(0), 32);
+        assert_eq!(u16::from_ne_bytes([m[4], m[5]]), 16); // RTM_NEWLINK
+        assert_eq!(u16::from_ne_bytes([m[6], m[7]]), 0x5); // REQUEST | ACK
+        assert_eq!(u32_at(8), 7);
+        assert_eq!(u32_at(12), 0);
+        assert_eq!(&m[16..20], &[0, 0, 0, 0]); // AF_UNSPEC, pad, type
+        assert_eq!(u32_at(20), 1);
+        assert_eq!((u32_at(24), u32_at(28)), (1, 1)); // IFF_UP set, only IFF_UP changed
+    }
+
+    fn ack(kind: u16, seq: u32, errno: i32) -> Vec<u8> {
+        let mut r = Vec::new();
+        r.extend_from_slice(&36u32.to_ne_bytes());
+        r.extend_from_slice(&kind.to_ne_bytes());
+        r.extend_from_slice(&0u16.to_ne_bytes());
+        r.extend_from_slice(&seq.to_ne_bytes());
+        r.extend_from_slice(&99u32.to_ne_bytes());
+        r.extend_from_slice(&errno.to_ne_bytes());
+        r.extend_from_slice(&link_up_request(1, seq)[..16]);
+        r
+    }
+
+    #[test]
+    fn link_ack_parsing() {
+        assert_eq!(parse_link_ack(&ack(2, 7, 0), 7), Ok(()));
+        assert_eq!(parse_link_ack(&ack(2, 7, -1), 7), Err(LinkError::Kernel(1)));
+        assert!(matches!(parse_link_ack(&ack(2, 8, 0), 7), Err(LinkError::BadReply(_))));
+        assert!(matches!(parse_link_ack(&ack(16, 7, 0), 7), Err(LinkError::BadReply(_))));
+        let full = ack(2, 7, 0);
+        for cut in 0..20 {
+            assert!(parse_link_ack(&full[..cut], 7).is_err(), "cut {cut}");
+        }
+    }
+
+    /// Loopback TCP works (connect to a listener on 127.0.0.1).
+    #[cfg(target_os = "linux")]
+    fn loopback_connects() -> bool {
+        let Ok(l) = std::net::TcpListener::bind("127.0.0.1:0") else { return false };
+        let Ok(a) = l.local_addr() else { return false };
+        std::net::TcpStream::connect(a).is_ok()
+    }
+
+    /// The real netlink call, in a fresh network namespace where `lo` starts
+    /// down (as in an enclave). Runs only as root with `unshare` available:
+    /// the test re-executes itself under `unshare -n`; elsewhere it says why
+    /// it did nothing.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn link_up_in_fresh_netns() {
+        const CHILD: &str = "PROOFPACK_INIT_NETNS_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            assert!(!loopback_connects(), "lo should start down in a new netns");
+            run::link_up(LOOPBACK).unwrap();
+            assert!(loopback_connects(), "lo still down after link_up");
+            // Idempotent: a second call on an up interface is acknowledged.
+            run::link_up(LOOPBACK).unwrap();
+            assert!(run::link_up("nosuchif0").is_err());
+            return;
+        }
+        let probe = std::process::Command::new("unshare").args(["-n", "true"]).status();
+        if !matches!(probe, Ok(s) if s.success()) {
+            eprintln!("skipped: `unshare -n` unavailable (needs root)");
+            return;
+        }
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new("unshare")
+            .arg("-n")
+            .arg(exe)
+            .args(["--exact", "init::tests::link_up_in_fresh_netns", "--nocapture"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && text.contains("1 passed"), "{text}");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! See [`enclave::init`] for what it does and does not do compared with
 //! AWS's init. Every failure is printed on the console, then the enclave is
-//! rebooted (PID 1 must not exit).
+//! rebooted (PID 1 must not exit), except bringing `lo` up, which is
+//! reported and skipped.
 
 fn main() {
     #[cfg(target_os = "linux")]
@@ -15,7 +16,13 @@ fn main() {
         let result = run::early()
             .and_then(|()| run::heartbeat())
             .and_then(|()| run::configure())
-            .and_then(|(argv, env)| run::exec_and_reap(&argv, &env));
+            .and_then(|(argv, env)| {
+                // Not fatal: report and boot on (see enclave::init, "Loopback").
+                if let Err(e) = run::link_up(enclave::init::LOOPBACK) {
+                    eprintln!("{e} (continuing without loopback)");
+                }
+                run::exec_and_reap(&argv, &env)
+            });
         match result {
             Ok(status) => eprintln!("proofpack-init: application exited: {status}"),
             Err(e) => eprintln!("{e}"),
