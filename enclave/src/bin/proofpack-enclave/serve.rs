@@ -1,6 +1,7 @@
 //! `proofpack-enclave serve`: the pack service on vsock (production) or TCP
 //! loopback (development), one job per connection, one job at a time.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use enclave::backend::kms_http::{KmsHttpClient, KmsHttpConfig};
 use enclave::backend::nsm::NitroNsm;
 use enclave::backend::nsm_dev::DevNsm;
 use enclave::backend::Nsm;
+use enclave::forward::parse_cid_port;
 use enclave::receipt::statement::BuildInfo;
 use enclave::service::{PackJob, PackService};
 use enclave::transport::{serve_one, Endpoint, ErrorCode, Limits, Listener};
@@ -25,9 +27,14 @@ Examples:
       --nsm dev:build/enclave.eif,dev-ca --kms http://127.0.0.1:4566 \\
       --build-info build/build-info.json
 
-  # Inside a Nitro Enclave (built with --features nitro,vsock,tls):
-  proofpack-enclave serve --listen vsock:4294967295:7000 --nsm nitro \\
-      --kms https://kms.us-east-1.amazonaws.com --kms-connect-to 127.0.0.1:8000
+  # Inside a Nitro Enclave (built with --features nitro,vsock,tls; the
+  # parent runs `vsock-proxy 8000 kms.us-east-1.amazonaws.com 443`):
+  proofpack-enclave serve --listen vsock:4294967295:5000 --nsm nitro \\
+      --kms https://kms.us-east-1.amazonaws.com --kms-vsock 3:8000
+
+--kms-vsock starts a forwarder on 127.0.0.1 (proofpack-init brings `lo` up)
+that splices each KMS connection to the parent's vsock-proxy; TLS, Host and
+SigV4 still name the real endpoint, so the parent relays only ciphertext.
 
 The parent sends jobs with `proofpack pack`. The wire protocol is documented in
 enclave::transport. With --nsm dev the attestation documents are signed by a
@@ -73,23 +80,74 @@ pub struct Backends {
     /// Region for SigV4.
     #[arg(long, default_value = "us-east-1")]
     kms_region: String,
-    /// Connect to this address for KMS (vsock-proxy forwarder), keeping the URL's host.
-    #[arg(long)]
-    kms_connect_to: Option<std::net::SocketAddr>,
+    /// Connect to this address for KMS (an existing forwarder), keeping the URL's host.
+    #[arg(long, conflicts_with = "kms_vsock")]
+    kms_connect_to: Option<SocketAddr>,
+    /// Reach KMS through the parent's `vsock-proxy` at CID:PORT (e.g. `3:8000`):
+    /// starts an in-enclave forwarder on 127.0.0.1 and connects KMS calls
+    /// there, keeping the URL's host for TLS and SigV4. Needs feature `vsock`.
+    #[arg(long, value_name = "CID:PORT", value_parser = parse_vsock_addr)]
+    kms_vsock: Option<(u32, u32)>,
     /// KMS call timeout in seconds.
     #[arg(long, default_value_t = 10)]
     kms_timeout: u64,
+}
+
+fn parse_vsock_addr(s: &str) -> Result<(u32, u32), String> {
+    parse_cid_port(s).ok_or_else(|| format!("expected CID:PORT (e.g. 3:8000), got {s:?}"))
 }
 
 impl Backends {
     /// Opens the NSM and the KMS client (credentials from the AWS environment variables).
     pub fn open(&self) -> anyhow::Result<(Box<dyn Nsm>, KmsHttpClient)> {
         let nsm = open_nsm(&self.nsm)?;
-        let mut cfg = KmsHttpConfig::new(&self.kms, &self.kms_region, Credentials::from_env()?);
-        cfg.connect_to = self.kms_connect_to;
-        cfg.timeout = Duration::from_secs(self.kms_timeout);
-        Ok((nsm, KmsHttpClient::new(cfg)?))
+        let route = self.kms_route()?;
+        Ok((nsm, self.kms_client(Credentials::from_env()?, route)?))
     }
+
+    /// Where KMS connections go: `--kms-connect-to`, or the loopback address
+    /// of a forwarder started here for `--kms-vsock`, or `None` (resolve the
+    /// endpoint's host). Call once: each call for `--kms-vsock` starts a
+    /// forwarder.
+    pub fn kms_route(&self) -> anyhow::Result<Option<SocketAddr>> {
+        match self.kms_vsock {
+            Some((cid, port)) => {
+                let addr = start_vsock_forwarder(cid, port)?;
+                eprintln!("proofpack-enclave: KMS via {addr} -> vsock {cid}:{port}");
+                Ok(Some(addr))
+            }
+            None => Ok(self.kms_connect_to),
+        }
+    }
+
+    /// A KMS client with these credentials, connecting to `route` when set.
+    pub fn kms_client(
+        &self,
+        credentials: Credentials,
+        route: Option<SocketAddr>,
+    ) -> anyhow::Result<KmsHttpClient> {
+        let mut cfg = KmsHttpConfig::new(&self.kms, &self.kms_region, credentials);
+        cfg.connect_to = route;
+        cfg.timeout = Duration::from_secs(self.kms_timeout);
+        Ok(KmsHttpClient::new(cfg)?)
+    }
+}
+
+#[cfg(feature = "vsock")]
+fn start_vsock_forwarder(cid: u32, port: u32) -> anyhow::Result<SocketAddr> {
+    use enclave::forward::{ConnectFn, ForwardLimits, Forwarder, SpliceStream};
+    let connect: std::sync::Arc<ConnectFn> = std::sync::Arc::new(move || {
+        let s = vsock::VsockStream::connect_with_cid_port(cid, port)?;
+        Ok(Box::new(s) as Box<dyn SpliceStream>)
+    });
+    let fwd = Forwarder::spawn_loopback(connect, ForwardLimits::default())
+        .context("starting the KMS forwarder on 127.0.0.1 (is `lo` up?)")?;
+    Ok(fwd.local_addr())
+}
+
+#[cfg(not(feature = "vsock"))]
+fn start_vsock_forwarder(_cid: u32, _port: u32) -> anyhow::Result<SocketAddr> {
+    bail!("--kms-vsock needs proofpack-enclave built with feature `vsock`")
 }
 
 fn open_nsm(spec: &str) -> anyhow::Result<Box<dyn Nsm>> {
