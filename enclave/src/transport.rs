@@ -11,6 +11,9 @@
 //!   payload = u32be len ‖ request bytes
 //!             u16be n   ‖ n × (u32be len ‖ file bytes)   SOPS files, then sealed
 //!             inputs and the org-key bundle when the request has sealedInputs
+//!             [ 0x01 ‖ u16be len ‖ access key id          optional: AWS credentials
+//!                    ‖ u16be len ‖ secret access key      for this job's KMS calls
+//!                    ‖ u16be len ‖ session token (0 = none) ]
 //! kind 0x02 PackOutput (enclave → parent)
 //!   payload = u16be n   ‖ n × (u16be len ‖ name UTF-8 ‖ u32be len ‖ artifact bytes)
 //!             u32be len ‖ receipt (DSSE JSON) bytes
@@ -18,6 +21,12 @@
 //!   payload = u16be code ‖ message UTF-8 (≤ 4096 bytes)
 //!             code 1 = malformed frame, 2 = the job failed, 3 = internal error
 //! ```
+//!
+//! The credentials member is optional and last, so a job without it is byte
+//! for byte the original format. It is deliberately *not* part of the request
+//! bytes: the request is hashed into the receipt and written to disk by the
+//! parent; credentials are neither. An enclave that predates the member
+//! rejects such a job as malformed ("trailing bytes"), i.e. it fails closed.
 //!
 //! Limits: a frame payload is at most [`Limits::max_frame`] (default 64 MiB);
 //! every inner length is checked against the bytes that remain before
@@ -29,6 +38,10 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::backend::kms_http::sigv4::Credentials;
+use crate::secret::SecretBytes;
 use crate::service::{Artifact, PackJob, PackOutput};
 
 /// Frame magic.
@@ -41,6 +54,107 @@ pub const KIND_OUTPUT: u8 = 0x02;
 pub const KIND_ERROR: u8 = 0x03;
 /// Longest error message carried.
 pub const MAX_ERROR_MESSAGE: usize = 4096;
+
+/// Tag of the optional credentials member of a job payload.
+pub const JOB_CREDENTIALS_TAG: u8 = 0x01;
+/// Longest access key id accepted (AWS: 16-128 characters).
+pub const MAX_ACCESS_KEY_ID: usize = 128;
+/// Longest secret access key accepted (AWS: 40 characters today).
+pub const MAX_SECRET_ACCESS_KEY: usize = 128;
+/// Longest session token accepted (STS tokens are ~1-2 KB; AWS documents no
+/// fixed maximum and advises not to assume one, so leave ample room).
+pub const MAX_SESSION_TOKEN: usize = 8192;
+
+/// Temporary AWS credentials the parent sends with one job
+/// (`proofpack pack --send-credentials`): inside an enclave there is no
+/// instance metadata service and no environment from the parent, so this is
+/// how the enclave signs that job's KMS calls. Secret parts are zeroized on
+/// drop and redacted in `Debug`.
+pub struct JobCredentials {
+    /// Access key id (not secret; names the key).
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: SecretBytes,
+    /// Session token (temporary credentials).
+    pub session_token: Option<SecretBytes>,
+}
+
+impl std::fmt::Debug for JobCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"[redacted]")
+            .field("session_token", &self.session_token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// Errors building [`JobCredentials`].
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CredentialsError {
+    /// An environment variable is not set (or empty).
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    /// A part is empty, too long, or not printable ASCII without spaces (it
+    /// goes into HTTP headers and the SigV4 string to sign).
+    #[error("{0} is empty, too long, or not printable ASCII")]
+    Invalid(&'static str),
+}
+
+fn check_part(what: &'static str, b: &[u8], max: usize) -> Result<(), CredentialsError> {
+    if b.is_empty() || b.len() > max || !b.iter().all(|c| c.is_ascii_graphic()) {
+        return Err(CredentialsError::Invalid(what));
+    }
+    Ok(())
+}
+
+impl JobCredentials {
+    /// Checks the bounds and character set of every part.
+    pub fn validate(&self) -> Result<(), CredentialsError> {
+        check_part("access key id", self.access_key_id.as_bytes(), MAX_ACCESS_KEY_ID)?;
+        check_part("secret access key", self.secret_access_key.expose(), MAX_SECRET_ACCESS_KEY)?;
+        if let Some(t) = &self.session_token {
+            check_part("session token", t.expose(), MAX_SESSION_TOKEN)?;
+        }
+        Ok(())
+    }
+
+    /// Reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+    /// `AWS_SESSION_TOKEN`, all required: the parent should hand the enclave
+    /// short-lived credentials (e.g. the instance role's), never long-term keys.
+    pub fn from_env() -> Result<Self, CredentialsError> {
+        let var = |name: &'static str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| SecretBytes::new(v.into_bytes()))
+                .ok_or(CredentialsError::Missing(name))
+        };
+        let id = var("AWS_ACCESS_KEY_ID")?;
+        let access_key_id = String::from_utf8(id.expose().to_vec())
+            .map_err(|_| CredentialsError::Invalid("access key id"))?;
+        let c = Self {
+            access_key_id,
+            secret_access_key: var("AWS_SECRET_ACCESS_KEY")?,
+            session_token: Some(var("AWS_SESSION_TOKEN")?),
+        };
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// The signing credentials for the KMS client. Validated parts are ASCII,
+    /// so the session token converts losslessly.
+    pub fn into_signing(self) -> Credentials {
+        let session_token =
+            self.session_token.map(|t| String::from_utf8_lossy(t.expose()).into_owned());
+        Credentials {
+            access_key_id: self.access_key_id,
+            secret_access_key: self.secret_access_key,
+            session_token,
+        }
+    }
+}
 
 /// Size and time limits.
 #[derive(Debug, Clone, Copy)]
@@ -240,7 +354,7 @@ fn put16(out: &mut Vec<u8>, n: usize, what: &'static str) -> Result<(), Transpor
     Ok(())
 }
 
-/// Encodes a job payload.
+/// Encodes a job payload without credentials (the original format).
 pub fn encode_job(job: &PackJob) -> Result<Vec<u8>, TransportError> {
     let mut out = Vec::new();
     put32(&mut out, &job.request)?;
@@ -251,8 +365,46 @@ pub fn encode_job(job: &PackJob) -> Result<Vec<u8>, TransportError> {
     Ok(out)
 }
 
-/// Decodes a job payload.
+/// Encodes a job payload with optional credentials. The result holds the
+/// secret, so it is zeroized on drop.
+pub fn encode_job_with_credentials(
+    job: &PackJob,
+    credentials: Option<&JobCredentials>,
+) -> Result<Zeroizing<Vec<u8>>, TransportError> {
+    let mut out = Zeroizing::new(encode_job(job)?);
+    if let Some(c) = credentials {
+        c.validate().map_err(|_| TransportError::Malformed {
+            offset: out.len(),
+            what: "credentials out of bounds or not printable ASCII",
+        })?;
+        // Reserve up front so the buffer holding the secret never reallocates
+        // (a reallocation would leave an unzeroized copy behind).
+        let token = c.session_token.as_ref().map_or(&[][..], |t| t.expose());
+        let extra = 1 + 6 + c.access_key_id.len() + c.secret_access_key.len() + token.len();
+        let mut tail = Zeroizing::new(Vec::with_capacity(extra));
+        tail.push(JOB_CREDENTIALS_TAG);
+        for part in [c.access_key_id.as_bytes(), c.secret_access_key.expose(), token] {
+            put16(&mut tail, part.len(), "credential part too long")?;
+            tail.extend_from_slice(part);
+        }
+        let mut joined = Zeroizing::new(Vec::with_capacity(out.len() + tail.len()));
+        joined.extend_from_slice(&out);
+        joined.extend_from_slice(&tail);
+        out = joined;
+    }
+    Ok(out)
+}
+
+/// Decodes a job payload; credentials, if the job carries them, are dropped
+/// (zeroized). The enclave uses [`decode_job_with_credentials`].
 pub fn decode_job(payload: &[u8]) -> Result<PackJob, TransportError> {
+    decode_job_with_credentials(payload).map(|(job, _)| job)
+}
+
+/// Decodes a job payload and its optional credentials member.
+pub fn decode_job_with_credentials(
+    payload: &[u8],
+) -> Result<(PackJob, Option<JobCredentials>), TransportError> {
     let mut c = Cursor { buf: payload, pos: 0 };
     let request = c.bytes32("request")?.to_vec();
     let n = c.u16("input count")?;
@@ -260,8 +412,42 @@ pub fn decode_job(payload: &[u8]) -> Result<PackJob, TransportError> {
     for _ in 0..n {
         inputs.push(c.bytes32("input")?.to_vec());
     }
+    // Anything after the inputs that is not the credentials member is
+    // "trailing bytes", exactly as before the member existed.
+    let credentials = if payload.get(c.pos) == Some(&JOB_CREDENTIALS_TAG) {
+        Some(decode_credentials(&mut c)?)
+    } else {
+        None
+    };
     c.end()?;
-    Ok(PackJob { request, inputs })
+    Ok((PackJob { request, inputs }, credentials))
+}
+
+fn decode_credentials(c: &mut Cursor<'_>) -> Result<JobCredentials, TransportError> {
+    let start = c.pos;
+    c.take(1, "member tag")?;
+    let mut part = |max: usize, what: &'static str| -> Result<&[u8], TransportError> {
+        let at = c.pos;
+        let n = c.u16(what)?;
+        if n > max {
+            return Err(TransportError::Malformed { offset: at, what: "credential part too long" });
+        }
+        c.take(n, what)
+    };
+    let id = part(MAX_ACCESS_KEY_ID, "access key id")?.to_vec();
+    let secret = SecretBytes::from_slice(part(MAX_SECRET_ACCESS_KEY, "secret access key")?);
+    let token = part(MAX_SESSION_TOKEN, "session token")?;
+    let token = (!token.is_empty()).then(|| SecretBytes::from_slice(token));
+    let bad = TransportError::Malformed { offset: start, what: "invalid credentials" };
+    let creds = JobCredentials {
+        access_key_id: String::from_utf8(id).map_err(|_| bad)?,
+        secret_access_key: secret,
+        session_token: token,
+    };
+    creds
+        .validate()
+        .map_err(|_| TransportError::Malformed { offset: start, what: "invalid credentials" })?;
+    Ok(creds)
 }
 
 /// Encodes an output payload.
@@ -348,8 +534,18 @@ pub fn connect(ep: &Endpoint, limits: &Limits) -> Result<Box<dyn Stream>, Transp
 
 /// Parent side: sends a job and waits for the output.
 pub fn call(ep: &Endpoint, job: &PackJob, limits: &Limits) -> Result<PackOutput, TransportError> {
+    call_with_credentials(ep, job, None, limits)
+}
+
+/// Parent side: sends a job with optional credentials for its KMS calls.
+pub fn call_with_credentials(
+    ep: &Endpoint,
+    job: &PackJob,
+    credentials: Option<&JobCredentials>,
+    limits: &Limits,
+) -> Result<PackOutput, TransportError> {
     let mut s = connect(ep, limits)?;
-    write_frame(&mut s, KIND_JOB, &encode_job(job)?)?;
+    write_frame(&mut s, KIND_JOB, &encode_job_with_credentials(job, credentials)?)?;
     let (kind, payload) = read_frame(&mut s, limits.max_frame)?;
     match kind {
         KIND_OUTPUT => decode_output(&payload),
@@ -361,18 +557,25 @@ pub fn call(ep: &Endpoint, job: &PackJob, limits: &Limits) -> Result<PackOutput,
     }
 }
 
+/// A job handler: the job and the credentials it carried, if any.
+pub type JobHandler<'a> =
+    dyn FnMut(PackJob, Option<JobCredentials>) -> Result<PackOutput, (ErrorCode, String)> + 'a;
+
 /// Serves one connection: reads a job, runs `handler`, writes the answer.
+/// The received payload is zeroized once decoded (it may hold credentials).
 pub fn serve_one<S: Read + Write>(
     s: &mut S,
     limits: &Limits,
-    handler: &mut dyn FnMut(PackJob) -> Result<PackOutput, (ErrorCode, String)>,
+    handler: &mut JobHandler<'_>,
 ) -> Result<(), TransportError> {
-    let job = match read_frame(s, limits.max_frame).and_then(|(kind, p)| {
-        if kind == KIND_JOB {
-            decode_job(&p)
+    let (job, credentials) = match read_frame(s, limits.max_frame).and_then(|(kind, mut p)| {
+        let r = if kind == KIND_JOB {
+            decode_job_with_credentials(&p)
         } else {
             Err(TransportError::Malformed { offset: 4, what: "expected a PackJob frame" })
-        }
+        };
+        p.zeroize();
+        r
     }) {
         Ok(j) => j,
         Err(TransportError::Io(e)) => return Err(TransportError::Io(e)),
@@ -381,7 +584,7 @@ pub fn serve_one<S: Read + Write>(
             return Err(e);
         }
     };
-    match handler(job) {
+    match handler(job, credentials) {
         Ok(out) => write_frame(s, KIND_OUTPUT, &encode_output(&out)?),
         Err((code, msg)) => write_frame(s, KIND_ERROR, &encode_error(code, &msg)),
     }
@@ -450,6 +653,87 @@ mod tests {
 
     fn job() -> PackJob {
         PackJob { request: b"{\"a\":1}".to_vec(), inputs: vec![b"x: 1".to_vec(), Vec::new()] }
+    }
+
+    fn creds(token: Option<&str>) -> JobCredentials {
+        JobCredentials {
+            access_key_id: "ASIAEXAMPLE".into(),
+            secret_access_key: SecretBytes::from_slice(b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            session_token: token.map(|t| SecretBytes::from_slice(t.as_bytes())),
+        }
+    }
+
+    #[test]
+    fn credentials_round_trip_and_compat() {
+        let j = job();
+        // Without credentials: byte-identical to the original encoding.
+        let plain = encode_job(&j).unwrap();
+        assert_eq!(*encode_job_with_credentials(&j, None).unwrap(), plain);
+        let (dj, dc) = decode_job_with_credentials(&plain).unwrap();
+        assert_eq!(dj, j);
+        assert!(dc.is_none());
+        for token in [Some("FQoGZXIvYXdzEXAMPLE+/="), None] {
+            let p = encode_job_with_credentials(&j, Some(&creds(token))).unwrap();
+            assert!(p.starts_with(&plain));
+            let (dj, dc) = decode_job_with_credentials(&p).unwrap();
+            assert_eq!(dj, j);
+            let dc = dc.unwrap();
+            assert_eq!(dc.access_key_id, "ASIAEXAMPLE");
+            assert_eq!(dc.secret_access_key.expose(), creds(None).secret_access_key.expose());
+            assert_eq!(dc.session_token.as_ref().map(|t| t.expose()), token.map(str::as_bytes));
+            // The plain decoder accepts it and drops the credentials.
+            assert_eq!(decode_job(&p).unwrap(), j);
+            let shown = format!("{dc:?}");
+            assert!(!shown.contains("wJalr") && !shown.contains("FQoG"), "{shown}");
+            let signing = dc.into_signing();
+            assert_eq!(signing.session_token.as_deref(), token);
+        }
+    }
+
+    #[test]
+    fn credentials_member_errors() {
+        let j = job();
+        let p = encode_job_with_credentials(&j, Some(&creds(Some("tok")))).unwrap();
+        let base = encode_job(&j).unwrap().len();
+        for cut in base + 1..p.len() {
+            assert!(decode_job_with_credentials(&p[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut extra = p.to_vec();
+        extra.push(0);
+        assert!(decode_job_with_credentials(&extra).is_err());
+        let mut tag = p.to_vec();
+        tag[base] = 0x02;
+        assert!(matches!(
+            decode_job_with_credentials(&tag),
+            Err(TransportError::Malformed { what: "trailing bytes", .. })
+        ));
+        // Oversized parts: rejected by length before anything is read.
+        let mut big = encode_job(&j).unwrap();
+        big.push(JOB_CREDENTIALS_TAG);
+        big.extend_from_slice(&(MAX_ACCESS_KEY_ID as u16 + 1).to_be_bytes());
+        big.extend_from_slice(&[b'A'; MAX_ACCESS_KEY_ID + 1]);
+        assert!(matches!(
+            decode_job_with_credentials(&big),
+            Err(TransportError::Malformed { what: "credential part too long", .. })
+        ));
+        let mut tok = encode_job(&j).unwrap();
+        tok.push(JOB_CREDENTIALS_TAG);
+        for part in [&b"AKID"[..], b"secret", &vec![b't'; MAX_SESSION_TOKEN + 1]] {
+            tok.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            tok.extend_from_slice(part);
+        }
+        assert!(decode_job_with_credentials(&tok).is_err());
+        // Empty id / secret, or a control character, are refused both ways.
+        let mut empty = encode_job(&j).unwrap();
+        empty.push(JOB_CREDENTIALS_TAG);
+        for part in [&b""[..], b"secret", b""] {
+            empty.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            empty.extend_from_slice(part);
+        }
+        assert!(decode_job_with_credentials(&empty).is_err());
+        let mut bad = creds(None);
+        bad.session_token = Some(SecretBytes::from_slice(b"to\nken"));
+        assert!(encode_job_with_credentials(&j, Some(&bad)).is_err());
     }
 
     #[test]
@@ -524,9 +808,16 @@ mod tests {
         let addr = l.local_addr();
         let limits = Limits::default();
         let t = std::thread::spawn(move || {
-            for _ in 0..2 {
+            for _ in 0..3 {
                 let mut s = l.accept(&limits).unwrap();
-                let _ = serve_one(&mut s, &limits, &mut |j: PackJob| {
+                let _ = serve_one(&mut s, &limits, &mut |j: PackJob, c| {
+                    if let Some(c) = c {
+                        let c: JobCredentials = c;
+                        return Ok(PackOutput {
+                            artifacts: vec![],
+                            receipt: c.access_key_id.into_bytes(),
+                        });
+                    }
                     if j.inputs.is_empty() {
                         Err((ErrorCode::JobFailed, "no inputs".into()))
                     } else {
@@ -539,6 +830,8 @@ mod tests {
         assert_eq!(call(&ep, &job(), &limits).unwrap().receipt, job().request);
         let err = call(&ep, &PackJob { request: vec![], inputs: vec![] }, &limits).unwrap_err();
         assert!(matches!(err, TransportError::Remote { code: ErrorCode::JobFailed, .. }), "{err}");
+        let out = call_with_credentials(&ep, &job(), Some(&creds(Some("tok"))), &limits).unwrap();
+        assert_eq!(out.receipt, b"ASIAEXAMPLE");
         t.join().unwrap();
     }
 }

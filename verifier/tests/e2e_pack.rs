@@ -14,7 +14,7 @@
 mod e2e;
 #[path = "common/kms_local.rs"]
 mod kms_local;
-use e2e::{demo_image, enclave_bin, repo, serve, sops_file, BUILD_INFO};
+use e2e::{demo_image, enclave_bin, repo, serve, serve_with, sops_file, with_creds, BUILD_INFO};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,6 +35,10 @@ use verifier::report::Verdict;
 use kms_local::KmsLocal;
 
 fn pack(addr: &str, inputs: &[PathBuf], recipient_pub: &Path, out: &Path) -> std::process::Output {
+    pack_command(addr, inputs, recipient_pub, out).output().unwrap()
+}
+
+fn pack_command(addr: &str, inputs: &[PathBuf], recipient_pub: &Path, out: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_proofpack"));
     cmd.args([
         "pack",
@@ -58,7 +62,7 @@ fn pack(addr: &str, inputs: &[PathBuf], recipient_pub: &Path, out: &Path) -> std
         .arg(out)
         .arg("--job-id")
         .arg("e2e-job");
-    cmd.output().unwrap()
+    cmd
 }
 
 #[test]
@@ -239,4 +243,47 @@ fn pack_end_to_end_and_pcr_mismatch_is_denied() {
         "{}",
         kms.log()
     );
+
+    // --- As in an enclave: serve has no credentials; the job carries them. ---
+    let run_c = d.path().join("run-c");
+    std::fs::create_dir_all(&run_c).unwrap();
+    let (srv_c, addr_c) = serve_with(
+        &format!("dev:{},{}", eif_a.display(), ca_dir.display()),
+        &kms,
+        &run_c,
+        &build_info,
+        false,
+    );
+    // Without --send-credentials the job fails clearly.
+    let o = pack(&addr_c, &inputs, &recipient_pub, &run_c.join("out-none"));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("no AWS credentials"), "{stderr}");
+    // --send-credentials without a session token is refused before sending.
+    let mut c = pack_command(&addr_c, &inputs, &recipient_pub, &run_c.join("out-notoken"));
+    with_creds(&mut c, "AKIDENCLAVE");
+    let o = c.arg("--send-credentials").output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("AWS_SESSION_TOKEN"));
+    // With them, the enclave principal's credentials sign the KMS calls.
+    let token = "e2e-session-token-not-in-any-output";
+    let out_c = run_c.join("out");
+    let mut c = pack_command(&addr_c, &inputs, &recipient_pub, &out_c);
+    with_creds(&mut c, "AKIDENCLAVE");
+    let o = c.arg("--send-credentials").env("AWS_SESSION_TOKEN", token).output().unwrap();
+    let serve_log = std::fs::read_to_string(&srv_c.1).unwrap_or_default();
+    assert!(
+        o.status.success(),
+        "pack failed: {}\nserve: {serve_log}\nkms: {}",
+        String::from_utf8_lossy(&o.stderr),
+        kms.log()
+    );
+    assert!(serve_log.contains("with job credentials"), "{serve_log}");
+    let (_, secret, _, _) = kms_local::PRINCIPALS.iter().find(|p| p.0 == "AKIDENCLAVE").unwrap();
+    for f in ["api-prod.ppa.receipt.json", "request.json"] {
+        let text = std::fs::read_to_string(out_c.join(f)).unwrap();
+        assert!(!text.contains(secret) && !text.contains(token) && !text.contains("AKIDENCLAVE"));
+    }
+    assert!(!serve_log.contains(secret) && !serve_log.contains(token));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains(token));
 }

@@ -20,7 +20,9 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use enclave::service::PackJob;
-use enclave::transport::{call, Endpoint, ErrorCode, Limits, TransportError};
+use enclave::transport::{
+    call_with_credentials, Endpoint, ErrorCode, JobCredentials, Limits, TransportError,
+};
 
 use super::exit;
 use super::output::Format;
@@ -33,6 +35,12 @@ Examples:
       --output api-prod.ppa --recipient ops.pub.pem \\
       --recipient 'deploy.pub.pem,kms=arn:aws:kms:us-east-1:111122223333:key/...,ctx=team:payments' \\
       --out-dir out/
+
+  # production: the enclave on vsock, KMS credentials sent with the job
+  # (e.g. the instance role's temporary credentials exported in the environment)
+  proofpack pack --enclave vsock:16:5000 --send-credentials \\
+      --input secrets/prod.enc.yaml --service api --environment prod \\
+      --output api-prod.ppa --recipient ops.pub.pem --out-dir out/
 
   # then check what the enclave signed:
   proofpack receipt verify out/api-prod.ppa.receipt.json --artifact out/api-prod.ppa
@@ -86,6 +94,12 @@ pub struct PackArgs {
     /// Job id (default: random).
     #[arg(long)]
     job_id: Option<String>,
+    /// Send AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN
+    /// from this environment with the job, for the enclave's KMS calls (an
+    /// enclave has no credentials of its own). Not part of the request or
+    /// the receipt.
+    #[arg(long)]
+    send_credentials: bool,
     /// Socket timeout in seconds.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
@@ -159,6 +173,13 @@ fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// Runs `proofpack pack`.
 pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
     let ep: Endpoint = args.enclave.parse()?;
+    let credentials = if args.send_credentials {
+        Some(JobCredentials::from_env().context(
+            "--send-credentials needs temporary AWS credentials in AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN",
+        )?)
+    } else {
+        None
+    };
     let mut files = Vec::new();
     let mut inputs = Vec::new();
     for p in &args.inputs {
@@ -205,7 +226,7 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
     let request_bytes = serde_json::to_vec(&request)?;
     let limits = Limits { io_timeout: Duration::from_secs(args.timeout), ..Limits::default() };
     let job = PackJob { request: request_bytes.clone(), inputs: files };
-    let out = match call(&ep, &job, &limits) {
+    let out = match call_with_credentials(&ep, &job, credentials.as_ref(), &limits) {
         Ok(o) => o,
         Err(TransportError::Remote { code, message }) => {
             eprintln!("error: the enclave did not pack job {job_id}: {message}");

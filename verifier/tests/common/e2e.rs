@@ -138,6 +138,18 @@ impl Drop for Serve {
 /// (`dev:EIF,CA_DIR`), signing KMS calls as the enclave principal; returns
 /// it and its address once it listens.
 pub fn serve(nsm: &str, kms: &KmsLocal, dir: &Path, build_info: &Path) -> (Serve, String) {
+    serve_with(nsm, kms, dir, build_info, true)
+}
+
+/// [`serve`], optionally with no AWS credentials in its environment (as in
+/// an enclave: jobs must carry them).
+pub fn serve_with(
+    nsm: &str,
+    kms: &KmsLocal,
+    dir: &Path,
+    build_info: &Path,
+    env_creds: bool,
+) -> (Serve, String) {
     let addr_file = dir.join("addr");
     let log = dir.join("serve.log");
     let mut cmd = Command::new(enclave_bin());
@@ -148,7 +160,13 @@ pub fn serve(nsm: &str, kms: &KmsLocal, dir: &Path, build_info: &Path) -> (Serve
         .arg(&addr_file)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
-    with_creds(&mut cmd, "AKIDENCLAVE");
+    if env_creds {
+        with_creds(&mut cmd, "AKIDENCLAVE");
+    } else {
+        cmd.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN");
+    }
     let s = Serve(cmd.spawn().unwrap(), log);
     let start = Instant::now();
     loop {

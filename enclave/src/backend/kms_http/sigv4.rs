@@ -51,6 +51,15 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// The session token is a bearer secret too; the secret key zeroizes itself.
+impl Drop for Credentials {
+    fn drop(&mut self) {
+        if let Some(t) = &mut self.session_token {
+            zeroize::Zeroize::zeroize(t);
+        }
+    }
+}
+
 impl Credentials {
     /// Reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and optional
     /// `AWS_SESSION_TOKEN` from the environment (the development path; in an

@@ -17,11 +17,12 @@ use enclave::backend::Nsm;
 use enclave::forward::parse_cid_port;
 use enclave::receipt::statement::BuildInfo;
 use enclave::service::{PackJob, PackService};
-use enclave::transport::{serve_one, Endpoint, ErrorCode, Limits, Listener};
+use enclave::transport::{serve_one, Endpoint, ErrorCode, JobCredentials, Limits, Listener};
 
 const AFTER_HELP: &str = "\
 Examples:
-  # Development, on one machine: dev NSM measuring a real EIF, local KMS.
+  # Development, on one machine: dev NSM measuring a real EIF, local KMS
+  # (credentials from the environment; jobs may also carry their own).
   AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \\
   proofpack-enclave serve --listen tcp:127.0.0.1:7000 \\
       --nsm dev:build/enclave.eif,dev-ca --kms http://127.0.0.1:4566 \\
@@ -31,6 +32,11 @@ Examples:
   # parent runs `vsock-proxy 8000 kms.us-east-1.amazonaws.com 443`):
   proofpack-enclave serve --listen vsock:4294967295:5000 --nsm nitro \\
       --kms https://kms.us-east-1.amazonaws.com --kms-vsock 3:8000
+
+Credentials: a job sent with `proofpack pack --send-credentials` is signed with
+the credentials it carries (never logged, never in the receipt); other jobs use
+AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN of this process,
+and fail when it has none (as inside an enclave).
 
 --kms-vsock starts a forwarder on 127.0.0.1 (proofpack-init brings `lo` up)
 that splices each KMS connection to the parent's vsock-proxy; TLS, Host and
@@ -174,14 +180,28 @@ fn open_nsm(spec: &str) -> anyhow::Result<Box<dyn Nsm>> {
 /// Runs the server.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let ep: Endpoint = args.listen.parse()?;
-    let (nsm, kms) = args.backends.open()?;
+    // Start the KMS route first: a --kms-vsock misconfiguration is reported
+    // before the NSM is touched.
+    let route = args.backends.kms_route()?;
+    let nsm = open_nsm(&args.backends.nsm)?;
+    // Inside an enclave there are no environment credentials: jobs carry
+    // theirs (`proofpack pack --send-credentials`). Development keeps using
+    // the environment.
+    let env_kms = match Credentials::from_env() {
+        Ok(c) => Some(args.backends.kms_client(c, route)?),
+        Err(e) => {
+            eprintln!(
+                "proofpack-enclave: no AWS credentials in the environment ({e}); every job must carry its own (proofpack pack --send-credentials)"
+            );
+            None
+        }
+    };
     let label = if nsm.kind() == "development" { "DEVELOPMENT " } else { "" };
     let build_info = BuildInfo::parse(
         &std::fs::read(&args.build_info)
             .with_context(|| format!("reading {}", args.build_info.display()))?,
     )
     .with_context(|| format!("parsing {}", args.build_info.display()))?;
-    let service = PackService::new(nsm.as_ref(), &kms, build_info);
     let limits =
         Limits { max_frame: args.max_frame, io_timeout: Duration::from_secs(args.io_timeout) };
     let listener = Listener::bind(&ep)?;
@@ -202,18 +222,40 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         };
         jobs += 1;
-        let mut handler = |job: PackJob| match service.pack_timed(&job) {
-            Ok((out, report)) => {
-                let t = report.timings;
-                eprintln!(
-                    "proofpack-enclave: {label}job {jobs} ok: {} artifact(s), {} KMS call(s); keygen {:?} attestation {:?} kms {:?} sops {:?} envelope {:?} receipt {:?}",
-                    out.artifacts.len(), t.kms_calls, t.keygen, t.attestation, t.kms, t.sops, t.envelope, t.receipt
-                );
-                Ok(out)
-            }
-            Err(e) => {
-                eprintln!("proofpack-enclave: {label}job {jobs} failed: {e}");
-                Err((ErrorCode::JobFailed, e.to_string()))
+        let mut handler = |job: PackJob, creds: Option<JobCredentials>| {
+            // The job's own client lives only for this job; its credentials
+            // are zeroized when it drops.
+            let job_kms = match creds {
+                Some(c) => Some(
+                    args.backends
+                        .kms_client(c.into_signing(), route)
+                        .map_err(|e| (ErrorCode::Internal, format!("KMS client: {e}")))?,
+                ),
+                None => None,
+            };
+            let (kms, source) = match (&job_kms, &env_kms) {
+                (Some(k), _) => (k, "job"),
+                (None, Some(k)) => (k, "environment"),
+                (None, None) => {
+                    let msg = "no AWS credentials: the job carried none (proofpack pack --send-credentials) and the enclave environment has none";
+                    eprintln!("proofpack-enclave: {label}job {jobs} failed: {msg}");
+                    return Err((ErrorCode::JobFailed, msg.to_string()));
+                }
+            };
+            let service = PackService::new(nsm.as_ref(), kms, build_info.clone());
+            match service.pack_timed(&job) {
+                Ok((out, report)) => {
+                    let t = report.timings;
+                    eprintln!(
+                        "proofpack-enclave: {label}job {jobs} ok: {} artifact(s), {} KMS call(s) with {source} credentials; keygen {:?} attestation {:?} kms {:?} sops {:?} envelope {:?} receipt {:?}",
+                        out.artifacts.len(), t.kms_calls, t.keygen, t.attestation, t.kms, t.sops, t.envelope, t.receipt
+                    );
+                    Ok(out)
+                }
+                Err(e) => {
+                    eprintln!("proofpack-enclave: {label}job {jobs} failed: {e}");
+                    Err((ErrorCode::JobFailed, e.to_string()))
+                }
             }
         };
         if let Err(e) = serve_one(&mut stream, &limits, &mut handler) {
