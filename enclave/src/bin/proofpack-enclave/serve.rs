@@ -54,9 +54,9 @@ Exit codes: 0 after --max-jobs jobs, 2 invalid arguments or setup failure.";
 pub struct ServeArgs {
     /// Where to listen: `tcp:HOST:PORT` (development) or `vsock:CID:PORT`.
     #[arg(long)]
-    listen: String,
+    pub(crate) listen: String,
     #[command(flatten)]
-    backends: Backends,
+    pub(crate) backends: Backends,
     /// The build-info file baked into the image.
     #[arg(long, default_value = "/etc/proofpack/build-info.json")]
     build_info: PathBuf,
@@ -79,10 +79,10 @@ pub struct ServeArgs {
 pub struct Backends {
     /// NSM: `nitro` (/dev/nsm) or `dev:EIF,CA_DIR` (test CA, PCRs of EIF).
     #[arg(long)]
-    nsm: String,
+    pub(crate) nsm: String,
     /// KMS endpoint URL (http://127.0.0.1:PORT for proofpack-kms-local).
     #[arg(long)]
-    kms: String,
+    pub(crate) kms: String,
     /// Region for SigV4.
     #[arg(long, default_value = "us-east-1")]
     kms_region: String,
@@ -93,7 +93,7 @@ pub struct Backends {
     /// starts an in-enclave forwarder on 127.0.0.1 and connects KMS calls
     /// there, keeping the URL's host for TLS and SigV4. Needs feature `vsock`.
     #[arg(long, value_name = "CID:PORT", value_parser = parse_vsock_addr)]
-    kms_vsock: Option<(u32, u32)>,
+    pub(crate) kms_vsock: Option<(u32, u32)>,
     /// KMS call timeout in seconds.
     #[arg(long, default_value_t = 10)]
     kms_timeout: u64,
@@ -197,10 +197,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let label = if nsm.kind() == "development" { "DEVELOPMENT " } else { "" };
-    let build_info = BuildInfo::parse(
-        &std::fs::read(&args.build_info)
-            .with_context(|| format!("reading {}", args.build_info.display()))?,
-    )
+    let build_info = BuildInfo::parse(&std::fs::read(&args.build_info).with_context(|| {
+        // The known gap of production images (README "Known limits").
+        format!(
+            "reading {} (note: `proofpack build` does not bake this file into production images yet)",
+            args.build_info.display()
+        )
+    })?)
     .with_context(|| format!("parsing {}", args.build_info.display()))?;
     let limits =
         Limits { max_frame: args.max_frame, io_timeout: Duration::from_secs(args.io_timeout) };
