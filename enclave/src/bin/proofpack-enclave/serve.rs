@@ -267,3 +267,31 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[cfg(not(feature = "vsock"))]
+    #[test]
+    fn kms_vsock_without_the_feature_is_a_startup_error() {
+        let e = start_vsock_forwarder(3, 8000).unwrap_err().to_string();
+        assert!(e.contains("feature `vsock`"), "{e}");
+    }
+
+    /// With the feature but no hypervisor (this machine): the forwarder
+    /// starts, and a connection through it is closed because the vsock
+    /// connect to the parent fails, rather than hanging. The splice itself
+    /// is tested TCP→TCP in `enclave::forward`.
+    #[cfg(feature = "vsock")]
+    #[test]
+    fn kms_vsock_forwarder_closes_when_the_parent_is_unreachable() {
+        use std::io::Read;
+        let addr = start_vsock_forwarder(3, 8000).unwrap();
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut b = [0u8; 1];
+        assert!(!matches!(c.read(&mut b), Ok(1)));
+    }
+}
