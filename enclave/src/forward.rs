@@ -16,6 +16,8 @@
 //! (further ones are closed at accept, the HTTP client sees a reset and
 //! reports a transport error), and every read/write on either side has the
 //! [`ForwardLimits::io_timeout`] timeout, so a stalled peer frees its slot.
+//! The upstream connect itself is bounded by the connect function (for vsock,
+//! the kernel's `SO_VM_SOCKETS_CONNECT_TIMEOUT`, 2 s by default).
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
