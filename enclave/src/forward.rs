@@ -36,32 +36,27 @@ pub trait SpliceStream: Read + Write + Send + 'static {
     fn set_timeouts(&self, timeout: Duration) -> io::Result<()>;
 }
 
-impl SpliceStream for TcpStream {
-    fn try_clone_stream(&self) -> io::Result<Box<dyn SpliceStream>> {
-        Ok(Box::new(self.try_clone()?))
-    }
-    fn shutdown_stream(&self, how: Shutdown) -> io::Result<()> {
-        self.shutdown(how)
-    }
-    fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
-        self.set_read_timeout(Some(timeout))?;
-        self.set_write_timeout(Some(timeout))
-    }
+/// The same four-line delegation for every std-like socket type.
+macro_rules! splice_stream_for {
+    ($t:ty) => {
+        impl SpliceStream for $t {
+            fn try_clone_stream(&self) -> io::Result<Box<dyn SpliceStream>> {
+                Ok(Box::new(self.try_clone()?))
+            }
+            fn shutdown_stream(&self, how: Shutdown) -> io::Result<()> {
+                self.shutdown(how)
+            }
+            fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
+                self.set_read_timeout(Some(timeout))?;
+                self.set_write_timeout(Some(timeout))
+            }
+        }
+    };
 }
 
+splice_stream_for!(TcpStream);
 #[cfg(feature = "vsock")]
-impl SpliceStream for vsock::VsockStream {
-    fn try_clone_stream(&self) -> io::Result<Box<dyn SpliceStream>> {
-        Ok(Box::new(self.try_clone()?))
-    }
-    fn shutdown_stream(&self, how: Shutdown) -> io::Result<()> {
-        self.shutdown(how)
-    }
-    fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
-        self.set_read_timeout(Some(timeout))?;
-        self.set_write_timeout(Some(timeout))
-    }
-}
+splice_stream_for!(vsock::VsockStream);
 
 /// Opens one upstream connection.
 pub type ConnectFn = dyn Fn() -> io::Result<Box<dyn SpliceStream>> + Send + Sync;

@@ -24,6 +24,8 @@
 mod audit_world;
 #[path = "../tests/common/kms_local.rs"]
 mod kms_local;
+#[path = "../tests/common/sops_fixture.rs"]
+mod sops_fixture;
 #[path = "../tests/support/tiny_workspace.rs"]
 mod tiny_workspace;
 

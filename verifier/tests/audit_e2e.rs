@@ -18,6 +18,8 @@
 mod audit_world;
 #[path = "common/kms_local.rs"]
 mod kms_local;
+#[path = "common/sops_fixture.rs"]
+mod sops_fixture;
 #[path = "support/tiny_workspace.rs"]
 mod tiny_workspace;
 

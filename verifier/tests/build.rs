@@ -14,7 +14,7 @@ use serde_json::Value;
 
 #[path = "support/tiny_workspace.rs"]
 mod tiny_workspace;
-use tiny_workspace::{generate_lockfile, rustc, write_files, Rustc, INIT_MANIFEST};
+use tiny_workspace::{generate_lockfile, ok_json as ok, rustc, write_files, Rustc, INIT_MANIFEST};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_proofpack")
@@ -124,17 +124,6 @@ fn run_sh(script: &str, cwd: &Path) -> Output {
         .current_dir(cwd)
         .output()
         .unwrap()
-}
-
-fn ok(o: &Output) -> Value {
-    assert!(
-        o.status.success(),
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap_or(Value::Null)
 }
 
 fn fails_with(o: &Output, code: i32, needle: &str) {

@@ -14,7 +14,7 @@ use oci_fixtures::*;
 #[path = "support/tiny_workspace.rs"]
 mod tiny_workspace;
 use serde_json::Value;
-use tiny_workspace::{generate_lockfile, rustc, write_files, Rustc, INIT_MANIFEST};
+use tiny_workspace::{generate_lockfile, ok_json as ok, rustc, write_files, Rustc, INIT_MANIFEST};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_proofpack")
@@ -84,17 +84,6 @@ fn workspace(dir: &Path, motd: &[u8]) -> Written {
 
 fn run(args: &[&str], cwd: &Path) -> Output {
     Command::new(bin()).args(args).current_dir(cwd).env("NO_COLOR", "1").output().unwrap()
-}
-
-fn ok(o: &Output) -> Value {
-    assert!(
-        o.status.success(),
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap_or(Value::Null)
 }
 
 fn build(dir: &Path, target: &Path, out: &str) -> Value {

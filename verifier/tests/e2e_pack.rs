@@ -14,7 +14,11 @@
 mod e2e;
 #[path = "common/kms_local.rs"]
 mod kms_local;
-use e2e::{demo_image, enclave_bin, repo, serve, serve_with, sops_file, with_creds, BUILD_INFO};
+#[path = "common/sops_fixture.rs"]
+mod sops_fixture;
+use e2e::{
+    demo_image, dev_ca, enclave_bin, repo, serve, serve_with, sops_file, with_creds, BUILD_INFO,
+};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,7 +26,6 @@ use std::process::Command;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use build_spec::pcr::Measurements;
-use enclave::attestation::testca::{TestCa, TestCaConfig};
 use enclave::receipt::dsse::{parse_ed25519_spki, Envelope};
 use enclave::receipt::nsm_doc::read_fields;
 use enclave::receipt::statement::binding;
@@ -68,12 +71,7 @@ fn pack_command(addr: &str, inputs: &[PathBuf], recipient_pub: &Path, out: &Path
 #[test]
 fn pack_end_to_end_and_pcr_mismatch_is_denied() {
     let d = tempfile::tempdir().unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let ca_dir = d.path().join("dev-ca");
-    let ca = TestCa::generate(&TestCaConfig::long_lived(now - 3600, 30)).unwrap();
-    ca.save(&ca_dir).unwrap();
-    let root_pem = d.path().join("dev-root.pem");
-    std::fs::write(&root_pem, ca.root_pem()).unwrap();
+    let (ca_dir, root_pem) = dev_ca(d.path());
 
     let eif_a = d.path().join("demo.eif");
     let eif_b = d.path().join("demo-modified.eif");
@@ -186,9 +184,11 @@ fn pack_end_to_end_and_pcr_mismatch_is_denied() {
     }
     for doc in [&doc_r, &doc_k] {
         let opts = VerifyOptions {
-            roots: vec![
-                TrustAnchor::from_pem_or_der(ca.root_pem().as_bytes(), "development").unwrap()
-            ],
+            roots: vec![TrustAnchor::from_pem_or_der(
+                &std::fs::read(&root_pem).unwrap(),
+                "development",
+            )
+            .unwrap()],
             at: VerifyAt::Document,
             expect: Expectations { pcrs: Some(expect_pcrs.clone()), ..Expectations::default() },
             ..VerifyOptions::default()

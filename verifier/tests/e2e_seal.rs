@@ -12,7 +12,9 @@
 mod e2e;
 #[path = "common/kms_local.rs"]
 mod kms_local;
-use e2e::{demo_image, enclave_bin, repo, serve, sops_file, with_creds, BUILD_INFO};
+#[path = "common/sops_fixture.rs"]
+mod sops_fixture;
+use e2e::{demo_image, dev_ca, enclave_bin, repo, serve, sops_file, with_creds, BUILD_INFO};
 #[path = "common/sealed.rs"]
 mod sealed;
 use sealed::reheader;
@@ -23,7 +25,6 @@ use std::process::{Command, Output};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use build_spec::pcr::Measurements;
-use enclave::attestation::testca::{TestCa, TestCaConfig};
 use enclave::receipt::dsse::Envelope;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -153,12 +154,7 @@ fn name_of(p: &Path) -> String {
 #[test]
 fn seal_pack_open_isolation_and_crypto_shredding() {
     let d = tempfile::tempdir().unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let ca_dir = d.path().join("dev-ca");
-    let ca = TestCa::generate(&TestCaConfig::long_lived(now - 3600, 30)).unwrap();
-    ca.save(&ca_dir).unwrap();
-    let root_pem = d.path().join("dev-root.pem");
-    std::fs::write(&root_pem, ca.root_pem()).unwrap();
+    let (ca_dir, root_pem) = dev_ca(d.path());
     let eif = d.path().join("demo.eif");
     let pcrs = demo_image(&eif, b"sealed inputs");
     let pcrs_json = d.path().join("demo.pcrs.json");

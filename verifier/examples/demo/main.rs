@@ -16,6 +16,8 @@
 #[path = "../../tests/support/audit_world.rs"]
 mod audit_world;
 mod kms_local;
+#[path = "../../tests/common/sops_fixture.rs"]
+mod sops_fixture;
 #[path = "../../tests/support/tiny_workspace.rs"]
 mod tiny_workspace;
 

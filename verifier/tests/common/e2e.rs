@@ -4,7 +4,6 @@
 //! KMS, and a running `proofpack-enclave serve`.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,12 +11,11 @@ use std::time::{Duration, Instant};
 use build_spec::eif::metadata::BuildMetadata;
 use build_spec::eif::{read_eif_file, Arch, EifBuilder, EifMetadata, Input, ReadOptions};
 use build_spec::pcr::Measurements;
-use enclave::backend::{EncryptRequest, Kms};
-use enclave::secret::{SecretBytes, SecretKey32};
-use enclave::sops::{KmsEntry, PlainLeaf, PlainNode, ValueType};
+use enclave::attestation::testca::{TestCa, TestCaConfig};
 use serde_json::Value;
 
 use super::kms_local::{KmsLocal, PRINCIPALS};
+pub use super::sops_fixture::sops_file;
 
 /// The build-info file baked into the demo image (an operator's claim about
 /// the source; the audit checks it by rebuilding).
@@ -86,37 +84,17 @@ pub fn demo_image(path: &Path, variant: &[u8]) -> Measurements {
     read_eif_file(path, &ReadOptions::default()).unwrap().measurements()
 }
 
-/// A JSON document as SOPS plaintext (strings and integers).
-pub fn plain(v: &Value) -> PlainNode {
-    let leaf = |kind, s: String| {
-        PlainNode::Leaf(PlainLeaf {
-            kind,
-            was_encrypted: true,
-            bytes: SecretBytes::new(s.into_bytes()),
-        })
-    };
-    match v {
-        Value::Object(m) => PlainNode::Map(m.iter().map(|(k, x)| (k.clone(), plain(x))).collect()),
-        Value::String(s) => leaf(ValueType::Str, s.clone()),
-        Value::Number(n) => leaf(ValueType::Int, n.to_string()),
-        other => panic!("unsupported {other}"),
-    }
-}
-
-/// A SOPS file whose data key is wrapped by the local KMS key `arn`.
-pub fn sops_file(kms: &dyn Kms, arn: &str, doc: &Value) -> Vec<u8> {
-    let key = SecretKey32::generate();
-    let ctx: BTreeMap<String, String> = BTreeMap::new();
-    let blob = kms
-        .encrypt(&EncryptRequest {
-            key_id: arn.into(),
-            plaintext: SecretBytes::from_slice(key.expose()),
-            encryption_context: ctx.clone(),
-        })
-        .unwrap()
-        .ciphertext_blob;
-    let entries = vec![KmsEntry { arn: arn.into(), role: None, context: ctx, enc: blob }];
-    enclave::sops::encrypt_json(&plain(doc), &key, &entries, "2026-01-01T00:00:00Z").unwrap()
+/// A development CA (TEST ONLY) valid from an hour ago, saved to
+/// `<dir>/dev-ca` for the development NSM, and its root at
+/// `<dir>/dev-root.pem` for the verifier; returns both paths.
+pub fn dev_ca(dir: &Path) -> (PathBuf, PathBuf) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let ca_dir = dir.join("dev-ca");
+    let ca = TestCa::generate(&TestCaConfig::long_lived(now - 3600, 30)).unwrap();
+    ca.save(&ca_dir).unwrap();
+    let root_pem = dir.join("dev-root.pem");
+    std::fs::write(&root_pem, ca.root_pem()).unwrap();
+    (ca_dir, root_pem)
 }
 
 /// Sets the SigV4 credentials of the local KMS principal with access key `id`.

@@ -5,7 +5,6 @@
 //! receipts made by the real pack service with the development NSM.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
@@ -13,17 +12,16 @@ use base64::Engine as _;
 use build_spec::pcr::Measurements;
 use enclave::attestation::testca::TestCa;
 use enclave::backend::nsm_dev::DevNsm;
-use enclave::backend::{EncryptRequest, Kms};
 use enclave::receipt::statement::BuildInfo;
-use enclave::secret::{SecretBytes, SecretKey32};
+use enclave::secret::SecretBytes;
 use enclave::service::{PackJob, PackService};
-use enclave::sops::{KmsEntry, PlainLeaf, PlainNode, ValueType};
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use verifier::kms_policy::render::{policy_text, RenderInput};
 use verifier::rebuild::{rebuild, RebuildOptions};
 
 use super::kms_local::KmsLocal;
+pub use super::sops_fixture::sops_file;
 pub use super::tiny_workspace::commit_all;
 use super::tiny_workspace::{generate_lockfile, rustc, write_files, INIT_MANIFEST};
 
@@ -88,33 +86,6 @@ pub fn write_workspace(dir: &Path) {
         ],
     );
     generate_lockfile(dir);
-}
-
-pub fn plain(v: &Value) -> PlainNode {
-    match v {
-        Value::Object(m) => PlainNode::Map(m.iter().map(|(k, x)| (k.clone(), plain(x))).collect()),
-        Value::String(s) => PlainNode::Leaf(PlainLeaf {
-            kind: ValueType::Str,
-            was_encrypted: true,
-            bytes: SecretBytes::new(s.clone().into_bytes()),
-        }),
-        other => panic!("unsupported {other}"),
-    }
-}
-
-pub fn sops_file(kms: &dyn Kms, arn: &str, doc: &Value) -> Vec<u8> {
-    let key = SecretKey32::generate();
-    let ctx: BTreeMap<String, String> = BTreeMap::new();
-    let blob = kms
-        .encrypt(&EncryptRequest {
-            key_id: arn.into(),
-            plaintext: SecretBytes::from_slice(key.expose()),
-            encryption_context: ctx.clone(),
-        })
-        .unwrap()
-        .ciphertext_blob;
-    let entries = vec![KmsEntry { arn: arn.into(), role: None, context: ctx, enc: blob }];
-    enclave::sops::encrypt_json(&plain(doc), &key, &entries, "2026-01-01T00:00:00Z").unwrap()
 }
 
 /// A policy pinned to `pcrs` (PCR0-2) for the enclave role, immutable, with

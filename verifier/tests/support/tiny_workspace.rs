@@ -5,9 +5,10 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 use git2::{Repository, Signature, Time};
+use serde_json::Value;
 
 /// `rustc -vV` of the compiler the tests run with (`$RUSTC` when set).
 pub struct Rustc {
@@ -68,4 +69,17 @@ pub fn commit_all(dir: &Path, time: i64, msg: &str) -> (String, String) {
     let prefs: Vec<&git2::Commit> = parents.iter().collect();
     let id = repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &prefs).unwrap().to_string();
     (id, tree_id.to_string())
+}
+
+/// Asserts that a command succeeded (printing its output otherwise) and
+/// returns its stdout as JSON (`Null` when it is not JSON).
+pub fn ok_json(o: &Output) -> Value {
+    assert!(
+        o.status.success(),
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap_or(Value::Null)
 }
