@@ -113,7 +113,7 @@ fn main() {
         let mut ro = ReceiptOptions::default();
         ro.attestation.roots = vec![root.clone()];
         let mut a = Auditor::new(
-            Box::new(ReceiptStage { options: ro, allow_dev_ca: true }),
+            Box::new(ReceiptStage::new(ro, true)),
             Box::new(KmsPolicyStage::default()),
             Settings { command: "audit".into(), ..Settings::default() },
         );

@@ -91,6 +91,13 @@ fn synthetic_receipt_passes_with_its_root_and_artifact() {
         r.receipt_id.as_deref(),
         Some("85a1ad292bf676a25e75495a647b0423603fcaa3ac19d436e4c1e9c6d8c6fcb9")
     );
+    // Without expected PCRs the verifier reminds that it shows which image
+    // ran, unless the caller compares the PCRs itself (the audit).
+    assert_eq!(outcome(&r, "measurement.pcrs"), Outcome::Warn);
+    o.pcrs_compared_by_caller = true;
+    let r = verify_receipt(&read("synthetic_receipt.dsse.json"), &o);
+    assert!(r.checks.0.iter().all(|c| c.id != "measurement.pcrs"));
+    assert_eq!(r.verdict(), Verdict::Pass);
 }
 
 #[test]

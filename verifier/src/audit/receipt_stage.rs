@@ -22,8 +22,15 @@ pub struct ReceiptStage {
     pub allow_dev_ca: bool,
 }
 
-/// The receipt verifier's check that the audit's rebuild stage replaces.
-const SUPERSEDED_BY_REBUILD: &str = "measurement.pcrs";
+impl ReceiptStage {
+    /// A stage for the audit, which always compares the attested PCRs with a
+    /// rebuild (stage `rebuild.pcr.*`, a FAIL when it cannot): the receipt
+    /// verifier's "no expected PCRs" reminder would be a false warning there.
+    pub fn new(mut options: ReceiptOptions, allow_dev_ca: bool) -> Self {
+        options.pcrs_compared_by_caller = true;
+        Self { options, allow_dev_ca }
+    }
+}
 
 /// Which report group a receipt-verifier check belongs to.
 pub fn group_of(id: &str) -> GroupKind {
@@ -39,18 +46,8 @@ pub fn group_of(id: &str) -> GroupKind {
 impl ReceiptCheck for ReceiptStage {
     fn check(&self, bytes: &[u8]) -> ReceiptFindings {
         let rep = verify_receipt(bytes, &self.options);
-        // `measurement.pcrs` is the standalone verifier's reminder that,
-        // without expected PCRs, a receipt shows which image ran but not that
-        // it is the reviewed one. An audit always rebuilds and compares the
-        // PCRs itself (stage `rebuild.pcr.*`, a FAIL when it cannot), so the
-        // reminder would be a false warning here.
-        let mut checks: Vec<(GroupKind, Check)> = rep
-            .checks
-            .0
-            .iter()
-            .filter(|c| c.id != SUPERSEDED_BY_REBUILD)
-            .map(|c| (group_of(&c.id), c.clone()))
-            .collect();
+        let mut checks: Vec<(GroupKind, Check)> =
+            rep.checks.0.iter().map(|c| (group_of(&c.id), c.clone())).collect();
         if rep.uses_non_aws_root() {
             let roots: Vec<String> = rep
                 .trust_roots

@@ -325,7 +325,7 @@ pub fn build_auditor(o: &AuditOptions, command: &str) -> anyhow::Result<Auditor>
     if let (Some(a), Some(bytes)) = (&loaded.artifact, loaded.artifact_bytes) {
         ropts.artifacts = vec![(a.path.clone(), bytes)];
     }
-    let receipts = ReceiptStage { options: ropts, allow_dev_ca: o.allow_dev_ca };
+    let receipts = ReceiptStage::new(ropts, o.allow_dev_ca);
     let policy = KmsPolicyStage { trusted: o.trusted_principal.clone() };
     let mut a = Auditor::new(Box::new(receipts), Box::new(policy), settings);
     a.policies = loaded.policies;

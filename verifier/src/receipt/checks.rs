@@ -338,7 +338,7 @@ fn authenticated(
             Check::fail("measurement.debug", "debug-mode enclave: PCR0, PCR1 and PCR2 are zero")
         }
     });
-    if opts.attestation.expect.pcrs.is_none() {
+    if opts.attestation.expect.pcrs.is_none() && !opts.pcrs_compared_by_caller {
         c.push(Check::warn(
             "measurement.pcrs",
             "no expected PCRs given (--expect-pcrs / --eif): this shows WHICH image ran, not that it is the one you reviewed",

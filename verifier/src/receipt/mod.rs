@@ -35,6 +35,9 @@ pub struct ReceiptOptions {
     pub expected_nonce: Option<Vec<u8>>,
     /// Largest accepted doc_K → doc_R interval (default 15 minutes).
     pub max_job_duration: Duration,
+    /// The caller compares the attested PCRs itself (the audit rebuilds the
+    /// image), so the reminder that no expected PCRs were given is omitted.
+    pub pcrs_compared_by_caller: bool,
 }
 
 impl Default for ReceiptOptions {
@@ -46,6 +49,7 @@ impl Default for ReceiptOptions {
             expected_request: None,
             expected_nonce: None,
             max_job_duration: Duration::from_secs(15 * 60),
+            pcrs_compared_by_caller: false,
         }
     }
 }
