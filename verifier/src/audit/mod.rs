@@ -467,9 +467,11 @@ impl Auditor {
                 );
                 continue;
             };
-            // `Measurements`' Debug form lists every index and value, so
-            // two receipts share an entry only when all their PCRs agree.
-            let cache_key = format!("{key}\n{:?}", facts.pcrs);
+            // Every attested index and value is in the key: two receipts
+            // share an analysis only when all their PCRs agree.
+            let pcrs: Vec<String> =
+                facts.pcrs.pcrs.iter().map(|(i, v)| format!("{i}={}", pcr_hex(v))).collect();
+            let cache_key = format!("{key}\n{}", pcrs.join(","));
             let (checks, findings) = self
                 .policy_results
                 .get_or_init(&cache_key, || self.policy.check(key, &p.bytes, &facts.pcrs));
