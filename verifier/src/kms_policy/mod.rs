@@ -14,6 +14,7 @@
 
 pub mod actions;
 pub mod cond;
+pub mod differential;
 pub mod eval;
 pub mod expected;
 pub mod findings;

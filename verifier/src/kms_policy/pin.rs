@@ -277,7 +277,7 @@ impl Context for AbsCtx<'_> {
     }
 }
 
-/// Non-Nitro, non-principal keys (spec `docs/notes/kms.md`, "request space"):
+/// Non-Nitro, non-principal keys (`docs/notes/kms.md`, "Request space and verdicts"):
 /// every key that the caller's identity does not determine is **free**, the
 /// requester's choice of value or absence. That includes the keys of other
 /// services: AWS documents several as global, present in requests to every
