@@ -711,7 +711,11 @@ fn sweep(
             }
         }
     }
-    callers.retain(|c| !is_trusted(cfg, c));
+    // Only callers that exist: IAM/STS ARNs with an account, or services.
+    callers.retain(|c| {
+        let p = eval::Caller::parse(c);
+        (p.is_service || (c.starts_with("arn:") && p.account.is_some())) && !is_trusted(cfg, c)
+    });
     callers.sort();
     callers.dedup();
     // Values worth trying per settable key.

@@ -263,6 +263,12 @@ impl Context for AbsCtx<'_> {
             };
         }
         match key_lc {
+            // A service principal has no principal ARN or account.
+            "aws:principalarn" | "aws:principalaccount" | "kms:calleraccount"
+                if self.caller.is_service =>
+            {
+                Lookup::Missing
+            }
             "aws:principalarn" if self.class.arn_known => single(&self.class.arn),
             "aws:principalaccount" | "kms:calleraccount" => match &self.caller.account {
                 Some(a) => single(a),
@@ -390,6 +396,9 @@ fn disclosing_actions(strict: bool) -> Vec<&'static str> {
     v
 }
 
+/// Caller standing for every service principal a policy does not name.
+const UNNAMED_SERVICE: &str = "unnamed-service.proofpack.amazonaws.com";
+
 /// Every principal class the analyser considers for a policy.
 pub fn classes(policy: &Policy, cfg: &Config) -> Vec<Class> {
     let partition = cfg
@@ -494,10 +503,17 @@ pub fn classes(policy: &Policy, cfg: &Config) -> Vec<Class> {
         arn_known: false,
         trusted: false,
     });
+    // `"*"` and NotPrincipal also cover AWS services calling with their own
+    // service principal (that is why `aws:PrincipalIsAWSService` exists).
+    services.insert(UNNAMED_SERVICE.to_string());
     for s in &services {
         out.push(Class {
             arn: s.clone(),
-            label: format!("service principal {s}"),
+            label: if s == UNNAMED_SERVICE {
+                "an AWS service principal the policy does not name".to_string()
+            } else {
+                format!("service principal {s}")
+            },
             arn_known: true,
             trusted: cfg.trusted.iter().any(|t| t == s),
         });
