@@ -377,7 +377,7 @@ fn mutate_op(ch: &mut Choices<'_>, op: &str) -> String {
 fn nitro_value(ch: &mut Choices<'_>, e: &Expected, i: u8) -> String {
     let own = e.pcrs.get(&i).and_then(|v| v.first().cloned()).unwrap_or_else(|| pcr_value(i, 0));
     match ch.below(12) {
-        0 | 1 | 2 => own,
+        0..=2 => own,
         3 => own.to_uppercase(),
         4 => pcr_value(i, 1),
         5 => zero_pcr(),

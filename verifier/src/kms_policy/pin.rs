@@ -1254,8 +1254,7 @@ fn search_context(an: &Analyser<'_>, class: &Class, w: &mut Witness) -> bool {
             }
             // Odometer increment; done when it wraps.
             let mut k = 0;
-            loop {
-                let Some(ctr) = counters.get_mut(k) else { break };
+            while let Some(ctr) = counters.get_mut(k) {
                 *ctr += 1;
                 if *ctr < dims.get(k).map_or(0, |d| d.1.len()) {
                     break;
