@@ -15,7 +15,7 @@ use crate::audit::stages::{
     find_images, CachedRebuild, GitSource, KmsKeyStateStage, KmsPolicyStage,
 };
 use crate::audit::{parse_policy_arg, ArtifactInput, Auditor, PolicyInput, ReceiptInput};
-use crate::cli::{exit, output};
+use crate::cli::{exit, input, output};
 use crate::receipt::ReceiptOptions;
 use crate::report::{self, AuditReport, InputFile, Settings, TrustRoot};
 
@@ -170,9 +170,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Reads a file named on the command line, with the path in the error.
-pub fn read_input(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+/// Reads a file named on the command line, refusing one larger than `max`
+/// from its size before reading it (a 150 MB "receipt" costs a `stat`, not
+/// 150 MB); the error names what the file was for and the path.
+pub fn read_input(path: &Path, what: &str, max: u64) -> anyhow::Result<Vec<u8>> {
+    crate::cli::input::read_limited(path, max).with_context(|| format!("cannot read {what}"))
 }
 
 /// Everything read from the command line before auditing.
@@ -205,7 +207,7 @@ pub fn load_options(o: &AuditOptions, command: &str) -> anyhow::Result<Loaded> {
         if policies.iter().any(|p: &PolicyInput| p.key_arn == arn) {
             anyhow::bail!("--kms-policy: {arn} given twice");
         }
-        let bytes = read_input(&file, "KMS policy")?;
+        let bytes = read_input(&file, "KMS policy", input::MAX_POLICY_FILE)?;
         settings.kms_policies.push(InputFile {
             label: arn.clone(),
             path: file.display().to_string(),
@@ -216,7 +218,7 @@ pub fn load_options(o: &AuditOptions, command: &str) -> anyhow::Result<Loaded> {
     let (artifact, artifact_bytes) = match &o.artifact {
         None => (None, None),
         Some(p) => {
-            let bytes = read_input(p, "artifact")?;
+            let bytes = read_input(p, "artifact", input::MAX_ARTIFACT)?;
             let sha = sha256_hex(&bytes);
             settings.artifact = Some(InputFile {
                 label: "artifact".into(),
@@ -235,7 +237,7 @@ pub fn load_receipts(paths: &[PathBuf]) -> anyhow::Result<Vec<ReceiptInput>> {
     paths
         .iter()
         .map(|p| {
-            let bytes = read_input(p, "receipt")?;
+            let bytes = read_input(p, "receipt", input::MAX_RECEIPT)?;
             Ok(ReceiptInput { path: p.display().to_string(), bytes: Ok(bytes) })
         })
         .collect()
@@ -313,7 +315,7 @@ pub fn build_auditor(o: &AuditOptions, command: &str) -> anyhow::Result<Auditor>
     let mut settings = loaded.settings;
     let root = match &o.root {
         Some(p) => {
-            let b = read_input(p, "trust root")?;
+            let b = read_input(p, "trust root", input::MAX_CERT_FILE)?;
             TrustAnchor::from_pem_or_der(&b, format!("{} (given with --root)", p.display()))
                 .map_err(|e| anyhow::anyhow!("--root {}: {e}", p.display()))?
         }
