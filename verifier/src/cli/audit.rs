@@ -80,6 +80,14 @@ pub struct AuditOptions {
     #[arg(long = "trusted-principal", value_name = "ARN")]
     pub trusted_principal: Vec<String>,
 
+    /// The build spec the images must have been built from, as a path in
+    /// the repository (e.g. build-spec/enclave.toml). Without it the rebuild
+    /// uses whatever spec the receipt names, so a receipt can pick the spec
+    /// it is checked against. With it, a receipt naming another spec fails
+    /// `rebuild.spec`, and the rebuild uses this path.
+    #[arg(long, value_name = "PATH")]
+    pub spec: Option<String>,
+
     /// Build profile the attested images were built with.
     #[arg(long, value_name = "NAME", default_value = "production")]
     pub profile: String,
@@ -152,12 +160,19 @@ each KMS key used has a policy pinning exactly those PCRs with no bypass; and,
 with --artifact, the artifact digest. The verdict is PASS only if every
 required check of every receipt passed.
 
+Which build spec is rebuilt: without --spec, the one the receipt names, so the
+receipt's producer chooses what it is compared with. Give --spec PATH (the
+spec you reviewed, a path in the repository) to decide it yourself: a receipt
+naming another spec fails `rebuild.spec`, and the rebuild uses PATH.
+
 Examples:
   proofpack audit out/prod.ppa.receipt.json --repo . \\
       --kms-policy arn:aws:kms:eu-west-1:111122223333:key/1234=policy.json
   proofpack audit receipts/*.json --repo https://github.com/acme/app \\
       --kms-policy ARN=policy.json --format html -o audit.html
   proofpack audit r.json --repo . --kms-policy ARN=p.json --allow-dev-ca --format json
+  # Require the reviewed build spec; a receipt naming another one fails:
+  proofpack audit r.json --repo . --spec build-spec/enclave.toml --kms-policy ARN=p.json
 
 Exit status:
   0  every requested check passed
@@ -330,6 +345,12 @@ pub fn build_auditor(o: &AuditOptions, command: &str) -> anyhow::Result<Auditor>
     let receipts = ReceiptStage::new(ropts, o.allow_dev_ca);
     let policy = KmsPolicyStage { trusted: o.trusted_principal.clone() };
     let mut a = Auditor::new(Box::new(receipts), Box::new(policy), settings);
+    a.required_spec = match &o.spec {
+        Some(p) => {
+            Some(crate::audit::normalize_spec_path(p).map_err(|e| anyhow::anyhow!("--spec: {e}"))?)
+        }
+        None => None,
+    };
     a.policies = loaded.policies;
     a.artifact = loaded.artifact;
     if let Some(repo) = &o.repo {
