@@ -72,7 +72,7 @@ pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let open = |source| ReadError::Open { path: path.to_path_buf(), source };
     let file = std::fs::File::open(path).map_err(open)?;
     let md = file.metadata().map_err(open)?;
-    let known = md.is_file().then(|| md.len());
+    let known = md.is_file().then_some(md.len());
     if let Some(size) = known.filter(|s| *s > limit) {
         return Err(ReadError::TooLarge { path: path.to_path_buf(), size: Some(size), limit });
     }
@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn streams_are_cut_at_limit_plus_one() {
-        let data = vec![7u8; 100];
+        let data = [7u8; 100];
         let e = read_stream(&data[..], Path::new("-"), 10, None).expect_err("too large");
         assert!(matches!(e, ReadError::TooLarge { size: None, limit: 10, .. }), "{e:?}");
         assert!(e.to_string().contains("more than 10 bytes"), "{e}");

@@ -54,7 +54,7 @@ pub struct OpenArgs {
 /// Largest private-key PEM file read (an RSA-4096 PKCS#8 PEM is ~3.3 KB).
 const MAX_KEY_FILE: u64 = 64 * 1024;
 
-fn read_key(path: &PathBuf) -> anyhow::Result<rsa::RsaPrivateKey> {
+fn read_key(path: &std::path::Path) -> anyhow::Result<rsa::RsaPrivateKey> {
     use rsa::pkcs1::DecodeRsaPrivateKey;
     use rsa::pkcs8::DecodePrivateKey;
     let pem = zeroize::Zeroizing::new(
