@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::cli::input::read_limited;
 use anyhow::{bail, Context as _};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -26,6 +25,7 @@ use enclave::transport::{
 };
 
 use super::exit;
+use super::input::read_limited;
 use super::output::Format;
 
 const AFTER_HELP: &str = "\
