@@ -7,6 +7,7 @@
 //! **Architecture invariant:** nothing in this crate reads the wall clock or
 //! the network. Build time always comes from an explicit value or
 //! `SOURCE_DATE_EPOCH`.
+pub mod bounded;
 pub mod build;
 pub mod codec;
 pub mod cpio;

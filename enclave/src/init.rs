@@ -331,10 +331,13 @@ pub mod run {
         Ok(())
     }
 
+    /// Reads `/cmd` or `/env`, refusing one over [`MAX_CONFIG_LEN`] from its
+    /// size before reading it.
     fn read_config(path: &str) -> Result<Vec<u8>, StepError> {
-        let f = step("open config", std::fs::File::open(path))?;
-        let mut buf = Vec::new();
-        step("read config", f.take(MAX_CONFIG_LEN as u64 + 1).read_to_end(&mut buf))?;
+        let buf = step(
+            "read config",
+            build_spec::bounded::read_file(std::path::Path::new(path), MAX_CONFIG_LEN as u64),
+        )?;
         let _ = std::fs::remove_file(path);
         Ok(buf)
     }

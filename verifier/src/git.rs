@@ -186,6 +186,20 @@ fn read_verified(repo: &Repository, id: Oid, want: ObjectType) -> Result<Vec<u8>
     Ok(data)
 }
 
+/// Refuses a blob larger than `max` from the object header alone, before
+/// its content is inflated into memory (`find_blob` and `odb.read` load the
+/// whole object first).
+fn check_blob_size(repo: &Repository, id: Oid, max: usize, path: &str) -> Result<(), GitError> {
+    let (size, _) = repo.odb()?.read_header(id)?;
+    if size > max {
+        return Err(GitError::Unsupported {
+            path: path.into(),
+            reason: format!("{size} bytes, larger than {max} bytes"),
+        });
+    }
+    Ok(())
+}
+
 /// A verified commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitInfo {
@@ -248,13 +262,7 @@ pub fn read_file_at(
     if entry.kind() != Some(ObjectType::Blob) {
         return Err(GitError::Unsupported { path: path.into(), reason: "not a file".into() });
     }
-    let blob = repo.repo.find_blob(entry.id())?;
-    if blob.size() > max {
-        return Err(GitError::Unsupported {
-            path: path.into(),
-            reason: format!("larger than {max} bytes"),
-        });
-    }
+    check_blob_size(&repo.repo, entry.id(), max, path)?;
     let data = read_verified(&repo.repo, entry.id(), ObjectType::Blob)?;
     Ok(data)
 }
@@ -303,6 +311,7 @@ fn write_tree(repo: &Repository, tree_id: Oid, dir: &Path, prefix: &str) -> Resu
                 write_tree(repo, entry.id(), &path, &format!("{rel}/"))?;
             }
             (Some(ObjectType::Blob), mode) => {
+                check_blob_size(repo, entry.id(), MAX_BLOB_LEN, &rel)?;
                 let data = read_verified(repo, entry.id(), ObjectType::Blob)?;
                 if data.len() > MAX_BLOB_LEN {
                     return Err(GitError::Unsupported {
@@ -391,4 +400,37 @@ pub fn working_tree_state(dir: &Path, ignore: &[PathBuf]) -> Result<Option<Commi
         tree: head.tree_id().to_string(),
         time: head.time().seconds(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A commit with one 100-byte file.
+    fn repo_with_file() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Repository::init(dir.path()).unwrap();
+        let blob = r.blob(&[b'x'; 100]).unwrap();
+        let mut tb = r.treebuilder(None).unwrap();
+        tb.insert("spec.toml", blob, 0o100644).unwrap();
+        let tree = r.find_tree(tb.write().unwrap()).unwrap();
+        let sig = git2::Signature::new("t", "t@example.invalid", &git2::Time::new(0, 0)).unwrap();
+        let c = r.commit(None, &sig, &sig, "c", &tree, &[]).unwrap();
+        (dir, c.to_string())
+    }
+
+    #[test]
+    fn read_file_at_refuses_a_blob_over_the_limit_from_its_header() {
+        let (dir, commit) = repo_with_file();
+        let repo = open(dir.path().to_str().unwrap()).unwrap();
+        assert_eq!(read_file_at(&repo, &commit, "spec.toml", 100).unwrap().len(), 100);
+        match read_file_at(&repo, &commit, "spec.toml", 99) {
+            Err(GitError::Unsupported { path, reason }) => {
+                assert_eq!(path, "spec.toml");
+                assert!(reason.contains("100 bytes, larger than 99 bytes"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

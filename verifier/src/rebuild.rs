@@ -234,12 +234,10 @@ pub fn verify_entry(dir: &Path, key: &CacheKey) -> Result<(Measurements, Manifes
     Ok((recomputed, manifest))
 }
 
+/// Reads a small cached file (`pcrs.json`, the manifest): anything over
+/// 16 MiB is implausible and refused before it is read.
 fn read_small(p: &Path) -> Result<Vec<u8>, String> {
-    let md = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    if md.len() > 16 * 1024 * 1024 {
-        return Err(format!("{} is implausibly large", p.display()));
-    }
-    std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))
+    build_spec::bounded::read_file(p, 16 * 1024 * 1024).map_err(|e| e.to_string())
 }
 
 /// Resolves `SOURCE_DATE_EPOCH` for a spec: the fixed value, or the commit time.

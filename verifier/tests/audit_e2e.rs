@@ -242,6 +242,58 @@ fn all_good() {
     assert!(!v["subjects"][0]["chain"].as_array().unwrap().is_empty());
 }
 
+/// `--spec` names the spec the receipt claims: the claim passes and the
+/// rebuild (of that spec) still matches the attested PCRs.
+#[test]
+fn required_spec_named_by_the_receipt() {
+    let w = world();
+    let mut args = base_args(&w.good);
+    args.extend(["--spec".into(), "./enclave.toml".into()]);
+    let (code, v, stderr) = audit(&args);
+    assert_eq!(code, Some(0), "{v:#}\n{stderr}");
+    assert_eq!(status(&v, "rebuild.spec"), "pass", "{v:#}");
+    assert_eq!(status(&v, "rebuild.pcr.0"), "pass", "{v:#}");
+}
+
+/// The receipt names `enclave.toml`; an auditor requiring another spec gets
+/// a failed `rebuild.spec` naming both, and the rebuild uses the auditor's
+/// path (absent from the commit here, so the rebuild says so) instead of
+/// silently rebuilding the receipt's choice.
+#[test]
+fn receipt_naming_another_spec_fails() {
+    let w = world();
+    let mut args = base_args(&w.good);
+    args.extend(["--spec".into(), "reviewed/enclave.toml".into()]);
+    let (code, v, _) = audit(&args);
+    assert_fails(code, &v, "rebuild.spec");
+    let c = check(&v, "rebuild.spec")[0];
+    assert_eq!(c["expected"], "reviewed/enclave.toml", "{c:#}");
+    assert_eq!(c["actual"], "enclave.toml", "{c:#}");
+    let run = check(&v, "rebuild.run");
+    assert!(
+        run.iter().any(|r| r["detail"].as_str().unwrap_or("").contains("reviewed/enclave.toml")),
+        "the rebuild must use the auditor's spec: {v:#}"
+    );
+}
+
+#[test]
+fn spec_outside_the_repository_is_invalid_input() {
+    let w = world();
+    for bad in ["/etc/enclave.toml", "../enclave.toml"] {
+        let mut args = base_args(&w.good);
+        args.extend(["--spec".into(), bad.into()]);
+        let o = Command::new(env!("CARGO_BIN_EXE_proofpack"))
+            .arg("audit")
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("--spec"), "{err}");
+    }
+}
+
 #[test]
 fn pcr_mismatch_names_the_changed_file() {
     let w = world();

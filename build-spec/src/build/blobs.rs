@@ -146,17 +146,6 @@ impl Blob {
     }
 }
 
-fn read_bounded(p: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let f = std::fs::File::open(p)?;
-    let mut buf = Vec::new();
-    f.take(MAX_BLOB_LEN + 1).read_to_end(&mut buf)?;
-    if buf.len() as u64 > MAX_BLOB_LEN {
-        return Err(std::io::Error::other(format!("larger than {MAX_BLOB_LEN} bytes")));
-    }
-    Ok(buf)
-}
-
 /// Loads the blobs from a plain directory (`--blobs DIR`): each file is looked
 /// up at `DIR/<repository path>` and then `DIR/<file name>`. A plain directory
 /// carries no git history, so every file must have a content pin (sha256 or
@@ -175,10 +164,7 @@ pub fn load_dir(dir: &Path, src: &BlobSource) -> Result<Blobs, BuildError> {
                     .collect::<Vec<_>>()
                     .join(", "),
             })?;
-        let content = read_bounded(found).map_err(|e| BuildError::Io {
-            what: format!("reading {}", found.display()),
-            source: e,
-        })?;
+        let content = crate::bounded::read_file(found, MAX_BLOB_LEN)?;
         Blob::verify(role, pin, found.display().to_string(), content, None)
     };
     Ok(Blobs {

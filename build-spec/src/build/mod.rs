@@ -185,6 +185,10 @@ pub enum BuildError {
     /// Writing the image failed (cpio/EIF layer).
     #[error("assembling the image: {0}")]
     Assemble(String),
+    /// An input file could not be read, or is larger than its limit
+    /// (refused before it is read, see [`crate::bounded`]).
+    #[error(transparent)]
+    Input(#[from] crate::bounded::ReadError),
     /// File system error.
     #[error("{what}: {source}")]
     Io {
@@ -296,20 +300,6 @@ pub struct BuildOutput {
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
     let what = what.into();
     move |source| BuildError::Io { what, source }
-}
-
-pub(crate) fn read_bounded(p: &Path, max: u64) -> Result<Vec<u8>, BuildError> {
-    use std::io::Read;
-    let f = std::fs::File::open(p).map_err(io_err(format!("opening {}", p.display())))?;
-    let mut buf = Vec::new();
-    f.take(max + 1).read_to_end(&mut buf).map_err(io_err(format!("reading {}", p.display())))?;
-    if buf.len() as u64 > max {
-        return Err(BuildError::Io {
-            what: format!("reading {}", p.display()),
-            source: std::io::Error::other(format!("larger than {max} bytes")),
-        });
-    }
-    Ok(buf)
 }
 
 /// The workspace root named by a spec file (`cargo.workspace` relative to
@@ -468,17 +458,17 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
             verbose: req.verbose,
         };
         let path = cargo::build_binary(&job)?;
-        read_bounded(&path, MAX_INPUT_FILE_LEN)
+        Ok(crate::bounded::read_file(&path, MAX_INPUT_FILE_LEN)?)
     };
     let init_bin = match &req.prebuilt {
-        Some(p) => read_bounded(&p.init, MAX_INPUT_FILE_LEN)?,
+        Some(p) => crate::bounded::read_file(&p.init, MAX_INPUT_FILE_LEN)?,
         None => compile(&spec.init)?,
     };
     let app = match app_plan {
         AppPlan::Cargo(b) => {
             let bytes = match (&req.prebuilt, prebuilt_app) {
                 (None, _) => compile(b)?,
-                (Some(_), Some(path)) => read_bounded(path, MAX_INPUT_FILE_LEN)?,
+                (Some(_), Some(path)) => crate::bounded::read_file(path, MAX_INPUT_FILE_LEN)?,
                 (Some(_), None) => {
                     return Err(BuildError::PrebuiltMismatch(
                         "the spec's application is a cargo binary: give the prebuilt \
@@ -494,9 +484,8 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
     let mut rootfs_files = Vec::new();
     for f in &spec.rootfs.files {
         let p = workspace.join(&f.source);
-        let content = read_bounded(&p, MAX_INPUT_FILE_LEN).map_err(|e| BuildError::RootfsFile {
-            path: f.source.clone(),
-            message: e.to_string(),
+        let content = crate::bounded::read_file(&p, MAX_INPUT_FILE_LEN).map_err(|e| {
+            BuildError::RootfsFile { path: f.source.clone(), message: e.to_string() }
         })?;
         rootfs_files.push((f.path.clone(), f.mode, f.source.clone(), content));
     }
@@ -598,7 +587,7 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
     inputs_rec.push(InputRecord::bytes(
         "Cargo.lock",
         "Cargo.lock".into(),
-        &read_bounded(&lock, MAX_INPUT_FILE_LEN)?,
+        &crate::bounded::read_file(&lock, MAX_INPUT_FILE_LEN)?,
     ));
     inputs_rec.push(InputRecord::bytes(
         "cmdline",

@@ -8,7 +8,6 @@
 //! manifest's `outputs.eif.sha256` is the EIF's digest and its
 //! `oci.provenance.sha256` is the provenance file's digest.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -71,14 +70,13 @@ pub enum ProvenanceBindingError {
 }
 
 fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, ProvenanceBindingError> {
-    let io = |source| ProvenanceBindingError::Io { path: path.to_path_buf(), source };
-    let f = std::fs::File::open(path).map_err(io)?;
-    let mut buf = Vec::new();
-    f.take(limit + 1).read_to_end(&mut buf).map_err(io)?;
-    if buf.len() as u64 > limit {
-        return Err(ProvenanceBindingError::TooLarge { path: path.to_path_buf(), limit });
-    }
-    Ok(buf)
+    use crate::bounded::ReadError;
+    crate::bounded::read_file(path, limit).map_err(|e| match e {
+        ReadError::TooLarge { path, limit, .. } => ProvenanceBindingError::TooLarge { path, limit },
+        ReadError::Open { path, source } | ReadError::Read { path, source } => {
+            ProvenanceBindingError::Io { path, source }
+        }
+    })
 }
 
 fn sha256_of_file(path: &Path) -> Result<String, ProvenanceBindingError> {

@@ -38,6 +38,9 @@ pub const MAX_HEADER: usize = 1024 * 1024;
 pub const MAX_PLAINTEXT: usize = 1 << 30;
 /// Most recipients per artifact.
 pub const MAX_RECIPIENTS: usize = 64;
+/// Largest artifact file: framing (12), header, GCM tag (16) and plaintext.
+/// Readers refuse a larger file before reading it.
+pub const MAX_FILE: usize = 12 + MAX_HEADER + 16 + MAX_PLAINTEXT;
 
 /// Errors reading, opening or writing an artifact.
 #[derive(Debug, thiserror::Error)]

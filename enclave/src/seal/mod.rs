@@ -80,6 +80,9 @@ pub const MAX_PLAINTEXT: usize = 1 << 30;
 /// Largest level-2 ciphertext blob (a KMS blob of a 512-byte OAEP ciphertext
 /// is ~600 bytes; KMS blobs are at most 6 KiB).
 pub const MAX_WRAPPED: usize = 8192;
+/// Largest sealed-input file: framing (12), header, GCM tag (16) and
+/// plaintext. Readers refuse a larger file before reading it.
+pub const MAX_FILE: usize = 12 + MAX_HEADER + 16 + MAX_PLAINTEXT;
 /// `content.contentType` of an input sealed from `--env NAME=VALUE...`: a JSON
 /// object of strings.
 pub const CONTENT_TYPE_ENV: &str = "application/vnd.proofpack.env.v1+json";

@@ -51,10 +51,13 @@ pub enum InputError {
     Unrecognised,
 }
 
+/// Largest encoded document accepted: text forms are at most twice the raw
+/// size (hex), plus whitespace. Files larger than this are refused unread.
+pub const MAX_INPUT_LEN: usize = MAX_DOCUMENT_LEN * 3;
+
 /// Decodes `data` and says how it was encoded.
 pub fn decode_document(data: &[u8]) -> Result<(Vec<u8>, InputEncoding), InputError> {
-    // Text forms are at most twice the raw size (hex), plus whitespace.
-    let max = MAX_DOCUMENT_LEN * 3;
+    let max = MAX_INPUT_LEN;
     if data.len() > max {
         return Err(InputError::TooLarge { len: data.len(), max });
     }

@@ -241,12 +241,64 @@ pub struct Auditor {
     pub images: Vec<CandidateImage>,
     /// The settings recorded in the report.
     pub settings: Settings,
+    /// The build spec the auditor requires (`--spec`), repository-relative
+    /// and normalised by [`normalize_spec_path`]. When set, a receipt that
+    /// names another spec fails `rebuild.spec`, and every rebuild uses this
+    /// path instead of the receipt's: the receipt is the producer's claim,
+    /// the spec to rebuild is the auditor's decision.
+    pub required_spec: Option<String>,
     rebuilds: PerKey<Result<Arc<RebuiltImage>, String>>,
     sources: PerKey<Checks>,
     /// Policy analyses by key ARN and attested PCRs: receipts of the same
     /// image share one analysis (the policy bytes are fixed per key for the
     /// auditor's lifetime), which was about 40 % of a warm audit's time (BENCHMARKS.md).
     policy_results: PerKey<(Checks, Vec<PolicyFinding>)>,
+}
+
+/// A build-spec path in the one form paths are compared in: repository
+/// relative, `/`-separated, without empty or `.` components. Absolute paths
+/// and `..` are refused: the spec must be a file of the commit's tree.
+pub fn normalize_spec_path(path: &str) -> Result<String, String> {
+    if path.starts_with('/') || path.contains('\\') {
+        return Err(format!(
+            "{path:?} is not a repository-relative path with / separators (e.g. build-spec/enclave.toml)"
+        ));
+    }
+    let mut parts = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err(format!("{path:?} leaves the repository (`..`)")),
+            c => parts.push(c),
+        }
+    }
+    if parts.is_empty() {
+        return Err(format!("{path:?} names no file"));
+    }
+    Ok(parts.join("/"))
+}
+
+/// `rebuild.spec`: does the receipt name the build spec the auditor requires?
+fn spec_claim_check(want: &str, claimed: Option<&str>) -> Check {
+    match claimed {
+        Some(c) if normalize_spec_path(c).as_deref() == Ok(want) => Check::pass(
+            "rebuild.spec",
+            format!("the receipt names the required build spec {want}"),
+        ),
+        Some(c) => Check::mismatch(
+            "rebuild.spec",
+            format!(
+                "the receipt names build spec {c}, not the required {want} (--spec): the image \
+                 may have been built from another spec; rebuilt from {want}"
+            ),
+            want,
+            c,
+        ),
+        None => Check::fail(
+            "rebuild.spec",
+            format!("the receipt names no build spec, so it does not claim the required {want} (--spec); rebuilt from {want}"),
+        ),
+    }
 }
 
 /// Lowercase hex of a PCR.
@@ -284,6 +336,7 @@ impl Auditor {
             artifact: None,
             images: Vec::new(),
             settings,
+            required_spec: None,
             rebuilds: PerKey::default(),
             sources: PerKey::default(),
             policy_results: PerKey::default(),
@@ -367,6 +420,16 @@ impl Auditor {
 
     fn stage_rebuild(&self, s: &mut SubjectReport, facts: &ReceiptFacts) {
         s.pcrs = pcr_rows(&facts.pcrs, &Measurements::new());
+        let spec = match &self.required_spec {
+            None => facts.build_spec_path.as_deref(),
+            Some(want) => {
+                s.push(
+                    GroupKind::Rebuild,
+                    spec_claim_check(want, facts.build_spec_path.as_deref()),
+                );
+                Some(want.as_str())
+            }
+        };
         let Some(src) = &facts.source else {
             s.push(GroupKind::Rebuild, Check::fail("rebuild.run", "no source commit to rebuild"));
             return;
@@ -375,7 +438,6 @@ impl Auditor {
             s.push(GroupKind::Rebuild, Check::fail("rebuild.run", "rebuilding is not available"));
             return;
         };
-        let spec = facts.build_spec_path.as_deref();
         let key = commit_key(src, spec);
         let built = self.rebuilds.get_or_init(&key, || rebuilder.rebuild(src, spec).map(Arc::new));
         let built = match built {
@@ -660,7 +722,8 @@ mod tests {
         x
     }
 
-    /// A receipt "format" for orchestration tests only: `commit;pcr-byte;key;sha`.
+    /// A receipt "format" for orchestration tests only:
+    /// `commit;pcr-byte;key;sha[;build-spec-path]`.
     struct FakeReceipts;
     impl ReceiptCheck for FakeReceipts {
         fn check(&self, r: &[u8]) -> ReceiptFindings {
@@ -680,6 +743,7 @@ mod tests {
                     }),
                     kms_keys: vec![parts[2].into()],
                     outputs: vec![OutputDigest { name: "a".into(), sha256: parts[3].into() }],
+                    build_spec_path: parts.get(4).map(|p| p.to_string()),
                     ..Default::default()
                 }),
             }
@@ -749,6 +813,86 @@ mod tests {
 
     fn input(s: &str) -> ReceiptInput {
         ReceiptInput { path: s.into(), bytes: Ok(s.as_bytes().to_vec()) }
+    }
+
+    /// Records the spec path of every rebuild; PCR byte = first digit of the
+    /// commit, as [`FakeRebuild`].
+    #[derive(Default)]
+    struct SpecRebuild(Arc<Mutex<Vec<Option<String>>>>);
+    impl Rebuild for SpecRebuild {
+        fn rebuild(&self, s: &SourceInfo, spec: Option<&str>) -> Result<RebuiltImage, String> {
+            self.0.lock().unwrap().push(spec.map(str::to_string));
+            FakeRebuild(AtomicUsize::new(0)).rebuild(s, spec)
+        }
+        fn diff(&self, _: &std::path::Path, _: &std::path::Path) -> Result<Vec<DiffEntry>, String> {
+            Ok(vec![])
+        }
+    }
+
+    fn spec_audit(required: Option<&str>, receipt: &str) -> (AuditReport, Vec<Option<String>>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let mut a = auditor(&Arc::new(FakeRebuild(AtomicUsize::new(0))));
+        a.rebuild = Some(Box::new(SpecRebuild(Arc::clone(&calls))));
+        a.required_spec = required.map(|r| normalize_spec_path(r).unwrap());
+        let r = a.audit(&[input(receipt)], "t".into());
+        let calls = calls.lock().unwrap().clone();
+        (r, calls)
+    }
+
+    fn spec_check(r: &AuditReport) -> Option<Check> {
+        r.subjects[0].checks().find(|(_, c)| c.id == "rebuild.spec").map(|(_, c)| c.clone())
+    }
+
+    #[test]
+    fn without_spec_the_receipts_spec_is_rebuilt() {
+        let (r, calls) = spec_audit(None, "1abc;1;arn:k1;aa;app/enclave.toml");
+        assert_eq!(r.verdict(), Verdict::Pass, "{:#?}", r.reasons());
+        assert_eq!(calls, vec![Some("app/enclave.toml".to_string())]);
+        assert!(spec_check(&r).is_none());
+    }
+
+    #[test]
+    fn required_spec_named_by_the_receipt_passes() {
+        let (r, calls) = spec_audit(
+            Some("./build-spec/enclave.toml"),
+            "1abc;1;arn:k1;aa;build-spec//enclave.toml",
+        );
+        assert_eq!(r.verdict(), Verdict::Pass, "{:#?}", r.reasons());
+        assert!(!spec_check(&r).unwrap().is_fail());
+        assert_eq!(calls, vec![Some("build-spec/enclave.toml".to_string())]);
+    }
+
+    #[test]
+    fn receipt_naming_another_spec_fails_and_the_auditors_spec_is_rebuilt() {
+        let (r, calls) =
+            spec_audit(Some("build-spec/enclave.toml"), "1abc;1;arn:k1;aa;evil/enclave.toml");
+        assert_eq!(r.verdict(), Verdict::Fail);
+        let c = spec_check(&r).unwrap();
+        assert!(c.is_fail());
+        assert!(
+            c.detail.contains("evil/enclave.toml") && c.detail.contains("build-spec/enclave.toml"),
+            "{}",
+            c.detail
+        );
+        // Everything else passed: the spec claim alone decides the verdict.
+        assert_eq!(r.subjects[0].checks().filter(|(_, c)| c.is_fail()).count(), 1);
+        assert_eq!(calls, vec![Some("build-spec/enclave.toml".to_string())]);
+    }
+
+    #[test]
+    fn receipt_naming_no_spec_fails_under_a_required_spec() {
+        let (r, calls) = spec_audit(Some("enclave.toml"), "1abc;1;arn:k1;aa");
+        assert_eq!(r.verdict(), Verdict::Fail);
+        assert!(spec_check(&r).unwrap().is_fail());
+        assert_eq!(calls, vec![Some("enclave.toml".to_string())]);
+    }
+
+    #[test]
+    fn spec_paths_are_repository_relative() {
+        assert_eq!(normalize_spec_path("./a//b/./c.toml").unwrap(), "a/b/c.toml");
+        for bad in ["/etc/enclave.toml", "../x.toml", "a/../../b", "", "./", "a\\b"] {
+            assert!(normalize_spec_path(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -81,7 +81,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let principals = Principals::new(creds);
     let recipients: Box<dyn RecipientVerifier> = match &args.attestation_root {
         Some(p) => {
-            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            let bytes = verifier::cli::input::read_limited(p, verifier::cli::input::MAX_CERT_FILE)?;
             let r = AttestationRecipients::new(&bytes, &p.display().to_string())
                 .map_err(|e| anyhow::anyhow!("attestation root {}: {e}", p.display()))?;
             eprintln!(

@@ -15,7 +15,7 @@ use crate::audit::stages::{
     find_images, CachedRebuild, GitSource, KmsKeyStateStage, KmsPolicyStage,
 };
 use crate::audit::{parse_policy_arg, ArtifactInput, Auditor, PolicyInput, ReceiptInput};
-use crate::cli::{exit, output};
+use crate::cli::{exit, input, output};
 use crate::receipt::ReceiptOptions;
 use crate::report::{self, AuditReport, InputFile, Settings, TrustRoot};
 
@@ -79,6 +79,14 @@ pub struct AuditOptions {
     /// about trusted principals do not fail the audit.
     #[arg(long = "trusted-principal", value_name = "ARN")]
     pub trusted_principal: Vec<String>,
+
+    /// The build spec the images must have been built from, as a path in
+    /// the repository (e.g. build-spec/enclave.toml). Without it the rebuild
+    /// uses whatever spec the receipt names, so a receipt can pick the spec
+    /// it is checked against. With it, a receipt naming another spec fails
+    /// `rebuild.spec`, and the rebuild uses this path.
+    #[arg(long, value_name = "PATH")]
+    pub spec: Option<String>,
 
     /// Build profile the attested images were built with.
     #[arg(long, value_name = "NAME", default_value = "production")]
@@ -152,12 +160,19 @@ each KMS key used has a policy pinning exactly those PCRs with no bypass; and,
 with --artifact, the artifact digest. The verdict is PASS only if every
 required check of every receipt passed.
 
+Which build spec is rebuilt: without --spec, the one the receipt names, so the
+receipt's producer chooses what it is compared with. Give --spec PATH (the
+spec you reviewed, a path in the repository) to decide it yourself: a receipt
+naming another spec fails `rebuild.spec`, and the rebuild uses PATH.
+
 Examples:
   proofpack audit out/prod.ppa.receipt.json --repo . \\
       --kms-policy arn:aws:kms:eu-west-1:111122223333:key/1234=policy.json
   proofpack audit receipts/*.json --repo https://github.com/acme/app \\
       --kms-policy ARN=policy.json --format html -o audit.html
   proofpack audit r.json --repo . --kms-policy ARN=p.json --allow-dev-ca --format json
+  # Require the reviewed build spec; a receipt naming another one fails:
+  proofpack audit r.json --repo . --spec build-spec/enclave.toml --kms-policy ARN=p.json
 
 Exit status:
   0  every requested check passed
@@ -170,9 +185,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Reads a file named on the command line, with the path in the error.
-pub fn read_input(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+/// Reads a file named on the command line, refusing one larger than `max`
+/// from its size before reading it (a 150 MB "receipt" costs a `stat`, not
+/// 150 MB); the error names what the file was for and the path.
+pub fn read_input(path: &Path, what: &str, max: u64) -> anyhow::Result<Vec<u8>> {
+    crate::cli::input::read_limited(path, max).with_context(|| format!("cannot read {what}"))
 }
 
 /// Everything read from the command line before auditing.
@@ -205,7 +222,7 @@ pub fn load_options(o: &AuditOptions, command: &str) -> anyhow::Result<Loaded> {
         if policies.iter().any(|p: &PolicyInput| p.key_arn == arn) {
             anyhow::bail!("--kms-policy: {arn} given twice");
         }
-        let bytes = read_input(&file, "KMS policy")?;
+        let bytes = read_input(&file, "KMS policy", input::MAX_POLICY_FILE)?;
         settings.kms_policies.push(InputFile {
             label: arn.clone(),
             path: file.display().to_string(),
@@ -216,7 +233,7 @@ pub fn load_options(o: &AuditOptions, command: &str) -> anyhow::Result<Loaded> {
     let (artifact, artifact_bytes) = match &o.artifact {
         None => (None, None),
         Some(p) => {
-            let bytes = read_input(p, "artifact")?;
+            let bytes = read_input(p, "artifact", input::MAX_ARTIFACT)?;
             let sha = sha256_hex(&bytes);
             settings.artifact = Some(InputFile {
                 label: "artifact".into(),
@@ -235,7 +252,7 @@ pub fn load_receipts(paths: &[PathBuf]) -> anyhow::Result<Vec<ReceiptInput>> {
     paths
         .iter()
         .map(|p| {
-            let bytes = read_input(p, "receipt")?;
+            let bytes = read_input(p, "receipt", input::MAX_RECEIPT)?;
             Ok(ReceiptInput { path: p.display().to_string(), bytes: Ok(bytes) })
         })
         .collect()
@@ -313,7 +330,7 @@ pub fn build_auditor(o: &AuditOptions, command: &str) -> anyhow::Result<Auditor>
     let mut settings = loaded.settings;
     let root = match &o.root {
         Some(p) => {
-            let b = read_input(p, "trust root")?;
+            let b = read_input(p, "trust root", input::MAX_CERT_FILE)?;
             TrustAnchor::from_pem_or_der(&b, format!("{} (given with --root)", p.display()))
                 .map_err(|e| anyhow::anyhow!("--root {}: {e}", p.display()))?
         }
@@ -328,6 +345,12 @@ pub fn build_auditor(o: &AuditOptions, command: &str) -> anyhow::Result<Auditor>
     let receipts = ReceiptStage::new(ropts, o.allow_dev_ca);
     let policy = KmsPolicyStage { trusted: o.trusted_principal.clone() };
     let mut a = Auditor::new(Box::new(receipts), Box::new(policy), settings);
+    a.required_spec = match &o.spec {
+        Some(p) => {
+            Some(crate::audit::normalize_spec_path(p).map_err(|e| anyhow::anyhow!("--spec: {e}"))?)
+        }
+        None => None,
+    };
     a.policies = loaded.policies;
     a.artifact = loaded.artifact;
     if let Some(repo) = &o.repo {

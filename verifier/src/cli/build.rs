@@ -238,9 +238,8 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
 }
 
 fn read_spec(path: &Path) -> anyhow::Result<(Vec<u8>, Spec)> {
-    let md = std::fs::metadata(path).with_context(|| format!("reading spec {}", path.display()))?;
-    anyhow::ensure!(md.len() <= MAX_SPEC_LEN as u64, "spec {} is too large", path.display());
-    let bytes = std::fs::read(path).with_context(|| format!("reading spec {}", path.display()))?;
+    let bytes =
+        crate::cli::input::read_limited(path, MAX_SPEC_LEN as u64).context("reading the spec")?;
     let spec = Spec::parse(&bytes).with_context(|| format!("spec {}", path.display()))?;
     Ok((bytes, spec))
 }
@@ -375,7 +374,7 @@ pub fn compare(rebuilt: &Measurements, expected: &Measurements) -> Checks {
 
 fn expected_from_attestation(path: &Path) -> anyhow::Result<(Measurements, Checks)> {
     use crate::attestation;
-    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let data = crate::cli::input::read_limited(path, attestation::input::MAX_INPUT_LEN as u64)?;
     let (raw, _) = attestation::input::decode_document(&data)
         .with_context(|| format!("decoding attestation document {}", path.display()))?;
     let report = attestation::verify(&raw, &attestation::VerifyOptions::default());
@@ -408,7 +407,10 @@ fn expected_from_attestation(path: &Path) -> anyhow::Result<(Measurements, Check
 fn run_rebuild(a: RebuildArgs) -> anyhow::Result<ExitCode> {
     let expected = match (&a.expect, &a.expect_attestation) {
         (Some(p), _) => {
-            let b = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            let b = crate::cli::input::read_limited(
+                p,
+                build_spec::pcr::measurements::MAX_JSON_LEN as u64,
+            )?;
             Some((
                 Measurements::from_json(&b)
                     .with_context(|| format!("expected PCRs {}", p.display()))?,

@@ -78,7 +78,8 @@ fn gate_eif(
     expect: &std::path::Path,
     args: &GateArgs,
 ) -> anyhow::Result<AuditReport> {
-    let expected_bytes = read_input(expect, "expected PCRs")?;
+    let expected_bytes =
+        read_input(expect, "expected PCRs", build_spec::pcr::measurements::MAX_JSON_LEN as u64)?;
     let expected = build_spec::pcr::Measurements::from_json(&expected_bytes)
         .map_err(|e| anyhow::anyhow!("{}: {e}", expect.display()))?;
     // An unreadable image file is invalid input; a file that is not a valid

@@ -1,27 +1,42 @@
 //! Reading input files for the CLI: every file an auditor hands us is
 //! untrusted, so each read is bounded before anything is allocated.
 
-use std::io::Read;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
+
+/// Largest receipt file read: the DSSE envelope cap, so a larger file can
+/// never be a valid receipt.
+pub const MAX_RECEIPT: u64 = enclave::receipt::dsse::MAX_ENVELOPE as u64;
+/// Largest artifact read (artifacts are hashed and their header parsed in
+/// memory).
+pub const MAX_ARTIFACT: u64 = 1 << 30;
+/// Largest key-policy file read. KMS itself refuses policies over 32 KiB;
+/// up to this size the analyser still reads the file and reports the
+/// oversize policy as a finding instead of refusing the input.
+pub const MAX_POLICY_FILE: u64 = 1024 * 1024;
+/// Largest trust-root certificate file (PEM or DER).
+pub const MAX_CERT_FILE: u64 = 64 * 1024;
 
 /// Reads `path` (or standard input for `-`), refusing anything larger than
-/// `max` bytes. At most `max + 1` bytes are ever read, so a huge or endless
-/// input cannot exhaust memory.
+/// `max` bytes. A regular file larger than `max` is refused from its size,
+/// before a byte is read; standard input and other streams are read to at
+/// most `max + 1` bytes (see [`build_spec::bounded`], the one implementation
+/// shared by every crate). The error says "too large" and names the limit.
 pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
     if path.as_os_str() == "-" {
-        std::io::stdin().take(max + 1).read_to_end(&mut buf).context("reading standard input")?;
-    } else {
-        std::fs::File::open(path)
-            .with_context(|| format!("opening {}", path.display()))?
-            .take(max + 1)
-            .read_to_end(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
+        return Ok(build_spec::bounded::read_stream(
+            std::io::stdin().lock(),
+            Path::new("standard input"),
+            max,
+            None,
+        )?);
     }
-    if buf.len() as u64 > max {
-        bail!("{} is larger than the {max}-byte limit for this input", path.display());
-    }
-    Ok(buf)
+    Ok(build_spec::bounded::read_file(path, max)?)
+}
+
+/// [`read_limited`] for a text file (a PEM key, a list of paths).
+pub fn read_limited_string(path: &Path, max: u64) -> Result<String> {
+    String::from_utf8(read_limited(path, max)?)
+        .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", path.display()))
 }

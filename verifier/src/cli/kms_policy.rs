@@ -28,7 +28,7 @@ pub const CHECK_SCHEMA: &str = "proofpack/kms-policy-check/v1";
 pub const SIMULATE_SCHEMA: &str = "proofpack/kms-policy-simulate/v1";
 
 /// Hard ceiling on any input file read by this command.
-const MAX_FILE: u64 = 1024 * 1024;
+const MAX_FILE: u64 = crate::cli::input::MAX_POLICY_FILE;
 /// Largest attestation document file (raw, hex or base64).
 const MAX_DOC_FILE: u64 = 64 * 1024;
 

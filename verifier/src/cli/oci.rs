@@ -6,7 +6,6 @@
 //! would have with it as the sole application ramdisk. `inspect` shows what
 //! an input holds; `diff` compares two provenance records.
 
-use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -347,9 +346,7 @@ fn print_listing(item: &serde_json::Value) {
 }
 
 fn read_provenance(p: &Path) -> anyhow::Result<diff::Provenance> {
-    let f = File::open(p).with_context(|| format!("opening {}", p.display()))?;
-    let mut buf = Vec::new();
-    f.take(diff::MAX_PROVENANCE_BYTES).read_to_end(&mut buf)?;
+    let buf = crate::cli::input::read_limited(p, diff::MAX_PROVENANCE_BYTES)?;
     diff::Provenance::from_slice(&buf).with_context(|| format!("reading {}", p.display()))
 }
 

@@ -25,6 +25,7 @@ use enclave::transport::{
 };
 
 use super::exit;
+use super::input::read_limited;
 use super::output::Format;
 
 const AFTER_HELP: &str = "\
@@ -111,8 +112,11 @@ pub struct PackArgs {
 fn recipient(spec: &str) -> anyhow::Result<Value> {
     let mut parts = spec.split(',');
     let pem_path = parts.next().unwrap_or_default();
-    let pem = std::fs::read_to_string(pem_path)
-        .with_context(|| format!("reading recipient key {pem_path}"))?;
+    let pem = crate::cli::input::read_limited_string(
+        std::path::Path::new(pem_path),
+        crate::cli::input::MAX_CERT_FILE,
+    )
+    .with_context(|| format!("reading recipient key {pem_path}"))?;
     let der = rsa_spki_der(&pem).with_context(|| format!("recipient key {pem_path}"))?;
     let mut r = json!({"publicKey": B64.encode(der)});
     let mut arn = None;
@@ -183,7 +187,7 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
     let mut files = Vec::new();
     let mut inputs = Vec::new();
     for p in &args.inputs {
-        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        let bytes = read_limited(p, enclave::sops::MAX_FILE_BYTES as u64)?;
         inputs.push(json!({"name": input_name(p)?, "sha256": hex::encode(Sha256::digest(&bytes))}));
         files.push(bytes);
     }
@@ -192,13 +196,13 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
         let (user, path) =
             spec.split_once('=').with_context(|| format!("--sealed {spec:?} must be USER=FILE"))?;
         let p = PathBuf::from(path);
-        let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+        let bytes = read_limited(&p, enclave::seal::MAX_FILE as u64)?;
         sealed.push(json!({"name": input_name(&p)?, "sha256": hex::encode(Sha256::digest(&bytes)), "user": user}));
         files.push(bytes);
     }
     let org_key = match (&args.org_key, sealed.is_empty()) {
         (Some(p), false) => {
-            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            let bytes = read_limited(p, enclave::seal::org_key::MAX_BUNDLE as u64)?;
             let digest = hex::encode(Sha256::digest(&bytes));
             files.push(bytes);
             Some(digest)

@@ -15,10 +15,7 @@ use crate::cli::output::{use_color, Format};
 use crate::receipt::{verify_receipt, ReceiptOptions, ReceiptReport};
 use crate::report::{Outcome, Verdict};
 
-/// Largest receipt file read (the DSSE envelope cap).
-const MAX_RECEIPT: u64 = enclave::receipt::dsse::MAX_ENVELOPE as u64;
-/// Largest artifact read.
-const MAX_ARTIFACT: u64 = 1 << 30;
+use crate::cli::input::{MAX_ARTIFACT, MAX_RECEIPT};
 
 const VERIFY_HELP: &str = "\
 Examples:

@@ -247,6 +247,16 @@ pub fn eval_clause(clause: &Clause, ctx: &dyn Context) -> Tri {
         }
         Lookup::Present { values, multi } => (values, multi),
     };
+    // A present key whose values "resolve to a null data set, such as an
+    // empty string" is not compared value by value under a set operator:
+    // "ForAllValues returns true ... ForAnyValue returns false" (IAM User
+    // Guide, "Creating a condition with multiple keys or values", note;
+    // vectors set-operators.json#forall-empty-string / #forany-empty-string).
+    // Comparing the empty string made `ForAllValues:StringEquals` false (a
+    // too-strict Allow) and `ForAnyValue:StringNotEquals` true.
+    if set != SetOp::None && values.iter().all(String::is_empty) {
+        return to_tri(set == SetOp::ForAllValues);
+    }
     let wildcards = matches!(
         base,
         BaseOp::StringLike
@@ -403,6 +413,20 @@ mod tests {
             eval_clause(&clause("StringEquals", "kms:GrantOperations", &ops), &c),
             Tri::Ambiguous
         );
+    }
+
+    #[test]
+    fn empty_data_set_under_set_operators() {
+        // IAM: an empty string is a null data set: ForAllValues true,
+        // ForAnyValue false, whatever the per-value comparison would say.
+        let c = ctx(&[("k", "")]);
+        assert_eq!(eval_clause(&clause("ForAllValues:StringEquals", "k", &["a"]), &c), Tri::True);
+        assert_eq!(
+            eval_clause(&clause("ForAnyValue:StringNotEquals", "k", &["a"]), &c),
+            Tri::False
+        );
+        // Without a set operator the empty string is an ordinary value.
+        assert_eq!(eval_clause(&clause("StringNotEquals", "k", &["a"]), &c), Tri::True);
     }
 
     #[test]

@@ -51,11 +51,14 @@ pub struct OpenArgs {
     expect_sha256: Option<String>,
 }
 
-fn read_key(path: &PathBuf) -> anyhow::Result<rsa::RsaPrivateKey> {
+/// Largest private-key PEM file read (an RSA-4096 PKCS#8 PEM is ~3.3 KB).
+const MAX_KEY_FILE: u64 = 64 * 1024;
+
+fn read_key(path: &std::path::Path) -> anyhow::Result<rsa::RsaPrivateKey> {
     use rsa::pkcs1::DecodeRsaPrivateKey;
     use rsa::pkcs8::DecodePrivateKey;
     let pem = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?,
+        build_spec::bounded::read_file_to_string(path, MAX_KEY_FILE).context("reading the key")?,
     );
     rsa::RsaPrivateKey::from_pkcs8_pem(&pem)
         .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(&pem))
@@ -66,8 +69,8 @@ fn read_key(path: &PathBuf) -> anyhow::Result<rsa::RsaPrivateKey> {
 
 /// Runs `open`.
 pub fn run(args: OpenArgs) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(&args.artifact)
-        .with_context(|| format!("reading {}", args.artifact.display()))?;
+    let bytes = build_spec::bounded::read_file(&args.artifact, enclave::envelope::MAX_FILE as u64)
+        .context("reading the artifact")?;
     if let Some(want) = &args.expect_sha256 {
         let got = hex::encode(Sha256::digest(&bytes));
         if !want.eq_ignore_ascii_case(&got) {

@@ -1,7 +1,6 @@
 //! `proofpack diff A.eif B.eif`
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -83,11 +82,7 @@ struct Attribution {
 }
 
 fn read_provenance(p: &Path) -> anyhow::Result<Provenance> {
-    let f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
-    let mut buf = Vec::new();
-    f.take(build_spec::oci::diff::MAX_PROVENANCE_BYTES)
-        .read_to_end(&mut buf)
-        .with_context(|| format!("reading {}", p.display()))?;
+    let buf = crate::cli::input::read_limited(p, build_spec::oci::diff::MAX_PROVENANCE_BYTES)?;
     Provenance::from_slice(&buf).with_context(|| format!("provenance {}", p.display()))
 }
 
