@@ -502,6 +502,22 @@ impl StmtEval {
     }
 }
 
+/// Whether a statement's principal, action and resource may match (its
+/// conditions aside): the context-independent part of [`eval_statement`].
+pub(crate) fn head_may_match(
+    st: &Statement,
+    caller: &Caller,
+    action: &str,
+    key_arn: Option<&str>,
+) -> bool {
+    let (Some(act), Some(res)) = (&st.action, &st.resource) else {
+        return false;
+    };
+    action_matches(act, action)
+        && principal_matches(&st.principal, caller) != PMatch::No
+        && resource_matches(res, key_arn) != Tri::False
+}
+
 pub(crate) fn eval_statement(
     st: &Statement,
     caller: &Caller,

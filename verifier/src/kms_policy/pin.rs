@@ -322,8 +322,50 @@ const EC_KEYS: &str = "kms:encryptioncontextkeys";
 impl Analyser<'_> {
     /// Statement indices of Allows that may match, or empty.
     fn allowing(&self, action: &str, ctx: &AbsCtx<'_>, run: Run) -> Vec<usize> {
+        self.allowing_in(None, action, ctx, run)
+    }
+
+    fn denied(&self, action: &str, ctx: &AbsCtx<'_>, run: Run) -> bool {
+        self.denied_in(None, action, ctx, run)
+    }
+
+    /// Statements whose principal, action and resource may match this
+    /// caller and action: the part of a statement that does not depend on
+    /// the request context, computed once per (class, action) instead of
+    /// once per PCR scenario.
+    fn heads(&self, class: &Class, action: &str) -> Vec<usize> {
+        let caller = Caller::parse(&class.arn);
+        let key = self.cfg.key_arn.as_deref();
+        (0..self.policy.statements.len())
+            .filter(|i| {
+                self.policy
+                    .statements
+                    .get(*i)
+                    .is_some_and(|st| eval::head_may_match(st, &caller, action, key))
+            })
+            .collect()
+    }
+
+    /// The statements to look at: `only` (from [`Analyser::heads`]) or all.
+    fn statements_in<'s>(
+        &'s self,
+        only: Option<&'s [usize]>,
+    ) -> Box<dyn Iterator<Item = &'s parse::Statement> + 's> {
+        match only {
+            Some(idx) => Box::new(idx.iter().filter_map(|i| self.policy.statements.get(*i))),
+            None => Box::new(self.policy.statements.iter()),
+        }
+    }
+
+    fn allowing_in(
+        &self,
+        only: Option<&[usize]>,
+        action: &str,
+        ctx: &AbsCtx<'_>,
+        run: Run,
+    ) -> Vec<usize> {
         let mut out = Vec::new();
-        for st in &self.policy.statements {
+        for st in self.statements_in(only) {
             if st.effect != Effect::Allow {
                 continue;
             }
@@ -343,8 +385,8 @@ impl Analyser<'_> {
         out
     }
 
-    fn denied(&self, action: &str, ctx: &AbsCtx<'_>, run: Run) -> bool {
-        for st in &self.policy.statements {
+    fn denied_in(&self, only: Option<&[usize]>, action: &str, ctx: &AbsCtx<'_>, run: Run) -> bool {
+        for st in self.statements_in(only) {
             if st.effect != Effect::Deny {
                 continue;
             }
@@ -865,10 +907,11 @@ pub fn analyse(policy: &Policy, cfg: &Config) -> Analysis {
                 // confirms; fall back to the first unconfirmed one.
                 let mut fallback: Option<Witness> = None;
                 let mut unconfirmed = 0usize;
+                let heads = an.heads(class, a);
                 for nitro in tried {
                     let ctx = an.ctx(class, a, nitro, None);
-                    let allow = an.allowing(a, &ctx, run);
-                    if !allow.is_empty() && !an.denied(a, &ctx, run) {
+                    let allow = an.allowing_in(Some(&heads), a, &ctx, run);
+                    if !allow.is_empty() && !an.denied_in(Some(&heads), a, &ctx, run) {
                         let w = make_witness(&an, class, a, nitro, None, allow, documented);
                         if w.confirmed {
                             fallback = Some(w);
@@ -1022,10 +1065,11 @@ pub fn unbound_decrypt(policy: &Policy, cfg: &Config, context_name: &str) -> Opt
             };
             for class in &an.classes {
                 let tried = std::iter::once(None).chain(scen.iter().map(Some));
+                let heads = an.heads(class, a);
                 for nitro in tried {
                     let ctx = an.ctx(class, a, nitro, None);
-                    let allow = an.allowing(a, &ctx, run);
-                    if allow.is_empty() || an.denied(a, &ctx, run) {
+                    let allow = an.allowing_in(Some(&heads), a, &ctx, run);
+                    if allow.is_empty() || an.denied_in(Some(&heads), a, &ctx, run) {
                         continue;
                     }
                     let w = make_witness(&an, class, a, nitro, None, allow, run == Run::Strict);
