@@ -14,10 +14,12 @@ use std::collections::BTreeMap;
 use build_spec::pcr::Measurements;
 use verifier::kms_policy::eval::{evaluate, DecisionKind, Request};
 use verifier::kms_policy::expected::Expected;
+use verifier::kms_policy::findings;
 use verifier::kms_policy::parse::{Policy, PolicyError};
 use verifier::kms_policy::pin::{
     analyse_bytes, unbound_decrypt, Analysis, Config, Origin, Verdict,
 };
+use verifier::report::Outcome;
 
 const ROLE: &str = "arn:aws:iam::111122223333:role/pack-enclave";
 const ADMIN: &str = "arn:aws:iam::111122223333:role/key-admin";
@@ -61,10 +63,19 @@ fn analyse(text: &str) -> Analysis {
     analyse_bytes(text.as_bytes(), &cfg()).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
+/// The audit fails such a key by the verdict check itself (required, failed),
+/// not only through a lint that happened to fire.
+fn assert_audit_fails_by_verdict(a: &Analysis) {
+    let checks = findings::checks(a);
+    let v = checks.0.iter().find(|c| c.id == "kms.policy.verdict").expect("verdict check");
+    assert!(v.required && matches!(v.outcome, Outcome::Fail { .. }), "{v:?}");
+}
+
 /// Every NOT_PINNED names at least one documented witness that the concrete
 /// evaluator, re-run here from scratch, allows.
 fn assert_witnessed(a: &Analysis, text: &str) {
     assert_eq!(a.verdict, Verdict::NotPinned, "{text}\n{:#?}", a.findings);
+    assert_audit_fails_by_verdict(a);
     let policy = Policy::parse_str(text).expect("strict parse");
     let ok = a
         .witnesses
@@ -81,6 +92,7 @@ fn assert_not_pass(a: &Analysis, text: &str) {
         a.verdict,
         a.findings
     );
+    assert_audit_fails_by_verdict(a);
 }
 
 #[test]
