@@ -393,3 +393,46 @@ pub fn sops_file(
         .collect();
     enclave::sops::encrypt_json(&plain(doc), &key, &entries, "2026-01-01T00:00:00Z").unwrap()
 }
+
+// ---------- recipients policy (issue 20) ----------
+
+/// A recipients-policy file allowing each `(name, public key, service,
+/// environment)`; `require_kms` for the names listed in `kms_required`.
+pub fn recipients_policy(
+    entries: &[(&str, &rsa::RsaPublicKey, &str, &str)],
+    kms_required: &[&str],
+) -> Vec<u8> {
+    use rsa::pkcs8::EncodePublicKey;
+    use sha2::{Digest, Sha256};
+    let recipients: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|(name, key, service, environment)| {
+            let der = key.to_public_key_der().unwrap();
+            serde_json::json!({
+                "name": name,
+                "keyId": hex::encode(Sha256::digest(der.as_bytes())),
+                "requireKms": kms_required.contains(name),
+                "allow": [{"service": service, "environment": environment}],
+            })
+        })
+        .collect();
+    serde_json::to_vec_pretty(&serde_json::json!({
+        "format": enclave::recipients::policy::POLICY_FORMAT,
+        "recipients": recipients,
+    }))
+    .unwrap()
+}
+
+/// `ctx` plus `proofpack:recipients` = hex SHA-256 of `policy`: the context
+/// the secrets' owners encrypt a bound SOPS data key with.
+pub fn bound(policy: &[u8], mut ctx: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    use sha2::{Digest, Sha256};
+    ctx.insert(enclave::recipients::CONTEXT_KEY.to_owned(), hex::encode(Sha256::digest(policy)));
+    ctx
+}
+
+/// The request member carrying `policy`.
+pub fn policy_member(policy: &[u8]) -> serde_json::Value {
+    use base64::Engine as _;
+    serde_json::json!({"document": base64::engine::general_purpose::STANDARD.encode(policy)})
+}
