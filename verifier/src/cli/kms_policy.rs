@@ -39,6 +39,9 @@ Examples:
   # PCRs recomputed from the enclave image; the admin role is a trust assumption:
   proofpack kms-policy check policy.json --eif enclave.eif \\
       --trusted arn:aws:iam::111122223333:role/key-admin
+  # Also require that every Decrypt carries the recipients-policy context (issue 20):
+  proofpack kms-policy check policy.json --expect-pcrs pcrs.json \
+      --require-encryption-context proofpack:recipients
   # Also require that the enclave's role can still decrypt (lockout test):
   proofpack kms-policy check policy.json --expect-pcrs pcrs.json \\
       --principal arn:aws:iam::111122223333:role/enclave-parent --format json
@@ -50,10 +53,13 @@ several releases). Verdicts: PINNED, NOT_PINNED (a bypass, with a witness
 request), CANNOT_DECIDE (depends on undocumented AWS behaviour: never a pass),
 LOCKOUT_RISK (no bypass, but the genuine enclave cannot decrypt).
 Grants, IAM policies of delegated accounts and SCPs/RCPs are not seen.
+--require-encryption-context NAME adds the finding kms.policy.unbound-decrypt
+when some principal (trusted or not, with or without a Recipient) may Decrypt
+without kms:EncryptionContext:NAME; it fails the check even when PINNED.
 
 Exit status:
-  0  PINNED
-  1  NOT_PINNED, CANNOT_DECIDE or LOCKOUT_RISK
+  0  PINNED (and the required encryption context, if asked)
+  1  NOT_PINNED, CANNOT_DECIDE, LOCKOUT_RISK, or a Decrypt without the required context
   2  invalid input (unreadable or malformed policy, bad PCR file, bad flag)
   3  internal error";
 
@@ -169,6 +175,10 @@ struct CheckArgs {
     /// Analyse policies over KMS's 32,768-byte limit (up to 1 MiB) with a warning.
     #[arg(long)]
     allow_oversize: bool,
+    /// Also require that every allowed Decrypt carries
+    /// kms:EncryptionContext:NAME (e.g. proofpack:recipients).
+    #[arg(long, value_name = "NAME")]
+    require_encryption_context: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -333,6 +343,14 @@ fn check(a: CheckArgs) -> Result<ExitCode> {
     let analysis = analyse_bytes_with_limit(&bytes, &cfg, limit)
         .map_err(|e| anyhow::anyhow!("{e} (hint: {})", e.hint()))
         .with_context(|| format!("{}", a.policy.display()))?;
+    let context = match &a.require_encryption_context {
+        Some(name) => Some(
+            crate::kms_policy::context::check_bytes(&bytes, &cfg, name, limit)
+                .with_context(|| format!("{}", a.policy.display()))?,
+        ),
+        None => None,
+    };
+    let context_ok = !context.as_ref().is_some_and(|c| !c.ok);
     let mut out = std::io::stdout().lock();
     match a.format {
         Format::Json => {
@@ -353,12 +371,36 @@ fn check(a: CheckArgs) -> Result<ExitCode> {
                 "warnings": analysis.warnings,
                 "witnesses": analysis.witnesses,
                 "readings": analysis.readings,
+                "encryption_context": context.as_ref().map(|c| json!({
+                    "id": crate::kms_policy::context::FINDING_ID,
+                    "required": c.context_key,
+                    "ok": c.ok,
+                    "witness": c.witness,
+                    "message": c.message(),
+                })),
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
-        Format::Text => write_check_text(&mut out, &a.policy, &analysis)?,
+        Format::Text => {
+            write_check_text(&mut out, &a.policy, &analysis)?;
+            if let Some(c) = &context {
+                use anstyle::{AnsiColor, Style};
+                let (word, style) = if c.ok {
+                    ("PASS", Style::new().fg_color(Some(AnsiColor::Green.into())).bold())
+                } else {
+                    ("FAIL", Style::new().fg_color(Some(AnsiColor::Red.into())).bold())
+                };
+                writeln!(
+                    out,
+                    "{} {}: {}",
+                    paint(word, style),
+                    crate::kms_policy::context::FINDING_ID,
+                    c.message()
+                )?;
+            }
+        }
     }
-    Ok(ExitCode::from(if analysis.verdict == Verdict::Pinned {
+    Ok(ExitCode::from(if analysis.verdict == Verdict::Pinned && context_ok {
         exit::OK
     } else {
         exit::CHECK_FAILED
