@@ -180,5 +180,6 @@ pub fn facts_of(statement: &Value) -> ReceiptFacts {
         kms_keys: dedup_keys(keys),
         outputs,
         eif_sha384: s(p, &["enclave", "eifSha384"]).map(str::to_string),
+        recipients: crate::receipt::recipients::facts_of(p),
     }
 }

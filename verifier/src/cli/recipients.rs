@@ -108,7 +108,8 @@ pub fn read_policy(path: &Path) -> Result<(Vec<u8>, RecipientsPolicy)> {
 fn fingerprint(path: &Path) -> Result<[u8; 32]> {
     use rsa::pkcs8::{DecodePublicKey, EncodePublicKey};
     let pem = super::input::read_limited(path, 64 * 1024)?;
-    let pem = std::str::from_utf8(&pem).with_context(|| format!("{} is not PEM", path.display()))?;
+    let pem =
+        std::str::from_utf8(&pem).with_context(|| format!("{} is not PEM", path.display()))?;
     let key = rsa::RsaPublicKey::from_public_key_pem(pem)
         .with_context(|| format!("{}: not an RSA public key in SPKI PEM", path.display()))?;
     let der = key.to_public_key_der().context("encoding the key")?;
@@ -124,7 +125,9 @@ pub fn run(args: RecipientsArgs) -> Result<ExitCode> {
         RecipientsCommand::Fingerprint { key, format } => {
             let id = hex::encode(fingerprint(&key)?);
             match format {
-                Format::Json => writeln!(out, "{}", json!({"key": key.display().to_string(), "keyId": id}))?,
+                Format::Json => {
+                    writeln!(out, "{}", json!({"key": key.display().to_string(), "keyId": id}))?
+                }
                 Format::Text => writeln!(out, "{id}")?,
             }
             Ok(ExitCode::SUCCESS)
@@ -161,10 +164,18 @@ pub fn run(args: RecipientsArgs) -> Result<ExitCode> {
                     writeln!(out, "{v}")?;
                 }
                 Format::Text => {
-                    writeln!(out, "{}: valid recipients policy, sha256 {}", policy.display(), p.context_value())?;
+                    writeln!(
+                        out,
+                        "{}: valid recipients policy, sha256 {}",
+                        policy.display(),
+                        p.context_value()
+                    )?;
                     for r in &p.recipients {
-                        let allow: Vec<String> =
-                            r.allow.iter().map(|g| format!("{}/{}", g.service, g.environment)).collect();
+                        let allow: Vec<String> = r
+                            .allow
+                            .iter()
+                            .map(|g| format!("{}/{}", g.service, g.environment))
+                            .collect();
                         writeln!(
                             out,
                             "  {} {}{} may receive {}",
@@ -176,7 +187,11 @@ pub fn run(args: RecipientsArgs) -> Result<ExitCode> {
                     }
                     for (k, _, v) in &results {
                         match v {
-                            Ok(name) => writeln!(out, "PASS {k}: allowed as {name} for {}", target_label(target))?,
+                            Ok(name) => writeln!(
+                                out,
+                                "PASS {k}: allowed as {name} for {}",
+                                target_label(target)
+                            )?,
                             Err(e) => writeln!(out, "FAIL {k}: {e}")?,
                         }
                     }

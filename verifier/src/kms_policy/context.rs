@@ -60,9 +60,7 @@ pub fn check_bytes(
     max_len: usize,
 ) -> Result<ContextFinding, PolicyError> {
     let parsed = parse_readings(bytes, max_len)?;
-    let witness = parsed
-        .interpretations
-        .iter()
-        .find_map(|r| unbound_decrypt(&r.policy, cfg, context_key));
+    let witness =
+        parsed.interpretations.iter().find_map(|r| unbound_decrypt(&r.policy, cfg, context_key));
     Ok(ContextFinding { context_key: context_key.to_owned(), ok: witness.is_none(), witness })
 }

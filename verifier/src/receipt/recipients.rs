@@ -116,7 +116,10 @@ fn unbound_check(id: &str, allow: bool, what: String) -> Check {
     if allow {
         Check::warn(id, format!("{what} (accepted: --allow-unbound-inputs)"))
     } else {
-        Check::fail(id, format!("{what}; an auditor may accept this only with --allow-unbound-inputs"))
+        Check::fail(
+            id,
+            format!("{what}; an auditor may accept this only with --allow-unbound-inputs"),
+        )
     }
 }
 
@@ -145,7 +148,10 @@ pub fn checks(f: &RecipientsFacts, e: &Expectation<'_>) -> Vec<Check> {
                 .into(),
         )
     } else {
-        Check::pass("recipients.unbound_setting", "the image refuses inputs not bound to the job's recipients policy")
+        Check::pass(
+            "recipients.unbound_setting",
+            "the image refuses inputs not bound to the job's recipients policy",
+        )
     });
     let embedded_digest = f.embedded.as_deref().map(|b| hex::encode(sha2_256(b)));
     if embedded_digest != *digest {
