@@ -218,6 +218,39 @@ impl RecipientsPolicy {
     }
 }
 
+/// Writes a policy document for `recipients` (pretty-printed JSON, members
+/// in a fixed order; the digest is over whatever bytes the owners commit, so
+/// this is a convenience for tools and tests, not a canonical form).
+pub fn write_policy(recipients: &[PolicyRecipient]) -> Vec<u8> {
+    let list: Vec<serde_json::Value> = recipients
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "name": r.name,
+                "keyId": hex::encode(r.key_id),
+                "requireKms": r.require_kms,
+                "allow": r.allow.iter().map(|g| serde_json::json!({
+                    "service": g.service, "environment": g.environment,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({"format": POLICY_FORMAT, "recipients": list});
+    let mut out = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// A policy entry allowing `spki_der`'s key for one service/environment.
+pub fn entry(name: &str, spki_der: &[u8], service: &str, environment: &str) -> PolicyRecipient {
+    PolicyRecipient {
+        name: name.to_owned(),
+        key_id: Sha256::digest(spki_der).into(),
+        require_kms: false,
+        allow: vec![Grant { service: service.to_owned(), environment: environment.to_owned() }],
+    }
+}
+
 fn parse_recipient(item: &serde_json::Value, path: &str) -> Result<PolicyRecipient, PolicyError> {
     let o = item.as_object().ok_or_else(|| bad(path, "not a JSON object"))?;
     if let Some(k) =

@@ -402,25 +402,18 @@ pub fn recipients_policy(
     entries: &[(&str, &rsa::RsaPublicKey, &str, &str)],
     kms_required: &[&str],
 ) -> Vec<u8> {
+    use enclave::recipients::policy::{entry, write_policy};
     use rsa::pkcs8::EncodePublicKey;
-    use sha2::{Digest, Sha256};
-    let recipients: Vec<serde_json::Value> = entries
+    let list: Vec<_> = entries
         .iter()
         .map(|(name, key, service, environment)| {
             let der = key.to_public_key_der().unwrap();
-            serde_json::json!({
-                "name": name,
-                "keyId": hex::encode(Sha256::digest(der.as_bytes())),
-                "requireKms": kms_required.contains(name),
-                "allow": [{"service": service, "environment": environment}],
-            })
+            let mut e = entry(name, der.as_bytes(), service, environment);
+            e.require_kms = kms_required.contains(name);
+            e
         })
         .collect();
-    serde_json::to_vec_pretty(&serde_json::json!({
-        "format": enclave::recipients::policy::POLICY_FORMAT,
-        "recipients": recipients,
-    }))
-    .unwrap()
+    write_policy(&list)
 }
 
 /// `ctx` plus `proofpack:recipients` = hex SHA-256 of `policy`: the context

@@ -75,7 +75,8 @@ The policy allows Decrypt/GenerateDataKey only to the enclave role with every
 pinned PCR in one StringEqualsIgnoreCase block, denies Decrypt, ReEncryptFrom
 and DeriveSharedSecret to everyone per PCR, denies CreateGrant/ReplicateKey,
 and gives the admin an explicit lifecycle list (PutKeyPolicy unless
---immutable; an immutable policy must be installed with
+--immutable; with --require-encryption-context proofpack:recipients the
+enclave's Decrypt also needs that context key, issue 20; an immutable policy must be installed with
 BypassPolicyLockoutSafetyCheck). `check` reports it PINNED when the admin is
 --trusted (or with --immutable). PCR0, PCR1, PCR2 are required and must not be
 all zero; PCR8 is pinned when present and non-zero.
@@ -219,6 +220,11 @@ struct RenderArgs {
     /// No PutKeyPolicy for anyone (install with BypassPolicyLockoutSafetyCheck).
     #[arg(long)]
     immutable: bool,
+    /// The enclave's Decrypt must carry kms:EncryptionContext:NAME (e.g.
+    /// proofpack:recipients, for keys of SOPS files bound to a recipients
+    /// policy); repeatable.
+    #[arg(long, value_name = "NAME")]
+    require_encryption_context: Vec<String>,
     /// PCR indices to pin (0, 1, 2 required; others used when non-zero).
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_RENDER_INDICES.to_vec())]
     pcr_indices: Vec<u8>,
@@ -481,6 +487,7 @@ fn render_cmd(a: RenderArgs) -> Result<ExitCode> {
     let mut input = RenderInput::from_measurements(&m, &a.pcr_indices, &a.enclave_role, &a.admin)?;
     input.producers = a.producer.clone();
     input.immutable = a.immutable;
+    input.require_context = a.require_encryption_context.clone();
     let text = match a.format {
         RenderFormat::Json => render::policy_text(&input)?,
         RenderFormat::Terraform => render::terraform(&input, &a.tf_name)?,

@@ -27,10 +27,47 @@ pub fn plain(v: &Value) -> PlainNode {
     }
 }
 
-/// A SOPS file whose data key is wrapped by the local KMS key `arn`.
+/// Where the tests, the demo and the bench keep the recipients policy in a
+/// repository (the audit's default).
+pub const POLICY_PATH: &str = ".proofpack/recipients.json";
+
+/// The test recipient key (SPKI DER of `testvectors/receipts/rsa_test_key_2048.pub.pem`).
+pub fn test_recipient_der() -> Vec<u8> {
+    use rsa::pkcs8::{DecodePublicKey, EncodePublicKey};
+    let pem = include_str!("../../../testvectors/receipts/rsa_test_key_2048.pub.pem");
+    let k = rsa::RsaPublicKey::from_public_key_pem(pem).unwrap();
+    k.to_public_key_der().unwrap().as_bytes().to_vec()
+}
+
+/// The recipients policy of the tests, the demo and the bench: the test
+/// recipient key (`ops`) may receive `api/prod`.
+pub fn test_policy() -> Vec<u8> {
+    use enclave::recipients::policy::{entry, write_policy};
+    write_policy(&[entry("ops", &test_recipient_der(), "api", "prod")])
+}
+
+/// `proofpack:recipients` = hex SHA-256 of `policy`, the context the
+/// secrets' owners encrypt a bound data key with.
+pub fn bound_context(policy: &[u8]) -> BTreeMap<String, String> {
+    use sha2::{Digest, Sha256};
+    [(enclave::recipients::CONTEXT_KEY.to_owned(), hex::encode(Sha256::digest(policy)))].into()
+}
+
+/// A SOPS file whose data key is wrapped by the local KMS key `arn`, bound
+/// to [`test_policy`].
 pub fn sops_file(kms: &dyn Kms, arn: &str, doc: &Value) -> Vec<u8> {
+    sops_file_with_context(kms, arn, doc, bound_context(&test_policy()))
+}
+
+/// A SOPS file whose data key is wrapped by `arn` with the context `ctx`
+/// (empty: an unbound file).
+pub fn sops_file_with_context(
+    kms: &dyn Kms,
+    arn: &str,
+    doc: &Value,
+    ctx: BTreeMap<String, String>,
+) -> Vec<u8> {
     let key = SecretKey32::generate();
-    let ctx: BTreeMap<String, String> = BTreeMap::new();
     let blob = kms
         .encrypt(&EncryptRequest {
             key_id: arn.into(),
