@@ -30,9 +30,10 @@ pub enum PolicyError {
     /// Larger than [`MAX_POLICY_BYTES`].
     #[error("recipients policy is {0} bytes, more than the {MAX_POLICY_BYTES}-byte limit")]
     TooLarge(usize),
-    /// Not strict JSON (includes duplicate members).
+    /// Not strict JSON (includes duplicate members). The cause is part of
+    /// the message, not a `source`, so error chains do not repeat it.
     #[error("recipients policy is not strict JSON: {0}")]
-    Json(#[from] JsonError),
+    Json(JsonError),
     /// A member is missing, unknown or has a wrong type or value.
     #[error("recipients policy field {field}: {problem}")]
     Field {
@@ -55,6 +56,12 @@ pub enum PolicyError {
         /// Index of the repeat.
         second: usize,
     },
+}
+
+impl From<JsonError> for PolicyError {
+    fn from(e: JsonError) -> Self {
+        Self::Json(e)
+    }
 }
 
 fn bad(field: impl Into<String>, problem: impl Into<String>) -> PolicyError {

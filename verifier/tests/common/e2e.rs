@@ -15,6 +15,7 @@ use enclave::attestation::testca::{TestCa, TestCaConfig};
 use serde_json::Value;
 
 use super::kms_local::{KmsLocal, PRINCIPALS};
+#[allow(unused_imports)] // not every test binary uses every helper
 pub use super::sops_fixture::{sops_file, test_policy, POLICY_PATH};
 
 /// Writes the tests' recipients policy next to the secrets in `dir`

