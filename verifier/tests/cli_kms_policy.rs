@@ -426,3 +426,85 @@ fn simulate_with_a_real_aws_document() {
         "16 PCRs + ImageSha384"
     );
 }
+
+/// Issue 19's example, end to end: a pinned policy plus an Allow comparing
+/// PCR0 with `${kms:RecipientAttestation:PCR8}` is NOT_PINNED (exit 1) with
+/// a debug-mode witness, and `simulate` agrees that an all-zero document
+/// decrypts. The same for a cross-service key and for case-variant keys.
+#[test]
+fn issue_19_wrong_pass_classes_fail_check() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (expect, m) = expected_measurements(dir.path());
+    let role = "arn:aws:iam::111122223333:role/pack-enclave";
+    let pin = |i: u8| m.hex(i).expect("pcr");
+    let base = format!(
+        r#"{{"Effect":"Allow","Principal":{{"AWS":"{role}"}},"Action":"kms:Decrypt","Resource":"*","Condition":{{"StringEqualsIgnoreCase":{{"kms:RecipientAttestation:PCR0":"{}","kms:RecipientAttestation:PCR1":"{}","kms:RecipientAttestation:PCR2":"{}"}}}}}}"#,
+        pin(0),
+        pin(1),
+        pin(2)
+    );
+    let cases = [
+        (
+            "variable",
+            format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":"{role}"}},"Action":"kms:Decrypt","Resource":"*","Condition":{{"StringEqualsIgnoreCase":{{"kms:RecipientAttestation:PCR0":"${{kms:RecipientAttestation:PCR8}}"}}}}}}"#
+            ),
+            "NOT_PINNED",
+        ),
+        (
+            "cross-service",
+            format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":"{role}"}},"Action":"kms:Decrypt","Resource":"*","Condition":{{"ArnEquals":{{"ec2:SourceInstanceArn":"arn:aws:ec2:us-east-1:111122223333:instance/i-0abc"}}}}}}"#
+            ),
+            "NOT_PINNED",
+        ),
+        (
+            "case-variant",
+            base.replace(
+                r#""kms:RecipientAttestation:PCR1":"#,
+                &format!(
+                    r#""kms:recipientattestation:pcr0":"{}","kms:RecipientAttestation:PCR1":"#,
+                    "9".repeat(96)
+                ),
+            ),
+            "CANNOT_DECIDE",
+        ),
+    ];
+    for (name, extra, verdict) in cases {
+        let text = format!(r#"{{"Version":"2012-10-17","Statement":[{base},{extra}]}}"#);
+        let path = dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, &text).expect("write");
+        let path = path.display().to_string();
+        let expect = expect.display().to_string();
+        let o = run(&["kms-policy", "check", "--expect-pcrs", &expect, "--format", "json", &path]);
+        assert_eq!(code(&o), 1, "{name}: {}{}", stdout(&o), stderr(&o));
+        let j: Value = serde_json::from_str(&stdout(&o)).expect("json");
+        assert_eq!(j["verdict"], verdict, "{name}: {j:#}");
+        if verdict == "NOT_PINNED" {
+            let ws = j["witnesses"].as_array().expect("witnesses");
+            assert!(
+                ws.iter().any(|w| w["confirmed"] == true && w["documented"] == true),
+                "{name}: {j:#}"
+            );
+        }
+    }
+    // simulate: a debug-mode document (all zeros) decrypts under the variable policy.
+    let zeros = dir.path().join("zeros.json");
+    let mut z = Measurements::new();
+    for i in 0..16u8 {
+        z.insert(i, [0u8; 48]);
+    }
+    std::fs::write(&zeros, z.to_nitro_json()).expect("write");
+    let o = run(&[
+        "kms-policy",
+        "simulate",
+        "--principal",
+        role,
+        "--action",
+        "kms:Decrypt",
+        "--pcrs",
+        &zeros.display().to_string(),
+        &dir.path().join("variable.json").display().to_string(),
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+}

@@ -11,9 +11,7 @@
 use serde::Serialize;
 
 use super::parse::{parse_readings, PolicyError};
-use super::pin::{Config, Witness};
-// TEMPORARY: becomes `super::pin::unbound_decrypt` when the lead's version lands.
-use super::unbound_tmp::unbound_decrypt;
+use super::pin::{unbound_decrypt, Config, Witness};
 
 /// Check and finding id.
 pub const FINDING_ID: &str = "kms.policy.unbound-decrypt";

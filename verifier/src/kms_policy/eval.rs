@@ -530,8 +530,27 @@ pub fn key_account(key_arn: &str) -> Option<String> {
     Caller::parse(key_arn).account
 }
 
-/// Evaluates a request against a policy.
+/// How [`evaluate_with`] resolves a point AWS does not document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reading {
+    /// An ambiguous `Allow` does not apply, an ambiguous `Deny` does (what a
+    /// local KMS enforcing a policy should do).
+    #[default]
+    DenyLeaning,
+    /// The reverse: the attacker's best case. A policy the analyser calls
+    /// PINNED must allow no unattested disclosure under this reading either.
+    AllowLeaning,
+}
+
+/// Evaluates a request against a policy, leaning to deny where AWS
+/// behaviour is undocumented ([`Reading::DenyLeaning`]).
 pub fn evaluate(policy: &Policy, req: &Request) -> Decision {
+    evaluate_with(policy, req, Reading::DenyLeaning)
+}
+
+/// Evaluates a request against a policy under the given reading of
+/// undocumented points.
+pub fn evaluate_with(policy: &Policy, req: &Request, reading: Reading) -> Decision {
     let caller = Caller::parse(&req.principal);
     let ctx = RequestCtx::new(req);
     let key_acct = req.key_arn.as_deref().and_then(key_account);
@@ -573,9 +592,16 @@ pub fn evaluate(policy: &Policy, req: &Request) -> Decision {
                             .map(|c| format!("{} {}", c.operator_name, c.key))
                             .unwrap_or_default()
                     };
-                    // Lean to denying: an ambiguous Deny applies.
-                    if st.effect == Effect::Deny {
-                        denies.push(st.index);
+                    match (reading, st.effect) {
+                        // Lean to denying: an ambiguous Deny applies.
+                        (Reading::DenyLeaning, Effect::Deny) => denies.push(st.index),
+                        (Reading::AllowLeaning, Effect::Allow) => {
+                            let needs_iam = e.principal == PMatch::Delegated || cross_account;
+                            if !needs_iam || req.iam_allows {
+                                allows.push(st.index);
+                            }
+                        }
+                        _ => {}
                     }
                     Outcome::Ambiguous { what }
                 } else {

@@ -88,6 +88,8 @@ const CATALOGUE: &[(&str, Option<&str>, Severity, &str)] = &[
     ("malformed-pcr-value", Some("B20"), Severity::High, "PCR values are 96 lowercase hex characters (SHA-384), no 0x prefix; a malformed value locks the enclave out."),
     ("uppercase-pcr-value", Some("B20"), Severity::Medium, "KMS compares with a lowercase context value; use StringEqualsIgnoreCase or lowercase hex."),
     ("nitro-tpm-key", Some("B20"), Severity::Medium, "NitroTPMPCR<n> keys are filled from NitroTPM documents, not enclave documents; use kms:RecipientAttestation:PCR<n>."),
+    ("nitro-key-variable", Some("B21"), Severity::High, "Compare each PCR key with literal expected values; never with a policy variable, and never use a Nitro key as a variable."),
+    ("case-variant-key", Some("B32"), Severity::High, "Write each condition key once per operator: AWS does not document what KMS does with two spellings of one key."),
     ("self-referential-variable", Some("B21"), Severity::Critical, "Compare the PCR key with literal expected values, not with a policy variable of itself."),
     ("unknown-attestation-key", Some("B22"), Severity::High, "Fix the key name: kms:RecipientAttestation:PCR<0-31> or kms:RecipientAttestation:ImageSha384; a misspelled key is never present."),
     ("broken-deny-guard", Some("B24"), Severity::Medium, "A guard is Effect Deny, Principal \"*\", Resource \"*\", Action Decrypt/ReEncryptFrom/DeriveSharedSecret, and a plain StringNotEqualsIgnoreCase on one PCR, with no other condition."),
@@ -138,7 +140,7 @@ pub fn sort(f: &mut Vec<Finding>) {
 
 /// A finding for a witness of the search.
 pub fn from_witness(w: &Witness, policy: &Policy) -> Finding {
-    let id = if !w.documented {
+    let id = if !(w.documented && w.confirmed) {
         "undecidable"
     } else {
         match w.action.as_str() {
@@ -161,7 +163,13 @@ pub fn from_witness(w: &Witness, policy: &Policy) -> Finding {
         }
         _ => String::new(),
     };
-    let how = if w.documented { "" } else { " under an undocumented reading of AWS behaviour" };
+    let how = match (w.documented, w.confirmed) {
+        (true, true) => "",
+        (true, false) => {
+            " if the free condition keys can be chosen together (no concrete request was found)"
+        }
+        (false, _) => " under an undocumented reading of AWS behaviour",
+    };
     let who = if w.principal_class == w.principal {
         w.principal.clone()
     } else {
@@ -209,6 +217,64 @@ pub fn satisfying_value(c: &Clause) -> Option<String> {
         BaseOp::IpAddress => raw.split('/').next().unwrap_or("").to_string(),
         _ => raw,
     })
+}
+
+/// Request values worth trying for a clause's key when looking for a
+/// concrete witness: each literal as written, made to match a pattern, and
+/// on either side of a numeric or date bound. Variables are skipped (their
+/// value comes from another key).
+pub fn candidate_values(c: &Clause) -> Vec<String> {
+    let Operator::Known { base, .. } = c.operator else { return Vec::new() };
+    let mut out: Vec<String> = Vec::new();
+    for v in c.values.iter().filter(|v| !v.has_variable()) {
+        let raw = v.raw.clone();
+        let mut add = |x: String| {
+            if !out.contains(&x) {
+                out.push(x);
+            }
+        };
+        match base {
+            BaseOp::Null => {}
+            BaseOp::Bool => {
+                add("true".into());
+                add("false".into());
+            }
+            BaseOp::IpAddress | BaseOp::NotIpAddress => {
+                add(raw.split('/').next().unwrap_or("").to_string());
+            }
+            BaseOp::NumericEquals
+            | BaseOp::NumericNotEquals
+            | BaseOp::NumericLessThan
+            | BaseOp::NumericLessThanEquals
+            | BaseOp::NumericGreaterThan
+            | BaseOp::NumericGreaterThanEquals => {
+                if let Ok(x) = raw.trim().parse::<f64>() {
+                    add((x - 1.0).to_string());
+                    add((x + 1.0).to_string());
+                }
+                add(raw);
+            }
+            BaseOp::DateEquals
+            | BaseOp::DateNotEquals
+            | BaseOp::DateLessThan
+            | BaseOp::DateLessThanEquals
+            | BaseOp::DateGreaterThan
+            | BaseOp::DateGreaterThanEquals => {
+                if let Some(x) = super::cond::parse_date(&raw) {
+                    add((x - 1).to_string());
+                    add((x + 1).to_string());
+                }
+                add(raw);
+            }
+            _ => {
+                if raw.contains(['*', '?']) {
+                    add(raw.replace(['*', '?'], "x"));
+                }
+                add(raw);
+            }
+        }
+    }
+    out
 }
 
 const KNOWN_KEYS: &[&str] = &[

@@ -15,6 +15,7 @@
 pub mod actions;
 pub mod cond;
 pub mod context;
+pub mod differential;
 pub mod eval;
 pub mod expected;
 pub mod findings;
@@ -23,7 +24,6 @@ pub mod json;
 pub mod parse;
 pub mod pin;
 pub mod render;
-pub mod unbound_tmp;
 
 /// Fuzzing hook: parse arbitrary bytes as a key policy (strict and with
 /// duplicate readings), analyse what parses, and check the analyser's core

@@ -151,6 +151,16 @@ pub enum PolicyError {
         /// Offset of the value.
         offset: usize,
     },
+    /// One condition key written twice under one operator in spellings that
+    /// differ only in case (key names are case-insensitive; whether KMS ANDs
+    /// them or keeps one is not documented).
+    #[error("condition key {key:?} at byte {offset} repeats an earlier key of the same operator in another case (AWS does not document which one KMS uses)")]
+    CaseVariantKey {
+        /// The later spelling.
+        key: String,
+        /// Offset of the later spelling.
+        offset: usize,
+    },
     /// More duplicate-member combinations than [`MAX_INTERPRETATIONS`].
     #[error("{objects} objects have duplicate members: too many readings to analyse")]
     TooManyInterpretations {
@@ -165,6 +175,7 @@ impl PolicyError {
         match self {
             PolicyError::TooLarge { .. } => "KMS rejects key policies over 32 KB with LimitExceededException; split the policy or remove statements",
             PolicyError::DuplicateMember { .. } => "remove the duplicate member; AWS does not document which one KMS would evaluate",
+            PolicyError::CaseVariantKey { .. } => "write each condition key once per operator; AWS does not document what KMS does with two spellings of one key",
             PolicyError::BadCharset { .. } | PolicyError::NotUtf8 { .. } => "KMS accepts only TAB, LF, CR and U+0020-U+00FF in a key policy",
             _ => "fix the policy so that it follows the IAM policy grammar",
         }
@@ -516,7 +527,11 @@ impl Policy {
         if let Some((name, offset)) = first_duplicate(&root) {
             return Err(PolicyError::DuplicateMember { name, offset });
         }
-        policy_from_tree(&root)
+        let policy = policy_from_tree(&root)?;
+        if let Some(c) = case_variant_groups(&policy).first().and_then(|g| g.later.first()) {
+            return Err(PolicyError::CaseVariantKey { key: c.0.clone(), offset: c.1 });
+        }
+        Ok(policy)
     }
 
     /// Parses a policy text (see [`Policy::parse`]).
@@ -542,6 +557,112 @@ pub struct Parsed {
     pub interpretations: Vec<Interpretation>,
     /// Duplicate member names with the offset of the later occurrence.
     pub duplicates: Vec<(String, usize)>,
+    /// Condition keys repeated under one operator in another case, with the
+    /// offset of the later spelling.
+    pub case_variants: Vec<(String, usize)>,
+}
+
+/// Clauses of one statement under one operator whose keys differ only in case.
+struct CaseGroup {
+    statement: usize,
+    /// Positions in the statement's `conditions`, in document order.
+    clauses: Vec<usize>,
+    /// (spelling, offset) of every clause after the first.
+    later: Vec<(String, usize)>,
+}
+
+fn case_variant_groups(policy: &Policy) -> Vec<CaseGroup> {
+    let mut out = Vec::new();
+    for (si, st) in policy.statements.iter().enumerate() {
+        let mut seen: Vec<usize> = Vec::new();
+        for (i, c) in st.conditions.iter().enumerate() {
+            if seen.contains(&i) {
+                continue;
+            }
+            let same: Vec<usize> = (i..st.conditions.len())
+                .filter(|j| {
+                    st.conditions
+                        .get(*j)
+                        .is_some_and(|d| d.operator_name == c.operator_name && d.key_lc == c.key_lc)
+                })
+                .collect();
+            seen.extend(&same);
+            if same.len() > 1 {
+                let later = same
+                    .iter()
+                    .skip(1)
+                    .filter_map(|j| st.conditions.get(*j))
+                    .map(|d| (d.key.clone(), d.offset))
+                    .collect();
+                out.push(CaseGroup { statement: si, clauses: same, later });
+            }
+        }
+    }
+    out
+}
+
+/// How one group of case-variant keys is read.
+#[derive(Clone, Copy)]
+enum CaseReading {
+    First,
+    Last,
+    All,
+}
+
+/// Every reading of the case-variant groups of `policy`: the first spelling
+/// only, the last only, or all of them ANDed (what the analyser did before,
+/// and the least permissive for an Allow, the most for a Deny).
+fn case_readings(
+    label: &str,
+    policy: &Policy,
+    groups: &[CaseGroup],
+) -> Result<Vec<Interpretation>, PolicyError> {
+    let n = groups.len();
+    let total = 3usize.checked_pow(n as u32).unwrap_or(usize::MAX);
+    let mut out = Vec::new();
+    for code in 0..total {
+        let mut p = policy.clone();
+        let mut parts = Vec::new();
+        let mut rest = code;
+        for g in groups {
+            let reading = match rest % 3 {
+                0 => CaseReading::All,
+                1 => CaseReading::First,
+                _ => CaseReading::Last,
+            };
+            rest /= 3;
+            let keep: Vec<usize> = match reading {
+                CaseReading::All => g.clauses.clone(),
+                CaseReading::First => g.clauses.first().copied().into_iter().collect(),
+                CaseReading::Last => g.clauses.last().copied().into_iter().collect(),
+            };
+            if let Some(st) = p.statements.get_mut(g.statement) {
+                let mut i = 0;
+                st.conditions.retain(|_| {
+                    let drop = g.clauses.contains(&i) && !keep.contains(&i);
+                    i += 1;
+                    !drop
+                });
+            }
+            let name = g.later.first().map(|l| l.0.as_str()).unwrap_or("");
+            parts.push(format!(
+                "statement {} key {name:?}: {}",
+                g.statement,
+                match reading {
+                    CaseReading::All => "all spellings apply",
+                    CaseReading::First => "first spelling wins",
+                    CaseReading::Last => "last spelling wins",
+                }
+            ));
+        }
+        let label = if label.is_empty() {
+            parts.join(", ")
+        } else {
+            format!("{label}, {}", parts.join(", "))
+        };
+        out.push(Interpretation { label, policy: p });
+    }
+    Ok(out)
 }
 
 /// Parses a policy, building a first-wins and a last-wins reading for each
@@ -552,18 +673,14 @@ pub fn parse_readings(bytes: &[u8], max_len: usize) -> Result<Parsed, PolicyErro
     let mut duplicates = Vec::new();
     collect_dup_objects(&root, &mut dup_objects, &mut duplicates);
     let n = dup_objects.len();
-    if n == 0 {
-        let policy = policy_from_tree(&root)?;
-        return Ok(Parsed {
-            interpretations: vec![Interpretation { label: "as written".into(), policy }],
-            duplicates,
-        });
-    }
     if n > 3 {
         return Err(PolicyError::TooManyInterpretations { objects: n });
     }
-    let mut interpretations = Vec::new();
-    for mask in 0..(1u32 << n) {
+    let mut json_readings = Vec::new();
+    if n == 0 {
+        json_readings.push((String::new(), policy_from_tree(&root)?));
+    }
+    for mask in (0..(1u32 << n)).filter(|_| n > 0) {
         let mut counter = 0usize;
         let tree = dedup(&root, mask, &mut counter);
         let label = (0..n)
@@ -573,10 +690,37 @@ pub fn parse_readings(bytes: &[u8], max_len: usize) -> Result<Parsed, PolicyErro
             })
             .collect::<Vec<_>>()
             .join(", ");
-        interpretations.push(Interpretation { label, policy: policy_from_tree(&tree)? });
+        json_readings.push((label, policy_from_tree(&tree)?));
     }
-    Ok(Parsed { interpretations, duplicates })
+    // Case-variant keys multiply the readings by three per group.
+    let mut interpretations = Vec::new();
+    let mut case_variants = Vec::new();
+    for (label, policy) in json_readings {
+        let groups = case_variant_groups(&policy);
+        for g in &groups {
+            for l in &g.later {
+                if !case_variants.contains(l) {
+                    case_variants.push(l.clone());
+                }
+            }
+        }
+        let total = 3usize.saturating_pow(groups.len() as u32).saturating_mul(1 << n);
+        if total > MAX_READINGS {
+            return Err(PolicyError::TooManyInterpretations { objects: n + groups.len() });
+        }
+        if groups.is_empty() {
+            let label = if label.is_empty() { "as written".to_string() } else { label };
+            interpretations.push(Interpretation { label, policy });
+        } else {
+            interpretations.extend(case_readings(&label, &policy, &groups)?);
+        }
+    }
+    Ok(Parsed { interpretations, duplicates, case_variants })
 }
+
+/// Most readings analysed for one policy (duplicate members and
+/// case-variant keys together).
+pub const MAX_READINGS: usize = 72;
 
 fn read_tree(bytes: &[u8], max_len: usize) -> Result<Node, PolicyError> {
     if bytes.len() > max_len {

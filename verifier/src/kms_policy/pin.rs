@@ -41,6 +41,10 @@ use super::parse::{self, Effect, Operator, Policy, PrincipalKind, Principals};
 /// Bound on PCR-value combinations examined per (class, action).
 pub const MAX_PCR_COMBINATIONS: usize = 20_000;
 
+/// Scenarios tried per (class, action) whose witness the concrete evaluator
+/// does not confirm, before settling for "may be allowed" (CANNOT_DECIDE).
+const MAX_UNCONFIRMED_SCENARIOS: usize = 8;
+
 /// The analyser's answer (precedence NOT_PINNED > CANNOT_DECIDE >
 /// LOCKOUT_RISK > PINNED).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -207,6 +211,17 @@ struct AbsCtx<'a> {
     /// PCR values when the request carries a Recipient and the action can.
     nitro: Option<&'a BTreeMap<u8, String>>,
     grant_ops: Option<&'a [String]>,
+    absent: Option<&'a Absent>,
+}
+
+/// An encryption-context key the request does not carry (see
+/// [`unbound_decrypt`]), and the set of context keys it carries instead.
+#[derive(Debug, Clone)]
+struct Absent {
+    /// `kms:encryptioncontext:<name>`, lowercase.
+    key_lc: String,
+    /// `kms:EncryptionContextKeys`: `None` = no encryption context at all.
+    keys: Option<Vec<String>>,
 }
 
 /// Parses `pcr<n>` / `imagesha384` after the Nitro prefix.
@@ -229,6 +244,17 @@ pub fn nitro_index(key_lc: &str) -> Option<u8> {
 impl Context for AbsCtx<'_> {
     fn lookup(&self, key_lc: &str) -> Lookup {
         let single = |v: &str| Lookup::Present { values: vec![v.to_string()], multi: false };
+        if let Some(a) = self.absent {
+            if key_lc == a.key_lc {
+                return Lookup::Missing;
+            }
+            if key_lc == EC_KEYS {
+                return match &a.keys {
+                    Some(k) => Lookup::Present { values: k.clone(), multi: true },
+                    None => Lookup::Missing,
+                };
+            }
+        }
         if key_lc.starts_with(NITRO_PREFIX) {
             // Misspelled or NitroTPM keys are never present for an enclave document.
             return match (nitro_index(key_lc), self.nitro) {
@@ -251,11 +277,18 @@ impl Context for AbsCtx<'_> {
     }
 }
 
-/// Non-Nitro, non-principal keys. Documented KMS keys and every `aws:` key
-/// are chosen by the requester (free). A `kms:` key that is a misspelling of
-/// the attestation keys is never present (AWS does not validate key names);
-/// any other unknown `kms:` key is ambiguous (it might be a key this tool
-/// does not know). Keys of other services never occur in a KMS request.
+/// Non-Nitro, non-principal keys (`docs/notes/kms.md`, "Request space and verdicts"):
+/// every key that the caller's identity does not determine is **free**, the
+/// requester's choice of value or absence. That includes the keys of other
+/// services: AWS documents several as global, present in requests to every
+/// service (`ec2:SourceInstanceArn` on the role sessions of an EC2 instance,
+/// `lambda:SourceFunctionArn`, `ssm:SourceInstanceArn`, `glue:RoleAssumedBy`,
+/// `identitystore:UserId`, ...), so an Allow conditioned on one is open to
+/// the untrusted parent instance. Two exceptions: a `kms:` key that is a
+/// misspelling of the attestation keys is never present (KMS fills only the
+/// documented names, and it does so itself, from a verified document), and
+/// any other unknown `kms:` key is ambiguous (it may be a key this tool does
+/// not know, whose presence KMS controls).
 fn free_or_missing(k: &str) -> Lookup {
     if k.starts_with("aws:") || findings::is_known_key(k) {
         return Lookup::Free;
@@ -266,14 +299,19 @@ fn free_or_missing(k: &str) -> Lookup {
         }
         return Lookup::Ambiguous;
     }
-    Lookup::Missing
+    Lookup::Free
 }
 
 struct Analyser<'a> {
     policy: &'a Policy,
     cfg: &'a Config,
     classes: Vec<Class>,
+    /// Set by [`unbound_decrypt`]: the encryption-context key requests lack.
+    absent: Option<Absent>,
 }
+
+/// `kms:EncryptionContextKeys`, lowercase.
+const EC_KEYS: &str = "kms:encryptioncontextkeys";
 
 impl Analyser<'_> {
     /// Statement indices of Allows that may match, or empty.
@@ -323,14 +361,20 @@ impl Analyser<'_> {
     }
 
     fn ctx<'b>(
-        &self,
+        &'b self,
         class: &'b Class,
         action: &str,
         nitro: Option<&'b BTreeMap<u8, String>>,
         grant_ops: Option<&'b [String]>,
     ) -> AbsCtx<'b> {
         let nitro = if actions::is_recipient_capable(action) { nitro } else { None };
-        AbsCtx { class, caller: Caller::parse(&class.arn), nitro, grant_ops }
+        AbsCtx {
+            class,
+            caller: Caller::parse(&class.arn),
+            nitro,
+            grant_ops,
+            absent: self.absent.as_ref(),
+        }
     }
 }
 
@@ -487,9 +531,22 @@ fn pcr_candidates(policy: &Policy, cfg: &Config) -> BTreeMap<u8, Vec<Option<Stri
             }
         }
     }
+    // A Nitro key used as a policy variable (`${kms:RecipientAttestation:PCR8}`)
+    // makes its index matter although no clause is keyed on it, and relates
+    // the values of different indices: a debug-mode enclave reports zeros for
+    // both sides of `PCR0 = ${PCR8}`.
+    let var_indices = nitro_variable_indices(policy);
     let mut indices: BTreeSet<u8> = cfg.expected.pcrs.keys().copied().collect();
     indices.extend(lits.keys());
     indices.extend(patterns.keys());
+    indices.extend(var_indices.iter().copied());
+    // With variables, one index's value may be compared with another's: every
+    // index then also takes every other index's expected values and literals.
+    let shared: Vec<String> = if var_indices.is_empty() {
+        Vec::new()
+    } else {
+        cfg.expected.pcrs.values().flatten().chain(lits.values().flatten()).cloned().collect()
+    };
     let mut out = BTreeMap::new();
     for i in indices {
         let mut c: Vec<Option<String>> = Vec::new();
@@ -502,7 +559,7 @@ fn pcr_candidates(policy: &Policy, cfg: &Config) -> BTreeMap<u8, Vec<Option<Stri
             push(v.clone(), &mut c);
         }
         push(zero_pcr(), &mut c);
-        for v in lits.get(&i).into_iter().flatten() {
+        for v in lits.get(&i).into_iter().flatten().chain(&shared) {
             push(v.clone(), &mut c);
         }
         let pats = patterns.get(&i).cloned().unwrap_or_default();
@@ -523,12 +580,52 @@ fn pcr_candidates(policy: &Policy, cfg: &Config) -> BTreeMap<u8, Vec<Option<Stri
             }
         }
         push(fresh.unwrap_or_else(|| "f".repeat(95) + "1"), &mut c);
-        if i >= 16 && !cfg.expected.pcrs.contains_key(&i) {
+        // PCR16-31 need not be in a document (NSM documents carry 0-15).
+        if i >= 16 {
             c.push(None);
         }
         out.insert(i, c);
     }
     out
+}
+
+/// PCR indices named by a Nitro-key policy variable anywhere in a condition.
+fn nitro_variable_indices(policy: &Policy) -> BTreeSet<u8> {
+    policy
+        .statements
+        .iter()
+        .flat_map(|st| &st.conditions)
+        .flat_map(|c| &c.values)
+        .flat_map(|v| &v.parts)
+        .filter_map(|p| match p {
+            parse::Part::Var { key, .. } => nitro_index(key),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The first clause that puts a policy variable into a comparison with a Nitro
+/// key (or a Nitro-key variable into any value), other than a key compared
+/// with itself (B21, which the enumeration decides). AWS documents neither
+/// whether KMS substitutes Nitro keys as variables nor how (spec: at least
+/// CANNOT_DECIDE, never a pass).
+fn nitro_variable_clause(policy: &Policy) -> Option<(&parse::Statement, &parse::Clause)> {
+    policy.statements.iter().find_map(|st| {
+        st.conditions
+            .iter()
+            .find(|c| {
+                let own = nitro_index(&c.key_lc);
+                c.values.iter().flat_map(|v| &v.parts).any(|p| match p {
+                    parse::Part::Var { key, .. } => {
+                        let var = nitro_index(key);
+                        let self_ref = own.is_some() && var == own;
+                        !self_ref && (own.is_some() || var.is_some())
+                    }
+                    _ => false,
+                })
+            })
+            .map(|c| (st, c))
+    })
 }
 
 /// A 96-hex value matched by the pattern and not accepted by `E`.
@@ -567,6 +664,7 @@ fn glob_witness(p: &[glob::Tok], accepted: impl Fn(&str) -> bool) -> Option<Stri
 fn scenarios(
     cands: &BTreeMap<u8, Vec<Option<String>>>,
     exp: &Expected,
+    include_attested: bool,
 ) -> Option<Vec<BTreeMap<u8, String>>> {
     let mut total: usize = 1;
     for c in cands.values() {
@@ -586,7 +684,7 @@ fn scenarios(
             }
         }
         let attested = exp.pcrs.iter().all(|(i, vals)| m.get(i).is_some_and(|v| vals.contains(v)));
-        if !attested {
+        if include_attested || !attested {
             out.push(m);
         }
         // Odometer increment.
@@ -702,6 +800,16 @@ pub fn analyse_bytes_with_limit(
             ),
         ));
     }
+    for (key, offset) in &parsed.case_variants {
+        combined.findings.push(findings::make(
+            "case-variant-key",
+            None,
+            format!(
+                "condition key {key:?} (byte {offset}) repeats a key of the same operator in another case; readings: {}",
+                combined.readings.join("; ")
+            ),
+        ));
+    }
     if bytes.len() > parse::MAX_POLICY_BYTES {
         combined.warnings.push("OVERSIZE".into());
     }
@@ -712,11 +820,11 @@ pub fn analyse_bytes_with_limit(
 /// Analyses one parsed policy.
 pub fn analyse(policy: &Policy, cfg: &Config) -> Analysis {
     let classes = classes(policy, cfg);
-    let an = Analyser { policy, cfg, classes };
+    let an = Analyser { policy, cfg, classes, absent: None };
     let mut witnesses: Vec<Witness> = Vec::new();
     let mut findings = findings::lint(policy, cfg);
     let cands = pcr_candidates(policy, cfg);
-    let scen = scenarios(&cands, &cfg.expected);
+    let scen = scenarios(&cands, &cfg.expected, false);
     if scen.is_none() {
         findings.push(findings::make(
             "too-many-pcr-combinations",
@@ -737,14 +845,27 @@ pub fn analyse(policy: &Policy, cfg: &Config) -> Analysis {
                 if actions::is_recipient_capable(a) {
                     tried.extend(scen.iter().map(Some));
                 }
+                // Keep looking for a scenario the concrete evaluator
+                // confirms; fall back to the first unconfirmed one.
+                let mut fallback: Option<Witness> = None;
+                let mut unconfirmed = 0usize;
                 for nitro in tried {
                     let ctx = an.ctx(class, a, nitro, None);
                     let allow = an.allowing(a, &ctx, run);
                     if !allow.is_empty() && !an.denied(a, &ctx, run) {
-                        witnesses.push(make_witness(&an, class, a, nitro, None, allow, documented));
-                        break;
+                        let w = make_witness(&an, class, a, nitro, None, allow, documented);
+                        if w.confirmed {
+                            fallback = Some(w);
+                            break;
+                        }
+                        fallback.get_or_insert(w);
+                        unconfirmed += 1;
+                        if unconfirmed >= MAX_UNCONFIRMED_SCENARIOS {
+                            break;
+                        }
                     }
                 }
+                witnesses.extend(fallback);
             }
             // Escalation, no Recipient (these actions never carry one).
             for a in ["kms:PutKeyPolicy", "kms:ReplicateKey"] {
@@ -774,8 +895,24 @@ pub fn analyse(policy: &Policy, cfg: &Config) -> Analysis {
             "the key material is imported or held in an external key store: a copy exists outside KMS, so no key policy can pin it".into(),
         ));
     }
-    let any_s = witnesses.iter().any(|w| w.documented) || external;
-    let any_a = witnesses.iter().any(|w| !w.documented);
+    // A documented bypass is reported as such only with a request the
+    // concrete evaluator allows; the abstract search over-approximates (free
+    // keys independent of each other), so an unconfirmed one means "may".
+    let any_s = witnesses.iter().any(|w| w.documented && w.confirmed) || external;
+    let nitro_var = nitro_variable_clause(policy);
+    if let Some((st, c)) = nitro_var {
+        findings.push(findings::make(
+            "nitro-key-variable",
+            Some(st),
+            format!(
+                "{}: {} {} compares a Nitro attestation key with a policy variable (or uses one as a variable); AWS does not document this, and a debug-mode enclave reports zeros for every PCR",
+                st.label(),
+                c.operator_name,
+                c.key
+            ),
+        ));
+    }
+    let any_a = witnesses.iter().any(|w| !(w.documented && w.confirmed)) || nitro_var.is_some();
     for w in &witnesses {
         findings.push(findings::from_witness(w, policy));
     }
@@ -826,6 +963,68 @@ pub fn analyse(policy: &Policy, cfg: &Config) -> Analysis {
     let warnings = warnings(&an, &d_actions);
     findings::sort(&mut findings);
     Analysis { verdict, findings, warnings, witnesses, readings: Vec::new() }
+}
+
+/// Can `kms:Decrypt` be allowed without the encryption-context entry
+/// `<context_name>` (the key `kms:EncryptionContext:<context_name>`)?
+///
+/// Asked of every principal class, trusted ones included, and of every PCR
+/// scenario, the attested one included: the question is whether the key can
+/// decrypt a ciphertext that was not bound to the context at all (the
+/// enclave itself would then accept unbound inputs through KMS). Request
+/// contexts are enumerated as: no encryption context, or one whose keys are
+/// each value the policy names for `kms:EncryptionContextKeys` (other than
+/// `context_name`) or an unrelated key. Returns a witness, documented (run
+/// S) before undocumented (run A), confirmed by the concrete evaluator when
+/// one could be built; `None` when every allowed Decrypt carries the entry.
+pub fn unbound_decrypt(policy: &Policy, cfg: &Config, context_name: &str) -> Option<Witness> {
+    let key_lc = format!("kms:encryptioncontext:{}", context_name.to_lowercase());
+    let mut key_sets: Vec<Option<Vec<String>>> =
+        vec![None, Some(vec!["proofpack-unrelated-key".into()])];
+    for c in policy.statements.iter().flat_map(|s| &s.conditions) {
+        if c.key_lc != EC_KEYS {
+            continue;
+        }
+        for v in &c.values {
+            let k = v.raw.replace(['*', '?'], "x");
+            if !k.eq_ignore_ascii_case(context_name) && !key_sets.contains(&Some(vec![k.clone()])) {
+                key_sets.push(Some(vec![k]));
+            }
+        }
+    }
+    let cands = pcr_candidates(policy, cfg);
+    let scen = scenarios(&cands, &cfg.expected, true).unwrap_or_default();
+    let a = "kms:Decrypt";
+    let mut found: Option<Witness> = None;
+    for run in [Run::Strict, Run::Lenient] {
+        for keys in &key_sets {
+            let an = Analyser {
+                policy,
+                cfg,
+                classes: classes(policy, cfg),
+                absent: Some(Absent { key_lc: key_lc.clone(), keys: keys.clone() }),
+            };
+            for class in &an.classes {
+                let tried = std::iter::once(None).chain(scen.iter().map(Some));
+                for nitro in tried {
+                    let ctx = an.ctx(class, a, nitro, None);
+                    let allow = an.allowing(a, &ctx, run);
+                    if allow.is_empty() || an.denied(a, &ctx, run) {
+                        continue;
+                    }
+                    let w = make_witness(&an, class, a, nitro, None, allow, run == Run::Strict);
+                    if w.confirmed {
+                        return Some(w);
+                    }
+                    found.get_or_insert(w);
+                }
+            }
+        }
+        if found.is_some() {
+            return found;
+        }
+    }
+    found
 }
 
 fn grant_witness(
@@ -909,10 +1108,19 @@ fn make_witness(
     if let Some(ops) = grant_ops {
         w.context.insert("kms:grantoperations".into(), ContextValue::Multi(ops.to_vec()));
     }
+    if let Some(a) = &an.absent {
+        if let Some(k) = &a.keys {
+            w.context.insert(EC_KEYS.into(), ContextValue::Multi(k.clone()));
+        }
+    }
+    let fixed = |k: &str| {
+        k.starts_with(NITRO_PREFIX)
+            || an.absent.as_ref().is_some_and(|a| k == a.key_lc || k == EC_KEYS)
+    };
     // Choose values for free keys so that the concrete evaluator agrees.
     for st in w.allowed_by.iter().filter_map(|i| an.policy.statements.get(*i)) {
         for c in &st.conditions {
-            if w.context.contains_key(&c.key_lc) || c.key_lc.starts_with(NITRO_PREFIX) {
+            if w.context.contains_key(&c.key_lc) || fixed(&c.key_lc) {
                 continue;
             }
             if let Some(v) = findings::satisfying_value(c) {
@@ -927,7 +1135,7 @@ fn make_witness(
         for i in &d.deciding {
             if let Some(st) = an.policy.statements.get(*i) {
                 for c in &st.conditions {
-                    if !w.context.contains_key(&c.key_lc) && !c.key_lc.starts_with(NITRO_PREFIX) {
+                    if !w.context.contains_key(&c.key_lc) && !fixed(&c.key_lc) {
                         if let Some(v) = c.values.first() {
                             w.context.insert(c.key_lc.clone(), ContextValue::Single(v.raw.clone()));
                         }
@@ -937,9 +1145,127 @@ fn make_witness(
         }
         d = evaluate(an.policy, &w.to_request(key));
     }
-    w.confirmed = d.kind == eval::DecisionKind::Allow;
+    w.confirmed = d.kind == eval::DecisionKind::Allow || search_context(an, class, &mut w);
     w
 }
+
+/// Most concrete requests tried per witness by [`search_context`].
+const MAX_WITNESS_TRIES: usize = 512;
+
+/// The abstract search treats every free key on its own; when the first
+/// concrete choice is not allowed (two clauses on one key, a Deny that needs
+/// a particular value to stay silent, a principal ARN pattern), this tries
+/// combinations of the values the policy itself suggests for each free key
+/// (absent, each literal made to match, a value matching none) and of caller
+/// ARNs the policy's `aws:PrincipalArn` patterns describe. Bounded by
+/// [`MAX_WITNESS_TRIES`]; on success `w` holds the allowed request.
+fn search_context(an: &Analyser<'_>, class: &Class, w: &mut Witness) -> bool {
+    let mut dims: Vec<(String, Vec<Option<ContextValue>>)> = Vec::new();
+    for st in &an.policy.statements {
+        for c in &st.conditions {
+            let k = &c.key_lc;
+            if k.starts_with(NITRO_PREFIX)
+                || (k == "kms:grantoperations" && w.context.contains_key(k))
+                || dims.iter().any(|(d, _)| d == k)
+                || !matches!(an.ctx(class, &w.action, None, None).lookup(k), Lookup::Free)
+            {
+                continue;
+            }
+            let multi = MULTI_VALUED_KEYS.contains(&k.as_str());
+            let mut vals: Vec<Option<ContextValue>> = vec![None];
+            let mut add = |v: String| {
+                let cv = if multi { ContextValue::Multi(vec![v]) } else { ContextValue::Single(v) };
+                if !vals.contains(&Some(cv.clone())) {
+                    vals.push(Some(cv));
+                }
+            };
+            for c2 in an.policy.statements.iter().flat_map(|s| &s.conditions) {
+                if c2.key_lc == *k {
+                    for v in findings::candidate_values(c2) {
+                        add(v);
+                    }
+                }
+            }
+            add("proofpack-unmatched-value".into());
+            dims.push((k.clone(), vals));
+        }
+    }
+    // Caller ARNs: the witness's own, then those the policy's principal-ARN
+    // patterns describe in the same account.
+    let mut callers = vec![w.principal.clone()];
+    if !class.arn_known {
+        let acct = Caller::parse(&class.arn).account;
+        for c in an.policy.statements.iter().flat_map(|s| &s.conditions) {
+            if c.key_lc != "aws:principalarn" {
+                continue;
+            }
+            for v in &c.values {
+                let arn = v.raw.replace(['*', '?'], "x");
+                if arn.starts_with("arn:")
+                    && Caller::parse(&arn).account == acct
+                    && !callers.contains(&arn)
+                {
+                    callers.push(arn);
+                }
+            }
+        }
+    }
+    let key = an.cfg.key_arn.as_deref();
+    let base = w.clone();
+    let mut tries = 0usize;
+    for caller in callers {
+        let mut counters = vec![0usize; dims.len()];
+        loop {
+            tries += 1;
+            if tries > MAX_WITNESS_TRIES {
+                return false;
+            }
+            let mut cand = base.clone();
+            cand.principal = caller.clone();
+            for ((k, vals), i) in dims.iter().zip(&counters) {
+                match vals.get(*i).cloned().flatten() {
+                    Some(v) => {
+                        cand.context.insert(k.clone(), v);
+                    }
+                    None => {
+                        cand.context.remove(k);
+                    }
+                }
+            }
+            if evaluate(an.policy, &cand.to_request(key)).kind == eval::DecisionKind::Allow {
+                *w = cand;
+                return true;
+            }
+            // Odometer increment; done when it wraps.
+            let mut k = 0;
+            loop {
+                let Some(ctr) = counters.get_mut(k) else { break };
+                *ctr += 1;
+                if *ctr < dims.get(k).map_or(0, |d| d.1.len()) {
+                    break;
+                }
+                *ctr = 0;
+                k += 1;
+            }
+            if k >= counters.len() {
+                break;
+            }
+        }
+    }
+    false
+}
+
+/// Condition keys whose request value is a list (the rest are single-valued).
+const MULTI_VALUED_KEYS: &[&str] = &[
+    "kms:grantoperations",
+    "kms:encryptioncontextkeys",
+    "aws:tagkeys",
+    "aws:calledvia",
+    "aws:principalorgpaths",
+    "aws:principalservicenameslist",
+    "aws:resourceorgpaths",
+    "aws:sourceorgpaths",
+];
 
 fn warnings(an: &Analyser<'_>, d_actions: &[&str]) -> Vec<String> {
     let mut w = Vec::new();
