@@ -57,6 +57,8 @@ struct World {
     unbound: PathBuf,
     key_u: String,
     policy_u: PathBuf,
+    /// Issue 20: the bound flow with a SOPS file written by the real `sops`.
+    real_sops: PathBuf,
     /// Issue 20: a job whose policy (not the repository's) adds another recipient.
     foreign_policy: PathBuf,
     other_key_id: String,
@@ -142,6 +144,20 @@ fn world() -> &'static World {
         let run_u = d.join("run-unbound");
         let (unbound, _) =
             pack_shaped(&ca_dir, &pcrs_a, &eif_a, &kms, &key_u, &bi, &run_u, &unbound_shape);
+        let real_sops = {
+            let (id, secret, _, _) = kms_local::PRINCIPALS[0];
+            let file = audit_world::real_sops(
+                &d.join("sops"),
+                &kms.endpoint(),
+                (id, secret),
+                &key_a,
+                Some(&bound_context(&test_policy())),
+                "defaults:\n  TOKEN: s3cr3t\nservices:\n  api: {}\n",
+            );
+            let shape = JobShape { input: Some(file), ..JobShape::default() };
+            let run_s = d.join("run-real-sops");
+            pack_shaped(&ca_dir, &pcrs_a, &eif_a, &kms, &key_a, &bi, &run_s, &shape).0
+        };
         let (foreign_policy, other_key_id) = {
             use enclave::recipients::policy::{entry, write_policy};
             let other = other_recipient_der();
@@ -175,6 +191,7 @@ fn world() -> &'static World {
             good,
             mismatch,
             unbound,
+            real_sops,
             key_u,
             policy_u,
             foreign_policy,
@@ -437,6 +454,28 @@ fn many_receipts_share_one_rebuild_and_formats_render() {
 }
 
 // ---------- issue 20: recipients bound by the secrets' owners ----------
+
+#[test]
+fn real_sops_file_bound_to_the_policy_passes_the_audit() {
+    let w = world();
+    let (code, v, stderr) = audit(&base_args(&w.real_sops));
+    assert_eq!(code, Some(0), "{v:#}\n{stderr}");
+    for id in [
+        "recipients.policy",
+        "recipients.allowed",
+        "recipients.inputs_bound",
+        "kms.policy.recipients_context",
+    ] {
+        assert_eq!(status(&v, id), "pass", "{id}: {v:#}");
+    }
+    // The receipt records the real sops's version for the input.
+    let env: Value = serde_json::from_slice(&std::fs::read(&w.real_sops).unwrap()).unwrap();
+    let st: Value =
+        serde_json::from_slice(&STANDARD.decode(env["payload"].as_str().unwrap()).unwrap())
+            .unwrap();
+    assert!(st["predicate"]["inputs"][0]["sops"]["version"].as_str().unwrap().starts_with("3."));
+    assert_eq!(st["predicate"]["inputs"][0]["format"], "sops-yaml");
+}
 
 #[test]
 fn receipt_from_an_unbound_image_fails_unless_allowed() {

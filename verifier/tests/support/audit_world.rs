@@ -22,7 +22,7 @@ use verifier::rebuild::{rebuild, RebuildOptions};
 
 use super::kms_local::KmsLocal;
 pub use super::sops_fixture::{
-    bound_context, sops_file_with_context, test_policy, test_recipient_der, POLICY_PATH,
+    bound_context, real_sops, sops_file_with_context, test_policy, test_recipient_der, POLICY_PATH,
 };
 pub use super::tiny_workspace::commit_all;
 use super::tiny_workspace::{generate_lockfile, rustc, write_files, INIT_MANIFEST};
@@ -152,6 +152,8 @@ pub fn rebuilt(repo: &Path, commit: &str, cache: &Path, target: &Path) -> (PathB
 /// the recipient keys (SPKI DER), the input's KMS context and the image's
 /// input-binding setting.
 pub struct JobShape {
+    /// The SOPS input; `None`: the project's writer, wrapped under the key with `context`.
+    pub input: Option<Vec<u8>>,
     pub policy: Option<Vec<u8>>,
     pub recipients: Vec<Vec<u8>>,
     pub context: std::collections::BTreeMap<String, String>,
@@ -163,6 +165,7 @@ impl Default for JobShape {
     fn default() -> Self {
         let policy = test_policy();
         Self {
+            input: None,
             context: bound_context(&policy),
             policy: Some(policy),
             recipients: vec![test_recipient_der()],
@@ -218,12 +221,14 @@ pub fn pack_shaped(
     let nsm = DevNsm::with_measurements(TestCa::load(ca_dir).unwrap(), pcrs.clone(), eif);
     let enclave_kms = patient_client(kms, "AKIDENCLAVE");
     let admin = patient_client(kms, "AKIDADMIN");
-    let input = sops_file_with_context(
-        &admin,
-        key,
-        &json!({"defaults": {"TOKEN": "s3cr3t"}, "services": {"api": {}}, "environments": {"prod": {}}}),
-        shape.context.clone(),
-    );
+    let input = shape.input.clone().unwrap_or_else(|| {
+        sops_file_with_context(
+            &admin,
+            key,
+            &json!({"defaults": {"TOKEN": "s3cr3t"}, "services": {"api": {}}, "environments": {"prod": {}}}),
+            shape.context.clone(),
+        )
+    });
     let recipients: Vec<_> =
         shape.recipients.iter().map(|der| json!({"publicKey": STANDARD.encode(der)})).collect();
     let mut request = json!({
