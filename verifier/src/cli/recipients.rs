@@ -236,7 +236,7 @@ fn sops_text(digest: &str, arn: &str) -> String {
          then: sops encrypt secrets/prod.yaml > secrets/prod.enc.yaml\n\
          (`sops --encryption-context {CONTEXT_KEY}:{digest}` does NOT work: sops splits\n\
          the flag on every ':' and drops a context whose key contains one.)\n\
-         After changing the policy, re-encrypt: sops updatekeys secrets/prod.enc.yaml\n"
+         After changing the policy, re-encrypt the files (sops decrypt, then sops encrypt\n         with the updated rule): the new digest must be in every data key's context.\n"
     )
 }
 
