@@ -21,6 +21,7 @@ use verifier::kms_policy::render::{policy_text, RenderInput};
 use verifier::rebuild::{rebuild, RebuildOptions};
 
 use super::kms_local::KmsLocal;
+#[allow(unused_imports)] // the demo and the bench use fewer helpers than the tests
 pub use super::sops_fixture::{
     bound_context, real_sops, sops_file_with_context, test_policy, test_recipient_der, POLICY_PATH,
 };
