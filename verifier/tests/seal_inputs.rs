@@ -128,6 +128,15 @@ impl Fixture {
         seal::seal_input(pt, &p, &self.kms).unwrap()
     }
     fn open(&self, bytes: &[u8], user: &str) -> Result<Vec<u8>, SealError> {
+        self.open_with(bytes, user, InputBinding::Required)
+    }
+    /// [`Self::open`] in an image with the given input-binding setting.
+    fn open_with(
+        &self,
+        bytes: &[u8],
+        user: &str,
+        binding: InputBinding,
+    ) -> Result<Vec<u8>, SealError> {
         let org_fp = fp(&self.org);
         let ctx = JobContext {
             job_id: "job-1",
@@ -136,7 +145,7 @@ impl Fixture {
             recipient_doc: b"doc_K (the double does not read it)",
             job_key: &self.job_key,
             recipients_policy: Some(POLICY),
-            binding: InputBinding::Required,
+            binding,
         };
         seal::open_sealed(bytes, &ctx, &self.org, &self.kms)
             .0
@@ -181,18 +190,7 @@ fn unbound_or_other_policy_sealed_input_is_refused_before_kms() {
     );
     assert_eq!(f.decrypts(), 0);
     // An image built with allow-unbound-inputs opens the unbound one.
-    let org_fp = fp(&f.org);
-    let ctx = JobContext {
-        job_id: "job-1",
-        user: "alice",
-        org_fingerprint: &org_fp,
-        recipient_doc: b"doc",
-        job_key: &f.job_key,
-        recipients_policy: Some(POLICY),
-        binding: InputBinding::AllowUnbound,
-    };
-    let opened = seal::open_sealed(&unbound, &ctx, &f.org, &f.kms).0.unwrap();
-    assert_eq!(opened.plaintext.expose(), PT);
+    assert_eq!(f.open_with(&unbound, "alice", InputBinding::AllowUnbound).unwrap(), PT);
 }
 
 #[test]
