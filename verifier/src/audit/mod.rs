@@ -785,14 +785,44 @@ mod tests {
                     }),
                     kms_keys: vec![parts[2].into()],
                     outputs: vec![OutputDigest { name: "a".into(), sha256: parts[3].into() }],
+                    recipients: bound_recipients(),
                     ..Default::default()
                 }),
             }
         }
     }
 
+    /// The recipients policy of the fake repository: key `b"der"` for api/prod.
+    fn fake_policy() -> Vec<u8> {
+        use enclave::recipients::policy::{entry, write_policy};
+        write_policy(&[entry("ops", b"der", "api", "prod")])
+    }
+
+    /// A receipt bound to [`fake_policy`], sent to its one recipient.
+    fn bound_recipients() -> crate::receipt::recipients::RecipientsFacts {
+        use sha2::Digest as _;
+        let policy = fake_policy();
+        let digest = hex::encode(sha2::Sha256::digest(&policy));
+        let ctx = [(enclave::recipients::CONTEXT_KEY.to_owned(), digest.clone())].into();
+        crate::receipt::recipients::RecipientsFacts {
+            member: Some((Some(digest), false)),
+            embedded: Some(policy),
+            target: Some(("api".into(), "prod".into())),
+            outputs: vec![("a".into(), vec![(hex::encode(sha2::Sha256::digest(b"der")), false)])],
+            decrypts: vec![("in".into(), "arn:k1".into(), ctx)],
+        }
+    }
+
     struct FakeSource;
     impl SourceCheck for FakeSource {
+        fn read_file(&self, _: &SourceInfo, path: &str, _: usize) -> Result<Vec<u8>, String> {
+            if path == crate::receipt::recipients::DEFAULT_POLICY_PATH {
+                Ok(fake_policy())
+            } else {
+                Err(format!("{path} is not in the commit"))
+            }
+        }
+
         fn check(&self, s: &SourceInfo) -> Checks {
             Checks(vec![Check::from_bool(
                 "source.commit",
@@ -850,6 +880,31 @@ mod tests {
         a.rebuild = Some(Box::new(Shared(Arc::clone(rebuilds))));
         a.policies = vec![PolicyInput { key_arn: "arn:k1".into(), bytes: b"good".to_vec() }];
         a
+    }
+
+    #[test]
+    fn recipients_are_checked_against_the_repository_policy() {
+        let rb = Arc::new(FakeRebuild(AtomicUsize::new(0)));
+        let a = auditor(&rb);
+        let r = a.audit_one(&input("1abc;1;arn:k1;aa"));
+        let ids: Vec<(&str, bool)> = r
+            .groups
+            .iter()
+            .flat_map(|g| &g.checks.0)
+            .map(|c| (c.id.as_str(), c.is_fail()))
+            .collect();
+        for id in ["recipients.policy", "recipients.allowed", "recipients.inputs_bound"] {
+            assert!(ids.contains(&(id, false)), "{id}: {ids:?}");
+        }
+        // Another path: the policy cannot be read, so the receipt fails.
+        let mut a = auditor(&rb);
+        a.recipients.policy_path = "elsewhere.json".into();
+        let r = a.audit_one(&input("1abc;1;arn:k1;aa"));
+        assert!(r
+            .groups
+            .iter()
+            .flat_map(|g| &g.checks.0)
+            .any(|c| c.id == "recipients.policy" && c.is_fail()));
     }
 
     fn input(s: &str) -> ReceiptInput {
