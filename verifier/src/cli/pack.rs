@@ -39,6 +39,7 @@ Examples:
   # production: the enclave on vsock, KMS credentials sent with the job
   # (e.g. the instance role's temporary credentials exported in the environment)
   proofpack pack --enclave vsock:16:5000 --send-credentials \\
+      --recipients-policy .proofpack/recipients.json \\
       --input secrets/prod.enc.yaml --service api --environment prod \\
       --output api-prod.ppa --recipient ops.pub.pem --out-dir out/
 
