@@ -40,7 +40,7 @@ Examples:
   proofpack kms-policy check policy.json --eif enclave.eif \\
       --trusted arn:aws:iam::111122223333:role/key-admin
   # Also require that every Decrypt carries the recipients-policy context (issue 20):
-  proofpack kms-policy check policy.json --expect-pcrs pcrs.json \
+  proofpack kms-policy check policy.json --expect-pcrs pcrs.json \\
       --require-encryption-context proofpack:recipients
   # Also require that the enclave's role can still decrypt (lockout test):
   proofpack kms-policy check policy.json --expect-pcrs pcrs.json \\

@@ -29,7 +29,8 @@ use super::output::Format;
 
 const AFTER_HELP: &str = "\
 Examples:
-  proofpack pack --enclave tcp:127.0.0.1:7000 \\
+  # the SOPS files are bound to the recipients policy (docs/notes/recipients.md)
+  proofpack pack --enclave tcp:127.0.0.1:7000 --recipients-policy .proofpack/recipients.json \\
       --input secrets/base.enc.yaml --input secrets/prod.enc.yaml \\
       --service api --environment prod \\
       --output api-prod.ppa --recipient ops.pub.pem \\
@@ -41,12 +42,6 @@ Examples:
   proofpack pack --enclave vsock:16:5000 --send-credentials \\
       --recipients-policy .proofpack/recipients.json \\
       --input secrets/prod.enc.yaml --service api --environment prod \\
-      --output api-prod.ppa --recipient ops.pub.pem --out-dir out/
-
-  # bound flow (issue 20): the recipients policy the secrets' owners bound the
-  # SOPS files to (their KMS context proofpack:recipients = its SHA-256)
-  proofpack pack --enclave tcp:127.0.0.1:7000 --recipients-policy .proofpack/recipients.json \
-      --input secrets/prod.enc.yaml --service api --environment prod \
       --output api-prod.ppa --recipient ops.pub.pem --out-dir out/
 
   # then check what the enclave signed:
