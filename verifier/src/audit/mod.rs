@@ -528,7 +528,10 @@ impl Auditor {
             s.policy_findings.extend(findings);
             // Issue 20: a receipt bound to a recipients policy relies on the
             // keys refusing unbound ciphertexts too (defence in depth: a WARN).
-            if facts.recipients.member.as_ref().is_some_and(|m| m.0.is_some()) {
+            // Only keys of inputs (SOPS, sealed): the organisation key's
+            // ciphertext carries its own context, never the recipients one.
+            let input_key = facts.recipients.decrypts.iter().any(|d| &d.1 == key);
+            if input_key && facts.recipients.member.as_ref().is_some_and(|m| m.0.is_some()) {
                 let ctx = enclave::recipients::CONTEXT_KEY;
                 let c = self.context_results.get_or_init(&cache_key, || {
                     self.policy.context_check(key, &p.bytes, &facts.pcrs, ctx)
