@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use aes_gcm::aead::consts::U32;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use base64::Engine as _;
-use common::{sops_file, FakeKms, FakeNsm};
+use common::{bound, policy_member, recipients_policy, sops_file, FakeKms, FakeNsm};
 use enclave::receipt::statement::BuildInfo;
 use enclave::service::{PackJob, PackService, Timings};
 use rsa::pkcs8::EncodePublicKey;
@@ -42,7 +42,8 @@ fn job(kms: &FakeKms, n: usize, recipient: &rsa::RsaPublicKey) -> PackJob {
         );
     }
     let doc = json!({ "defaults": Value::Object(m) });
-    let file = sops_file(kms, &[(ARN, BTreeMap::new())], &doc);
+    let policy = recipients_policy(&[("bench", recipient, "api", "prod")], &[]);
+    let file = sops_file(kms, &[(ARN, bound(&policy, BTreeMap::new()))], &doc);
     let request = json!({
         "_type": "https://proofpack.dev/pack-request/v1",
         "jobId": format!("bench-{n}"),
@@ -50,6 +51,7 @@ fn job(kms: &FakeKms, n: usize, recipient: &rsa::RsaPublicKey) -> PackJob {
         "inputs": [{"name": "bench.enc.json", "sha256": hex::encode(Sha256::digest(&file))}],
         "outputs": [{"name": "bench.ppa", "recipients": [{"publicKey": base64::engine::general_purpose::STANDARD.encode(recipient.to_public_key_der().unwrap().as_bytes())}]}],
         "target": {"service": "api", "environment": "prod"},
+        "recipientsPolicy": policy_member(&policy),
     });
     PackJob { request: serde_json::to_vec(&request).unwrap(), inputs: vec![file] }
 }

@@ -72,6 +72,7 @@ fn main() {
         user: "alice",
         job: None,
         content_type: seal::CONTENT_TYPE_FILE,
+        recipients_policy: Some("2528a2f2762067e599dad62b45cb8f4781fd75901f22bc87efa25e4c3e657962"),
     };
     let sizes: &[(&str, usize, usize)] = if full {
         &[("1 KB", 1 << 10, 101), ("1 MB", 1 << 20, 21), ("100 MB", 100 << 20, 5)]

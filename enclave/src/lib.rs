@@ -14,6 +14,7 @@ pub mod init;
 pub mod json;
 pub mod merge;
 pub mod receipt;
+pub mod recipients;
 pub mod seal;
 pub mod secret;
 pub mod service;

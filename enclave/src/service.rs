@@ -71,6 +71,7 @@ use crate::receipt::statement::{
     self, BuildInfo, InputRecord, OrgKeyRecord, OutputRecord, SealedRecord, StatementError,
 };
 use crate::receipt::KmsCall;
+use crate::recipients::{self as recip, ContextState, InputBinding};
 use crate::seal::{self, OrgKeyBundle};
 use crate::secret::{SecretBytes, SecretKey32};
 use crate::sops::{PlainLeaf, PlainNode, SopsError, SopsFile, ValueType};
@@ -155,6 +156,44 @@ pub enum PackError {
     /// The organisation key could not be unsealed.
     #[error("organisation key: {0}")]
     OrgKey(Box<crate::seal::OrgKeyError>),
+    /// The image refuses unbound inputs and the job sent no recipients policy.
+    #[error(
+        "the job has no recipients policy; this enclave image requires one \
+         (proofpack pack --recipients-policy FILE)"
+    )]
+    PolicyRequired,
+    /// An output names a recipient the job's recipients policy does not allow.
+    #[error("output {output}: {refusal}")]
+    RecipientRefused {
+        /// Output name.
+        output: String,
+        /// Which recipient and why.
+        refusal: crate::recipients::Refusal,
+    },
+    /// An input is not bound to the job's recipients policy (refused before any KMS call).
+    #[error("input {name}: {source}")]
+    Unbound {
+        /// Input name.
+        name: String,
+        /// Which KMS entry and why.
+        source: crate::recipients::BindingError,
+    },
+    /// KMS refused every key of an input whose context named the job's
+    /// policy: the data key was not encrypted with that context, so the
+    /// policy sent is not the one the secrets' owners bound.
+    #[error(
+        "input {name}: KMS refused the Decrypt with encryption context \
+         proofpack:recipients={digest}: the recipients policy sent with the job is not the one \
+         the secrets' owners bound to this file (the context no longer matches); attempts: {attempts}"
+    )]
+    PolicyContextRejected {
+        /// Input name.
+        name: String,
+        /// The job's policy digest.
+        digest: String,
+        /// `arn: outcome` per attempt.
+        attempts: String,
+    },
     /// The merge failed.
     #[error("merge: {0}")]
     Merge(#[from] MergeError),
@@ -215,6 +254,7 @@ pub struct PackService<'a> {
     nsm: &'a dyn Nsm,
     kms: &'a dyn Kms,
     build_info: BuildInfo,
+    binding: InputBinding,
 }
 
 impl std::fmt::Debug for PackService<'_> {
@@ -270,9 +310,21 @@ impl Kms for TimedKms<'_> {
 }
 
 impl<'a> PackService<'a> {
-    /// A service using these backends and the image's build-info.
+    /// A service using these backends and the image's build-info; every
+    /// input must be bound to the job's recipients policy.
     pub fn new(nsm: &'a dyn Nsm, kms: &'a dyn Kms, build_info: BuildInfo) -> Self {
-        Self { nsm, kms, build_info }
+        Self::with_input_binding(nsm, kms, build_info, InputBinding::Required)
+    }
+
+    /// [`Self::new`] with an explicit input-binding setting (the enclave
+    /// application passes its compile-time setting; see [`InputBinding`]).
+    pub fn with_input_binding(
+        nsm: &'a dyn Nsm,
+        kms: &'a dyn Kms,
+        build_info: BuildInfo,
+        binding: InputBinding,
+    ) -> Self {
+        Self { nsm, kms, build_info, binding }
     }
 
     /// Runs one job (receipts.md §4.3).
@@ -315,6 +367,11 @@ impl<'a> PackService<'a> {
             }
         }
 
+        // 1b. Recipients (issue 20), before any key or KMS call: the policy,
+        // every output recipient, every input's binding to the policy.
+        let digest = request.policy_digest_hex();
+        let files = self.check_recipients(&request, &job.inputs[..n_sops])?;
+
         // 2. Job keys.
         let t = Instant::now();
         let rsa_key =
@@ -342,13 +399,8 @@ impl<'a> PackService<'a> {
         let mut docs = Vec::with_capacity(request.inputs.len());
         let sops_start = Instant::now();
         let kms_before = Duration::ZERO;
-        for (spec, bytes) in request.inputs.iter().zip(&job.inputs) {
+        for (spec, file) in request.inputs.iter().zip(files) {
             let name = &spec.name;
-            let file = SopsFile::parse(bytes)
-                .map_err(|source| PackError::Sops { name: name.clone(), source })?;
-            if file.metadata.kms.is_empty() {
-                return Err(PackError::NoKmsEntry { name: name.clone() });
-            }
             let recipient = Recipient {
                 attestation_document: doc_k.clone(),
                 key_encryption_algorithm: KEY_ENCRYPTION_ALGORITHM.into(),
@@ -398,6 +450,19 @@ impl<'a> PackService<'a> {
                     .map(|c| format!("{}: {}", c.arn, c.outcome))
                     .collect::<Vec<_>>()
                     .join("; ");
+                let bound = |c: &KmsCall| {
+                    recip::context_state(&c.encryption_context, digest.as_deref())
+                        == ContextState::Bound
+                };
+                let context_refused =
+                    |c: &KmsCall| bound(c) && c.outcome == "error:InvalidCiphertextException";
+                if let (Some(d), true) = (&digest, calls.iter().any(context_refused)) {
+                    return Err(PackError::PolicyContextRejected {
+                        name: name.clone(),
+                        digest: d.clone(),
+                        attempts,
+                    });
+                }
                 return Err(PackError::KmsRefused { name: name.clone(), attempts });
             };
             let plain = file
@@ -420,8 +485,14 @@ impl<'a> PackService<'a> {
         let (org_record, sealed_records) = if n_sealed > 0 {
             let sealed_files = &job.inputs[n_sops..n_sops + n_sealed];
             let bundle_bytes = &job.inputs[n_sops + n_sealed];
-            let (doc, org, recs) =
-                open_sealed_inputs(&request, sealed_files, bundle_bytes, &doc_k, &rsa_key, &kms)?;
+            let (doc, org, recs) = open_sealed_inputs(
+                &request,
+                sealed_files,
+                bundle_bytes,
+                (&doc_k, &rsa_key),
+                self.binding,
+                &kms,
+            )?;
             let doc = if request.target.is_some() {
                 PlainNode::Map(vec![("defaults".into(), doc)])
             } else {
@@ -437,8 +508,7 @@ impl<'a> PackService<'a> {
 
         // 5. Merge and seal.
         let t = Instant::now();
-        let target = request.target.as_ref().map(|t| (t.service.as_str(), t.environment.as_str()));
-        let bundle = merge::merge(docs, target)?;
+        let bundle = merge::merge(docs, request.target_pair())?;
         tm.merge = t.elapsed();
         let t = Instant::now();
         let mut artifacts = Vec::with_capacity(request.outputs.len());
@@ -501,6 +571,10 @@ impl<'a> PackService<'a> {
             &records,
             &out_records,
             org_record.as_ref().map(|o| (o, sealed_records.as_slice())),
+            Some(&statement::RecipientsRecord {
+                policy_sha256: request.recipients_policy.as_ref().map(|p| p.sha256()),
+                unbound_inputs_allowed: self.binding.allows_unbound(),
+            }),
         )?;
         let env = Envelope::sign(
             dsse::PAYLOAD_TYPE,
@@ -519,6 +593,48 @@ impl<'a> PackService<'a> {
     }
 }
 
+impl PackService<'_> {
+    /// The issue-20 checks, all before any KMS call: a policy is present
+    /// unless the image allows unbound inputs; every output recipient is
+    /// allowed by it for the job's target; every KMS entry of every SOPS
+    /// input is bound to it. Returns the parsed SOPS files.
+    fn check_recipients(
+        &self,
+        request: &PackRequest,
+        inputs: &[Vec<u8>],
+    ) -> Result<Vec<SopsFile>, PackError> {
+        let policy = request.recipients_policy.as_ref();
+        if policy.is_none() && !self.binding.allows_unbound() {
+            return Err(PackError::PolicyRequired);
+        }
+        if let Some(p) = policy {
+            for out in &request.outputs {
+                for r in &out.recipients {
+                    p.check(request.target_pair(), &r.key_id, r.kms.is_some()).map_err(
+                        |refusal| PackError::RecipientRefused { output: out.name.clone(), refusal },
+                    )?;
+                }
+            }
+        }
+        let digest = request.policy_digest_hex();
+        let mut files = Vec::with_capacity(inputs.len());
+        for (spec, bytes) in request.inputs.iter().zip(inputs) {
+            let name = &spec.name;
+            let file = SopsFile::parse(bytes)
+                .map_err(|source| PackError::Sops { name: name.clone(), source })?;
+            if file.metadata.kms.is_empty() {
+                return Err(PackError::NoKmsEntry { name: name.clone() });
+            }
+            for e in &file.metadata.kms {
+                recip::check_context(&e.arn, &e.context, digest.as_deref(), self.binding)
+                    .map_err(|source| PackError::Unbound { name: name.clone(), source })?;
+            }
+            files.push(file);
+        }
+        Ok(files)
+    }
+}
+
 /// Opens the sealed inputs of a job. Returns the document merged under
 /// `sealed` (`sealed.<name>` = the `NAME: value` map of an env input, or
 /// the base64 of a file input), the org-key record and one record per
@@ -527,8 +643,8 @@ fn open_sealed_inputs(
     request: &PackRequest,
     files: &[Vec<u8>],
     bundle_bytes: &[u8],
-    doc_k: &[u8],
-    rsa_key: &rsa::RsaPrivateKey,
+    (doc_k, rsa_key): (&[u8], &rsa::RsaPrivateKey),
+    binding: InputBinding,
     kms: &dyn Kms,
 ) -> Result<(PlainNode, OrgKeyRecord, Vec<SealedRecord>), PackError> {
     let bundle = OrgKeyBundle::parse(bundle_bytes).map_err(|e| PackError::OrgKey(Box::new(e)))?;
@@ -537,6 +653,7 @@ fn open_sealed_inputs(
     let org = OrgKeyRecord { fingerprint: bundle.fingerprint, kms: call };
     let mut map = Vec::with_capacity(files.len());
     let mut records = Vec::with_capacity(files.len());
+    let digest = request.policy_digest_hex();
     for (spec, bytes) in request.sealed_inputs.iter().zip(files) {
         let err = |source: seal::SealError| PackError::Sealed {
             name: spec.name.clone(),
@@ -548,6 +665,8 @@ fn open_sealed_inputs(
             org_fingerprint: &bundle.fingerprint,
             recipient_doc: doc_k,
             job_key: rsa_key,
+            recipients_policy: digest.as_deref(),
+            binding,
         };
         let (res, call) = seal::open_sealed(bytes, &ctx, &org_key, kms);
         let opened = res.map_err(err)?;

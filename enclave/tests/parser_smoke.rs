@@ -18,6 +18,7 @@ fn seeds() -> Vec<Vec<u8>> {
         "receipts/synthetic_receipt.dsse.json",
         "receipts/synthetic_job_request.json",
         "receipts/synthetic_doc_r.cbor",
+        "recipients/policy.json",
     ]
     .iter()
     .map(|p| read(p))
@@ -41,6 +42,7 @@ fn all_parsers(data: &[u8]) {
         let _ = enclave::receipt::schema::extract_documents(&v);
     }
     let _ = enclave::service::PackRequest::parse(data);
+    enclave::recipients::fuzz_policy(data);
 }
 
 #[derive(Debug, Clone)]
@@ -61,7 +63,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
     #[test]
-    fn mutated_vectors_never_panic(seed in 0usize..7, muts in prop::collection::vec(mutation(), 1..4)) {
+    fn mutated_vectors_never_panic(seed in 0usize..8, muts in prop::collection::vec(mutation(), 1..4)) {
         let mut data = seeds()[seed].clone();
         for m in muts {
             let n = data.len().max(1);

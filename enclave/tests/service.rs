@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use common::{sops_file, FakeKms, FakeNsm};
+use common::{bound, policy_member, recipients_policy, sops_file, FakeKms, FakeNsm};
 use enclave::receipt::dsse::{parse_ed25519_spki, Envelope};
 use enclave::receipt::nsm_doc::read_fields;
 use enclave::receipt::statement::{binding, BuildInfo};
@@ -43,15 +43,27 @@ struct Fixture {
     job: PackJob,
     k1: rsa::RsaPrivateKey,
     k2: rsa::RsaPrivateKey,
+    policy: Vec<u8>,
 }
 
 fn fixture(base_doc: Value, prod_doc: Value) -> Fixture {
     let kms = FakeKms::new();
-    let ctx: BTreeMap<String, String> = [("app".to_string(), "demo".to_string())].into();
-    let base = sops_file(&kms, &[(ARN_DENIED, BTreeMap::new()), (ARN_OK, ctx.clone())], &base_doc);
-    let prod = sops_file(&kms, &[(ARN_OK, BTreeMap::new())], &prod_doc);
-    kms.deny(ARN_DENIED);
     let (k1, k2) = (key("rsa_test_key_2048.pem"), key("synthetic_recipient2_key_2048.pem"));
+    let policy = recipients_policy(
+        &[
+            ("ops", &k1.to_public_key(), "api", "prod"),
+            ("payments", &k2.to_public_key(), "api", "*"),
+        ],
+        &["payments"],
+    );
+    let ctx: BTreeMap<String, String> = [("app".to_string(), "demo".to_string())].into();
+    let base = sops_file(
+        &kms,
+        &[(ARN_DENIED, bound(&policy, BTreeMap::new())), (ARN_OK, bound(&policy, ctx))],
+        &base_doc,
+    );
+    let prod = sops_file(&kms, &[(ARN_OK, bound(&policy, BTreeMap::new()))], &prod_doc);
+    kms.deny(ARN_DENIED);
     let request = json!({
         "_type": "https://proofpack.dev/pack-request/v1",
         "jobId": "job-test-1",
@@ -65,9 +77,10 @@ fn fixture(base_doc: Value, prod_doc: Value) -> Fixture {
             {"publicKey": spki_b64(&k2), "kms": {"arn": ARN_OUT, "encryptionContext": {"team": "payments"}}},
         ]}],
         "target": {"service": "api", "environment": "prod"},
+        "recipientsPolicy": policy_member(&policy),
     });
     let job = PackJob { request: serde_json::to_vec(&request).unwrap(), inputs: vec![base, prod] };
-    Fixture { kms, nsm: FakeNsm::new(), job, k1, k2 }
+    Fixture { kms, nsm: FakeNsm::new(), job, k1, k2, policy }
 }
 
 fn docs() -> (Value, Value) {
@@ -123,7 +136,12 @@ fn pack_produces_openable_artifact_and_valid_receipt() {
     assert_eq!(kms0[0]["outcome"], "error:AccessDeniedException");
     assert_eq!(kms0[1]["outcome"], "ok");
     assert_eq!(kms0[1]["recipient"], true);
-    assert_eq!(kms0[1]["encryptionContext"], json!({"app": "demo"}));
+    let digest = hex::encode(Sha256::digest(&f.policy));
+    assert_eq!(
+        kms0[1]["encryptionContext"],
+        json!({"app": "demo", "proofpack:recipients": digest})
+    );
+    assert_eq!(p["recipientsPolicy"], json!({"sha256": digest, "unboundInputsAllowed": false}));
     assert_eq!(p["outputs"][0]["recipients"][1]["kms"]["operation"], "Encrypt");
     assert_eq!(p["enclave"]["pcrs"]["0"], "11".repeat(48));
     assert_eq!(p["time"]["startedOn"], p["attestation"]["kms"]["timestamp"]);
@@ -210,4 +228,150 @@ fn tampered_sops_input_is_rejected_after_kms() {
         matches!(err, PackError::Sops { source: enclave::sops::SopsError::ValueAuth { .. }, .. }),
         "{err}"
     );
+}
+
+// ---------- issue 20: recipients bound by the secrets' owners ----------
+
+fn kms_calls(f: &Fixture) -> usize {
+    f.kms.calls.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+fn edit_request(f: &mut Fixture, edit: impl FnOnce(&mut Value)) {
+    let mut req: Value = serde_json::from_slice(&f.job.request).unwrap();
+    edit(&mut req);
+    f.job.request = serde_json::to_vec(&req).unwrap();
+}
+
+/// Replaces input `i` and its digest in the request.
+fn replace_input(f: &mut Fixture, i: usize, bytes: Vec<u8>) {
+    let d = hex::encode(Sha256::digest(&bytes));
+    edit_request(f, |r| r["inputs"][i]["sha256"] = json!(d));
+    f.job.inputs[i] = bytes;
+}
+
+#[test]
+fn extra_recipient_is_refused_before_any_kms_call() {
+    let (a, b) = docs();
+    let mut f = fixture(a, b);
+    let attacker = key("synthetic_kms_recipient_key_2048.pem");
+    edit_request(&mut f, |r| {
+        r["outputs"][0]["recipients"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"publicKey": spki_b64(&attacker)}))
+    });
+    let err = PackService::new(&f.nsm, &f.kms, build_info()).pack(&f.job).unwrap_err();
+    let id = hex::encode(Sha256::digest(
+        attacker.to_public_key().to_public_key_der().unwrap().as_bytes(),
+    ));
+    assert!(
+        matches!(&err, PackError::RecipientRefused { refusal: enclave::recipients::Refusal::Unknown { key_id }, .. } if *key_id == id),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&id), "{err}");
+    assert_eq!(kms_calls(&f), 0);
+    assert_eq!(f.nsm.calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn recipient_allowed_for_another_environment_or_without_kms_is_refused() {
+    let (a, b) = docs();
+    let mut f = fixture(a, b);
+    edit_request(&mut f, |r| r["target"]["environment"] = json!("staging"));
+    let err = PackService::new(&f.nsm, &f.kms, build_info()).pack(&f.job).unwrap_err();
+    assert!(err.to_string().contains("ops") && err.to_string().contains("api/staging"), "{err}");
+    assert!(matches!(
+        err,
+        PackError::RecipientRefused {
+            refusal: enclave::recipients::Refusal::NotForTarget { .. },
+            ..
+        }
+    ));
+    let (a, b) = docs();
+    let mut f = fixture(a, b);
+    edit_request(&mut f, |r| {
+        r["outputs"][0]["recipients"][1].as_object_mut().unwrap().remove("kms");
+    });
+    let err = PackService::new(&f.nsm, &f.kms, build_info()).pack(&f.job).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PackError::RecipientRefused {
+                refusal: enclave::recipients::Refusal::KmsRequired { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(kms_calls(&f), 0);
+}
+
+#[test]
+fn unbound_input_is_refused_unless_the_image_allows_it() {
+    let (a, b) = docs();
+    let mut f = fixture(a, b.clone());
+    let unbound = sops_file(&f.kms, &[(ARN_OK, BTreeMap::new())], &b);
+    replace_input(&mut f, 1, unbound);
+    let err = PackService::new(&f.nsm, &f.kms, build_info()).pack(&f.job).unwrap_err();
+    assert!(
+        matches!(&err, PackError::Unbound { name, source: enclave::recipients::BindingError::Unbound { .. } } if name == "secrets/prod.enc.json"),
+        "{err}"
+    );
+    assert_eq!(kms_calls(&f), 0);
+    // An image built with `allow-unbound-inputs` packs it and says so.
+    let svc = PackService::with_input_binding(
+        &f.nsm,
+        &f.kms,
+        build_info(),
+        enclave::recipients::InputBinding::AllowUnbound,
+    );
+    let out = svc.pack(&f.job).unwrap();
+    let st: Value =
+        serde_json::from_slice(&Envelope::parse(&out.receipt).unwrap().payload).unwrap();
+    assert_eq!(st["predicate"]["recipientsPolicy"]["unboundInputsAllowed"], true);
+    // No policy at all: refused by a binding image, before any KMS call.
+    let (a, b) = docs();
+    let mut f = fixture(a, b);
+    edit_request(&mut f, |r| {
+        r.as_object_mut().unwrap().remove("recipientsPolicy");
+    });
+    let err = PackService::new(&f.nsm, &f.kms, build_info()).pack(&f.job).unwrap_err();
+    assert!(matches!(err, PackError::PolicyRequired), "{err}");
+    assert_eq!(kms_calls(&f), 0);
+}
+
+#[test]
+fn policy_changed_by_one_byte_is_refused_by_the_enclave_or_by_kms() {
+    let (a, b) = docs();
+    let mut f = fixture(a, b.clone());
+    // The parent adds its own key to the policy: one byte differs ("ops" -> "opz"
+    // would do; here a space in the pretty-printed JSON).
+    let mut changed = f.policy.clone();
+    changed.insert(1, b' ');
+    edit_request(&mut f, |r| r["recipientsPolicy"] = policy_member(&changed));
+    // The files still name the owners' digest: refused before KMS.
+    let err = PackService::new(&f.nsm, &f.kms, build_info()).pack(&f.job).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            PackError::Unbound {
+                source: enclave::recipients::BindingError::OtherPolicy { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(kms_calls(&f), 0);
+    // The parent also rewrites the files' context to the new digest: KMS
+    // authenticates the context, so the Decrypt fails and the job says why.
+    let d_old = hex::encode(Sha256::digest(&f.policy));
+    let d_new = hex::encode(Sha256::digest(&changed));
+    for i in 0..2 {
+        let text = String::from_utf8(f.job.inputs[i].clone()).unwrap().replace(&d_old, &d_new);
+        replace_input(&mut f, i, text.into_bytes());
+    }
+    let err = PackService::new(&f.nsm, &f.kms, build_info()).pack(&f.job).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, PackError::PolicyContextRejected { .. }), "{msg}");
+    assert!(msg.contains("context no longer matches") && msg.contains(&d_new), "{msg}");
 }

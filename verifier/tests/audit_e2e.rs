@@ -52,6 +52,16 @@ struct World {
     bypass_policy: PathBuf,
     good: PathBuf,
     mismatch: PathBuf,
+    /// Issue 20: packed by an image built with allow-unbound-inputs, from an
+    /// unbound input, under key U (pinned, but not requiring the context).
+    unbound: PathBuf,
+    key_u: String,
+    policy_u: PathBuf,
+    /// Issue 20: the bound flow with a SOPS file written by the real `sops`.
+    real_sops: PathBuf,
+    /// Issue 20: a job whose policy (not the repository's) adds another recipient.
+    foreign_policy: PathBuf,
+    other_key_id: String,
     artifact: PathBuf,
     _kms: KmsLocal,
 }
@@ -122,6 +132,49 @@ fn world() -> &'static World {
         let bi = serde_json::to_vec(&build_info).unwrap();
         let (good, artifact) = pack(&ca_dir, &pcrs_a, &eif_a, &kms, &key_a, &bi, &d.join("run-a"));
         let (mismatch, _) = pack(&ca_dir, &pcrs_b, &eif_b, &kms, &key_b, &bi, &d.join("run-b"));
+        let unbound_shape = JobShape {
+            context: Default::default(),
+            binding: enclave::recipients::InputBinding::AllowUnbound,
+            ..JobShape::default()
+        };
+        let pu = pinned_policy_with(&pcrs_a, false);
+        let key_u = create_key(&kms, &pu);
+        let policy_u = d.join("policy-u.json");
+        std::fs::write(&policy_u, &pu).unwrap();
+        let run_u = d.join("run-unbound");
+        let (unbound, _) =
+            pack_shaped(&ca_dir, &pcrs_a, &eif_a, &kms, &key_u, &bi, &run_u, &unbound_shape);
+        let real_sops = {
+            let (id, secret, _, _) = kms_local::PRINCIPALS[0];
+            let file = audit_world::real_sops(
+                &d.join("sops"),
+                &kms.endpoint(),
+                (id, secret),
+                &key_a,
+                Some(&bound_context(&test_policy())),
+                "defaults:\n  TOKEN: s3cr3t\nservices:\n  api: {}\n",
+            );
+            let shape = JobShape { input: Some(file), ..JobShape::default() };
+            let run_s = d.join("run-real-sops");
+            pack_shaped(&ca_dir, &pcrs_a, &eif_a, &kms, &key_a, &bi, &run_s, &shape).0
+        };
+        let (foreign_policy, other_key_id) = {
+            use enclave::recipients::policy::{entry, write_policy};
+            let other = other_recipient_der();
+            let policy = write_policy(&[
+                entry("ops", &test_recipient_der(), "api", "prod"),
+                entry("intruder", &other, "api", "prod"),
+            ]);
+            let shape = JobShape {
+                context: bound_context(&policy),
+                policy: Some(policy),
+                recipients: vec![test_recipient_der(), other.clone()],
+                ..JobShape::default()
+            };
+            let run_f = d.join("run-foreign");
+            let (r, _) = pack_shaped(&ca_dir, &pcrs_a, &eif_a, &kms, &key_a, &bi, &run_f, &shape);
+            (r, hex::encode(Sha256::digest(&other)))
+        };
         let _ = c2;
         World {
             repo,
@@ -137,11 +190,25 @@ fn world() -> &'static World {
             bypass_policy,
             good,
             mismatch,
+            unbound,
+            real_sops,
+            key_u,
+            policy_u,
+            foreign_policy,
+            other_key_id,
             artifact,
             _kms: kms,
             dir,
         }
     })
+}
+
+/// A second RSA key (SPKI DER), not in the repository's recipients policy.
+fn other_recipient_der() -> Vec<u8> {
+    use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
+    let pem = include_str!("../../testvectors/receipts/synthetic_kms_recipient_key_2048.pem");
+    let k = rsa::RsaPrivateKey::from_pkcs8_pem(pem).unwrap();
+    k.to_public_key().to_public_key_der().unwrap().as_bytes().to_vec()
 }
 
 fn p(x: &Path) -> String {
@@ -223,9 +290,15 @@ fn all_good() {
         "rebuild.pcr.2",
         "kms.policy.verdict",
         "artifact.digest",
+        "recipients.unbound_setting",
+        "recipients.policy",
+        "recipients.allowed",
+        "recipients.inputs_bound",
     ] {
         assert_eq!(status(&v, id), "pass", "{id}: {v:#}");
     }
+    // The rendered key policy also requires the recipients context.
+    assert_eq!(status(&v, "kms.policy.recipients_context"), "pass", "{v:#}");
     // The rebuild compares the PCRs, so the standalone verifier's "no
     // expected PCRs" reminder must not appear as a warning.
     assert!(check(&v, "measurement.pcrs").is_empty(), "{v:#}");
@@ -430,4 +503,80 @@ fn many_receipts_share_one_rebuild_and_formats_render() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("::notice title=proofpack gate::PASS"));
+}
+
+// ---------- issue 20: recipients bound by the secrets' owners ----------
+
+#[test]
+fn real_sops_file_bound_to_the_policy_passes_the_audit() {
+    let w = world();
+    let (code, v, stderr) = audit(&base_args(&w.real_sops));
+    assert_eq!(code, Some(0), "{v:#}\n{stderr}");
+    for id in [
+        "recipients.policy",
+        "recipients.allowed",
+        "recipients.inputs_bound",
+        "kms.policy.recipients_context",
+    ] {
+        assert_eq!(status(&v, id), "pass", "{id}: {v:#}");
+    }
+    // The receipt records the real sops's version for the input.
+    let env: Value = serde_json::from_slice(&std::fs::read(&w.real_sops).unwrap()).unwrap();
+    let st: Value =
+        serde_json::from_slice(&STANDARD.decode(env["payload"].as_str().unwrap()).unwrap())
+            .unwrap();
+    assert!(st["predicate"]["inputs"][0]["sops"]["version"].as_str().unwrap().starts_with("3."));
+    assert_eq!(st["predicate"]["inputs"][0]["format"], "sops-yaml");
+}
+
+#[test]
+fn receipt_from_an_unbound_image_fails_unless_allowed() {
+    let w = world();
+    let unbound_args = || {
+        let mut a = base_args(&w.unbound);
+        let last = a.len() - 1;
+        a[last] = format!("{}={}", w.key_u, p(&w.policy_u));
+        a
+    };
+    let (code, v, _) = audit(&unbound_args());
+    assert_fails(code, &v, "recipients.unbound_setting");
+    assert_eq!(status(&v, "recipients.inputs_bound"), "fail", "{v:#}");
+    assert!(check(&v, "recipients.inputs_bound")[0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("secrets.enc.json"));
+    // The recipients themselves are allowed: only the binding is missing.
+    assert_eq!(status(&v, "recipients.allowed"), "pass", "{v:#}");
+    // Key U lets the enclave decrypt without the recipients context: reported.
+    assert_eq!(status(&v, "kms.policy.recipients_context"), "warn", "{v:#}");
+    let mut args = unbound_args();
+    args.push("--allow-unbound-inputs".into());
+    let (code, v, _) = audit(&args);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(status(&v, "recipients.unbound_setting"), "warn");
+    assert_eq!(status(&v, "recipients.inputs_bound"), "warn");
+}
+
+#[test]
+fn recipient_not_in_the_repository_policy_is_named() {
+    let w = world();
+    let (code, v, _) = audit(&base_args(&w.foreign_policy));
+    assert_fails(code, &v, "recipients.allowed");
+    assert_eq!(status(&v, "recipients.policy"), "fail", "{v:#}");
+    let detail = check(&v, "recipients.allowed")[0]["detail"].as_str().unwrap().to_string();
+    assert!(detail.contains(&w.other_key_id), "{detail}");
+    assert!(detail.contains(".proofpack/recipients.json"), "{detail}");
+    // The test recipient is allowed: only the intruder is named.
+    assert!(!detail.contains(&hex::encode(Sha256::digest(test_recipient_der()))), "{detail}");
+}
+
+#[test]
+fn recipients_policy_missing_at_the_commit_fails() {
+    let w = world();
+    let mut args = base_args(&w.good);
+    args.extend(["--recipients-policy".into(), "secrets/nowhere.json".into()]);
+    let (code, v, _) = audit(&args);
+    assert_fails(code, &v, "recipients.policy");
+    let detail = check(&v, "recipients.policy")[0]["detail"].as_str().unwrap().to_string();
+    assert!(detail.contains("secrets/nowhere.json"), "{detail}");
 }

@@ -59,7 +59,9 @@ fn pack_command(addr: &str, inputs: &[PathBuf], recipient_pub: &Path, out: &Path
     for i in inputs {
         cmd.arg("--input").arg(i);
     }
-    cmd.arg("--recipient")
+    cmd.arg("--recipients-policy")
+        .arg(e2e::policy_next_to(inputs[0].parent().unwrap()))
+        .arg("--recipient")
         .arg(recipient_pub)
         .arg("--out-dir")
         .arg(out)

@@ -71,6 +71,8 @@ struct World {
     recipient_key: PathBuf,
     pcrs_json: PathBuf,
     root_pem: PathBuf,
+    /// The recipients policy the SOPS and sealed inputs are bound to (issue 20).
+    policy: PathBuf,
     runs: std::cell::Cell<u32>,
 }
 
@@ -85,6 +87,8 @@ impl World {
             .args(["--output", "api-prod.ppa", "--format", "json", "--job-id", "seal-job"])
             .arg("--input")
             .arg(&self.sops)
+            .arg("--recipients-policy")
+            .arg(&self.policy)
             .arg("--recipient")
             .arg(&self.recipient_pub)
             .arg("--out-dir")
@@ -119,6 +123,8 @@ impl World {
             .arg(&self.pcrs_json)
             .arg("--root")
             .arg(&self.root_pem)
+            .arg("--recipients-policy")
+            .arg(&self.policy)
             .args(args)
             .arg("-o")
             .arg(out);
@@ -213,6 +219,7 @@ fn seal_pack_open_isolation_and_crypto_shredding() {
         recipient_key: repo().join("testvectors/receipts/rsa_test_key_2048.pem"),
         pcrs_json: pcrs_json.clone(),
         root_pem: root_pem.clone(),
+        policy: e2e::policy_next_to(d.path()),
         runs: std::cell::Cell::new(0),
     };
 
@@ -367,6 +374,8 @@ fn seal_pack_open_isolation_and_crypto_shredding() {
         .args(["pack", "--enclave", &w.addr, "--service", "api", "--environment", "prod"])
         .args(["--output", "x.ppa", "--job-id", "other-job", "--input"])
         .arg(&w.sops)
+        .arg("--recipients-policy")
+        .arg(&w.policy)
         .arg("--recipient")
         .arg(&w.recipient_pub)
         .arg("--out-dir")

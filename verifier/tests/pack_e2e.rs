@@ -90,9 +90,25 @@ fn pack_verify_open_and_pcr_denial() {
         .unwrap()
         .to_owned();
 
-    // A SOPS file whose data key is wrapped by the input key.
+    let (k1, k2) = (key("rsa_test_key_2048.pem"), key("synthetic_recipient2_key_2048.pem"));
+    let der =
+        |k: &rsa::RsaPrivateKey| k.to_public_key().to_public_key_der().unwrap().as_bytes().to_vec();
+    // The owners' recipients policy (issue 20): both keys may receive api/prod.
+    let policy = {
+        use enclave::recipients::policy::{entry, write_policy};
+        write_policy(&[
+            entry("k1", &der(&k1), "api", "prod"),
+            entry("k2", &der(&k2), "api", "prod"),
+        ])
+    };
+
+    // A SOPS file whose data key is wrapped by the input key, bound to the policy.
     let data_key = SecretKey32::generate();
-    let ctx: BTreeMap<String, String> = [("app".to_string(), "demo".to_string())].into();
+    let ctx: BTreeMap<String, String> = [
+        ("app".to_string(), "demo".to_string()),
+        (enclave::recipients::CONTEXT_KEY.to_string(), hex::encode(Sha256::digest(&policy))),
+    ]
+    .into();
     let enc = admin
         .encrypt(&EncryptRequest {
             key_id: in_arn.clone(),
@@ -116,10 +132,7 @@ fn pack_verify_open_and_pcr_denial() {
     )
     .unwrap();
 
-    let (k1, k2) = (key("rsa_test_key_2048.pem"), key("synthetic_recipient2_key_2048.pem"));
-    let b64 = |k: &rsa::RsaPrivateKey| {
-        STANDARD.encode(k.to_public_key().to_public_key_der().unwrap().as_bytes())
-    };
+    let b64 = |k: &rsa::RsaPrivateKey| STANDARD.encode(der(k));
     let request = json!({
         "_type": "https://proofpack.dev/pack-request/v1",
         "jobId": "e2e-1",
@@ -129,6 +142,7 @@ fn pack_verify_open_and_pcr_denial() {
             {"publicKey": b64(&k1)},
             {"publicKey": b64(&k2), "kms": {"arn": out_arn, "encryptionContext": {"team": "app"}}}]}],
         "target": {"service": "api", "environment": "prod"},
+        "recipientsPolicy": {"document": STANDARD.encode(&policy)},
     });
     let job = PackJob { request: serde_json::to_vec(&request).unwrap(), inputs: vec![sops] };
     let build_info = || {

@@ -8,6 +8,7 @@
 #[path = "common/sealed.rs"]
 mod sealed;
 
+use enclave::recipients::InputBinding;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -122,10 +123,20 @@ impl Fixture {
             user,
             job,
             content_type: seal::CONTENT_TYPE_ENV,
+            recipients_policy: Some(POLICY),
         };
         seal::seal_input(pt, &p, &self.kms).unwrap()
     }
     fn open(&self, bytes: &[u8], user: &str) -> Result<Vec<u8>, SealError> {
+        self.open_with(bytes, user, InputBinding::Required)
+    }
+    /// [`Self::open`] in an image with the given input-binding setting.
+    fn open_with(
+        &self,
+        bytes: &[u8],
+        user: &str,
+        binding: InputBinding,
+    ) -> Result<Vec<u8>, SealError> {
         let org_fp = fp(&self.org);
         let ctx = JobContext {
             job_id: "job-1",
@@ -133,6 +144,8 @@ impl Fixture {
             org_fingerprint: &org_fp,
             recipient_doc: b"doc_K (the double does not read it)",
             job_key: &self.job_key,
+            recipients_policy: Some(POLICY),
+            binding,
         };
         seal::open_sealed(bytes, &ctx, &self.org, &self.kms)
             .0
@@ -144,6 +157,41 @@ impl Fixture {
 }
 
 const PT: &[u8] = br#"{"DB_PASSWORD":"s3cret"}"#;
+/// The recipients-policy digest the inputs are bound to (issue 20).
+const POLICY: &str = "5e5b15d1a2a3b83c5b4d52a5d1e0ad8b7e0d0b6a52bb2a0f4f70a3ae2a0c1d10";
+
+#[test]
+fn unbound_or_other_policy_sealed_input_is_refused_before_kms() {
+    let f = fixture();
+    let public = f.org.to_public_key();
+    let seal_with = |policy: Option<&str>| {
+        let p = SealParams {
+            org_public: &public,
+            org_fingerprint: fp(&f.org),
+            user_kms_key: ARN,
+            user: "alice",
+            job: None,
+            content_type: seal::CONTENT_TYPE_ENV,
+            recipients_policy: policy,
+        };
+        seal::seal_input(PT, &p, &f.kms).unwrap()
+    };
+    let unbound = seal_with(None);
+    let e = f.open(&unbound, "alice").unwrap_err();
+    assert!(
+        matches!(e, SealError::Binding(enclave::recipients::BindingError::Unbound { .. })),
+        "{e}"
+    );
+    let other = seal_with(Some(&"ab".repeat(32)));
+    let e = f.open(&other, "alice").unwrap_err();
+    assert!(
+        matches!(e, SealError::Binding(enclave::recipients::BindingError::OtherPolicy { .. })),
+        "{e}"
+    );
+    assert_eq!(f.decrypts(), 0);
+    // An image built with allow-unbound-inputs opens the unbound one.
+    assert_eq!(f.open_with(&unbound, "alice", InputBinding::AllowUnbound).unwrap(), PT);
+}
 
 #[test]
 fn round_trip_and_header_fields() {
@@ -155,7 +203,7 @@ fn round_trip_and_header_fields() {
     assert_eq!(parsed.header.kms_key_arn, ARN);
     assert_eq!(
         parsed.header.encryption_context,
-        seal::encryption_context("alice", Some("job-1"), &fp(&f.org))
+        seal::encryption_context("alice", Some("job-1"), &fp(&f.org), Some(POLICY))
     );
     assert!(!String::from_utf8_lossy(&s).contains("s3cret"));
     assert_eq!(f.open(&s, "alice").unwrap(), PT);
@@ -253,6 +301,8 @@ fn swapped_context_wrong_user_job_and_org_key_are_refused_before_kms() {
         org_fingerprint: &ctx_fp,
         recipient_doc: b"doc",
         job_key: &f.job_key,
+        recipients_policy: Some(POLICY),
+        binding: InputBinding::Required,
     };
     let e = seal::open_sealed(&s, &ctx, &f.other_org, &f.kms).0.unwrap_err();
     assert!(
@@ -347,7 +397,7 @@ fn level1_interoperates_with_pycryptodome() {
         job: None,
         org_fingerprint: fp(&f.org),
         kms_key_arn: ARN.into(),
-        encryption_context: seal::encryption_context("alice", None, &fp(&f.org)),
+        encryption_context: seal::encryption_context("alice", None, &fp(&f.org), None),
         wrapped_key: b"level-2 blob (not used here)".to_vec(),
         iv: [9; 12],
         content_type: seal::CONTENT_TYPE_FILE.into(),
@@ -383,6 +433,7 @@ fn level1_interoperates_with_pycryptodome() {
         user: "alice",
         job: None,
         content_type: seal::CONTENT_TYPE_FILE,
+        recipients_policy: None,
     };
     let sealed = seal::seal_input(b"opened by PyCryptodome", &p, &Identity).unwrap();
     let out = python(

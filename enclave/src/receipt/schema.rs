@@ -237,11 +237,20 @@ pub fn check_predicate(p: &Value) -> Vec<Problem> {
         Some(p),
         "predicate",
         &["job", "enclave", "attestation", "source", "inputs", "outputs", "time", "tools"],
-        &["orgKey", "sealedInputs"],
+        &["orgKey", "sealedInputs", "recipientsPolicy"],
     ) else {
         return c.problems;
     };
     check_sealed(&mut c, o);
+    if o.contains_key("recipientsPolicy") {
+        let path = "recipientsPolicy";
+        if let Some(r) = c.obj(o.get(path), path, &["unboundInputsAllowed"], &["sha256"]) {
+            c.str_(r, "sha256", path, |s| fields::is_hex_len(s, 32), "not Hex256");
+            if r.get("unboundInputsAllowed").is_some_and(|v| !v.is_boolean()) {
+                c.bad("recipientsPolicy.unboundInputsAllowed", "not a boolean");
+            }
+        }
+    }
     if let Some(j) = c.obj(o.get("job"), "job", &["id", "request", "requestSha256", "nonce"], &[]) {
         c.str_(j, "id", "job", fields::is_job_id, "invalid job id");
         c.str_(j, "request", "job", |s| b64_ok(s) && s.len() <= 90_000, "not base64 (≤ 64 KiB)");

@@ -172,6 +172,30 @@ pub struct SealedRecord {
     pub kms: Vec<KmsCall>,
 }
 
+/// What the receipt records about recipient binding (issue 20): the
+/// predicate's optional `recipientsPolicy` member, written by every image
+/// that knows recipients policies (receipt format 1.1,
+/// docs/notes/recipients.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecipientsRecord {
+    /// SHA-256 of the recipients policy the job carried, if any.
+    pub policy_sha256: Option<[u8; 32]>,
+    /// The image's setting: inputs without the `proofpack:recipients`
+    /// context were accepted.
+    pub unbound_inputs_allowed: bool,
+}
+
+impl RecipientsRecord {
+    /// The `recipientsPolicy` predicate member.
+    pub fn to_json(&self) -> Value {
+        let mut m = json!({"unboundInputsAllowed": self.unbound_inputs_allowed});
+        if let (Some(d), Some(o)) = (self.policy_sha256, m.as_object_mut()) {
+            o.insert("sha256".into(), Value::String(hex::encode(d)));
+        }
+        m
+    }
+}
+
 fn doc(which: &'static str, bytes: &[u8]) -> Result<DocFields, StatementError> {
     read_fields(bytes).map_err(|source| StatementError::Doc { which, source })
 }
@@ -190,12 +214,13 @@ pub fn build(
     inputs: &[InputRecord],
     outputs: &[OutputRecord],
 ) -> Result<Vec<u8>, StatementError> {
-    build_with_sealed(request, doc_k, doc_r, build_info, inputs, outputs, None)
+    build_with_sealed(request, doc_k, doc_r, build_info, inputs, outputs, None, None)
 }
 
 /// [`build`], plus the `orgKey` and `sealedInputs` members when the job had
-/// sealed inputs. Without them the bytes are exactly those of [`build`]
-/// (receipts of jobs without sealed inputs are unchanged).
+/// sealed inputs, and the `recipientsPolicy` member when `recipients` is
+/// given. Without them the bytes are exactly those of [`build`].
+#[allow(clippy::too_many_arguments)] // one argument per predicate part
 pub fn build_with_sealed(
     request: &PackRequest,
     doc_k: &[u8],
@@ -204,6 +229,7 @@ pub fn build_with_sealed(
     inputs: &[InputRecord],
     outputs: &[OutputRecord],
     sealed: Option<(&OrgKeyRecord, &[SealedRecord])>,
+    recipients: Option<&RecipientsRecord>,
 ) -> Result<Vec<u8>, StatementError> {
     let k = doc("doc_K", doc_k)?;
     let r = doc("doc_R", doc_r)?;
@@ -318,6 +344,9 @@ pub fn build_with_sealed(
             })
             .collect();
         p.insert("sealedInputs".into(), Value::Array(v));
+    }
+    if let (Some(r), Some(p)) = (recipients, predicate.as_object_mut()) {
+        p.insert("recipientsPolicy".into(), r.to_json());
     }
     let statement = json!({
         "_type": STATEMENT_TYPE,

@@ -100,8 +100,13 @@ pub fn encryption_context(
     user: &str,
     job: Option<&str>,
     org_fingerprint: &[u8; 32],
+    recipients_policy: Option<&str>,
 ) -> BTreeMap<String, String> {
     let mut ctx = BTreeMap::new();
+    if let Some(d) = recipients_policy {
+        // Issue 20: bound to the recipients policy, like a SOPS input.
+        ctx.insert(crate::recipients::CONTEXT_KEY.to_owned(), d.to_owned());
+    }
     ctx.insert(CTX_USER.to_owned(), user.to_owned());
     ctx.insert(CTX_ORG_KEY.to_owned(), hex::encode(org_fingerprint));
     if let Some(j) = job {
@@ -158,6 +163,9 @@ impl std::fmt::Display for KeyUnavailable {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SealError {
+    /// The input is not bound to the job's recipients policy (issue 20).
+    #[error("{0}")]
+    Binding(#[from] crate::recipients::BindingError),
     /// Shorter than its own length fields say.
     #[error("sealed input truncated: {len} bytes, need at least {need}")]
     Truncated {

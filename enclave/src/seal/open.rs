@@ -20,6 +20,10 @@ pub struct JobContext<'a> {
     pub recipient_doc: &'a [u8],
     /// The job's RSA key (the `public_key` of doc_K) to open the CMS answer.
     pub job_key: &'a rsa::RsaPrivateKey,
+    /// Lowercase hex SHA-256 of the job's recipients policy, if it has one.
+    pub recipients_policy: Option<&'a str>,
+    /// Whether inputs not bound to that policy are accepted (image setting).
+    pub binding: crate::recipients::InputBinding,
 }
 
 /// A sealed input, opened. The plaintext lives in memory only.
@@ -49,7 +53,7 @@ pub fn check_header(h: &SealedHeader, job: &JobContext<'_>) -> Result<(), SealEr
             return Err(SealError::WrongJob { sealed_for: j.clone(), job: job.job_id.into() });
         }
     }
-    let expected = encryption_context(job.user, h.job.as_deref(), job.org_fingerprint);
+    let expected = expected_context(h, job)?;
     if h.encryption_context != expected {
         let show = |c: &std::collections::BTreeMap<String, String>| {
             c.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
@@ -60,6 +64,21 @@ pub fn check_header(h: &SealedHeader, job: &JobContext<'_>) -> Result<(), SealEr
         });
     }
     Ok(())
+}
+
+/// The context this job sends for a sealed input: computed from the job,
+/// never taken from the header. The `proofpack:recipients` entry follows
+/// the issue-20 rule ([`crate::recipients::check_context`]): present only
+/// when the header is bound to exactly the job's policy.
+fn expected_context(
+    h: &SealedHeader,
+    job: &JobContext<'_>,
+) -> Result<std::collections::BTreeMap<String, String>, SealError> {
+    use crate::recipients::{check_context, ContextState};
+    let state =
+        check_context(&h.kms_key_arn, &h.encryption_context, job.recipients_policy, job.binding)?;
+    let bound = (state == ContextState::Bound).then_some(job.recipients_policy).flatten();
+    Ok(encryption_context(job.user, h.job.as_deref(), job.org_fingerprint, bound))
 }
 
 /// Opens `bytes` for `job`: header checks, `kms:Decrypt` of level 2 with
@@ -84,7 +103,10 @@ pub fn open_sealed(
     let arn = &h.kms_key_arn;
     // The context sent is the one the job computes, not the header's (equal
     // after check_header; computed again so the header cannot choose it).
-    let ctx = encryption_context(job.user, h.job.as_deref(), job.org_fingerprint);
+    let ctx = match expected_context(h, job) {
+        Ok(c) => c,
+        Err(e) => return (Err(e), None),
+    };
     let (w1, call) = super::decrypt_for_recipient(
         kms,
         &h.wrapped_key,

@@ -24,6 +24,9 @@ pub struct SealParams<'a> {
     pub job: Option<&'a str>,
     /// Plaintext media type ([`super::CONTENT_TYPE_ENV`] or [`super::CONTENT_TYPE_FILE`]).
     pub content_type: &'a str,
+    /// Lowercase hex SHA-256 of the recipients policy the input is bound to
+    /// (the `proofpack:recipients` context entry; issue 20).
+    pub recipients_policy: Option<&'a str>,
 }
 
 /// Seals `plaintext`: fresh DEK and IV, `W1 = RSA-OAEP-SHA512(org, DEK)`,
@@ -51,7 +54,7 @@ pub fn seal_input(
     let mut iv = [0u8; 12];
     OsRng.fill_bytes(&mut iv);
     let w1 = wrap_dek(p.org_public, &dek)?;
-    let ctx = encryption_context(p.user, p.job, &p.org_fingerprint);
+    let ctx = encryption_context(p.user, p.job, &p.org_fingerprint, p.recipients_policy);
     let resp = kms
         .encrypt(&EncryptRequest {
             key_id: p.user_kms_key.to_owned(),

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::json::{self, JsonError};
 use crate::receipt::fields::{self, hex32};
+use crate::recipients::{PolicyError, RecipientsPolicy};
 
 /// The `_type` of a job request.
 pub const REQUEST_TYPE: &str = "https://proofpack.dev/pack-request/v1";
@@ -36,6 +37,9 @@ pub enum RequestError {
     /// Not strict JSON.
     #[error("job request is not strict JSON: {0}")]
     Json(#[from] JsonError),
+    /// The recipients policy sent with the job is not valid.
+    #[error("job request field recipientsPolicy.document: {0}")]
+    Policy(#[from] PolicyError),
     /// A member is missing, has the wrong type or an invalid value.
     #[error("job request field {field}: {problem}")]
     Field {
@@ -131,6 +135,10 @@ pub struct PackRequest {
     pub sealed_inputs: Vec<SealedInputSpec>,
     /// SHA-256 of the org-key bundle, present iff there are sealed inputs.
     pub org_key_sha256: Option<[u8; 32]>,
+    /// The recipients policy sent with the job (`recipientsPolicy.document`,
+    /// issue 20): its digest must be the `proofpack:recipients` context of
+    /// every input, and it decides which recipients the outputs may have.
+    pub recipients_policy: Option<RecipientsPolicy>,
 }
 
 impl PackRequest {
@@ -153,6 +161,7 @@ impl PackRequest {
                     | "eifSha384"
                     | "sealedInputs"
                     | "orgKey"
+                    | "recipientsPolicy"
             ) {
                 return Err(bad(k.clone(), "unknown member"));
             }
@@ -238,6 +247,17 @@ impl PackRequest {
             }
         };
         let (sealed_inputs, org_key_sha256) = parse_sealed(&v, &inputs)?;
+        let recipients_policy = match v.get("recipientsPolicy") {
+            None => None,
+            Some(p) => {
+                only_members(p, "recipientsPolicy", &["document"])?;
+                let b64 = str_at(p, "document", "recipientsPolicy")?;
+                let doc = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|e| bad("recipientsPolicy.document", format!("bad base64: {e}")))?;
+                Some(RecipientsPolicy::parse(&doc)?)
+            }
+        };
         Ok(Self {
             bytes: bytes.to_vec(),
             sha256: Sha256::digest(bytes).into(),
@@ -249,7 +269,18 @@ impl PackRequest {
             eif_sha384,
             sealed_inputs,
             org_key_sha256,
+            recipients_policy,
         })
+    }
+
+    /// The job's target as `(service, environment)`.
+    pub fn target_pair(&self) -> Option<(&str, &str)> {
+        self.target.as_ref().map(|t| (t.service.as_str(), t.environment.as_str()))
+    }
+
+    /// Lowercase hex SHA-256 of the recipients policy, if one was sent.
+    pub fn policy_digest_hex(&self) -> Option<String> {
+        self.recipients_policy.as_ref().map(RecipientsPolicy::context_value)
     }
 
     /// The exact request bytes.

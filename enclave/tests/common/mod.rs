@@ -393,3 +393,39 @@ pub fn sops_file(
         .collect();
     enclave::sops::encrypt_json(&plain(doc), &key, &entries, "2026-01-01T00:00:00Z").unwrap()
 }
+
+// ---------- recipients policy (issue 20) ----------
+
+/// A recipients-policy file allowing each `(name, public key, service,
+/// environment)`; `require_kms` for the names listed in `kms_required`.
+pub fn recipients_policy(
+    entries: &[(&str, &rsa::RsaPublicKey, &str, &str)],
+    kms_required: &[&str],
+) -> Vec<u8> {
+    use enclave::recipients::policy::{entry, write_policy};
+    use rsa::pkcs8::EncodePublicKey;
+    let list: Vec<_> = entries
+        .iter()
+        .map(|(name, key, service, environment)| {
+            let der = key.to_public_key_der().unwrap();
+            let mut e = entry(name, der.as_bytes(), service, environment);
+            e.require_kms = kms_required.contains(name);
+            e
+        })
+        .collect();
+    write_policy(&list)
+}
+
+/// `ctx` plus `proofpack:recipients` = hex SHA-256 of `policy`: the context
+/// the secrets' owners encrypt a bound SOPS data key with.
+pub fn bound(policy: &[u8], mut ctx: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    use sha2::{Digest, Sha256};
+    ctx.insert(enclave::recipients::CONTEXT_KEY.to_owned(), hex::encode(Sha256::digest(policy)));
+    ctx
+}
+
+/// The request member carrying `policy`.
+pub fn policy_member(policy: &[u8]) -> serde_json::Value {
+    use base64::Engine as _;
+    serde_json::json!({"document": base64::engine::general_purpose::STANDARD.encode(policy)})
+}

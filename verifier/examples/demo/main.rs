@@ -38,6 +38,10 @@ fn main() {
     }
     eprintln!("[1/4] demo repository at {}", repo.display());
     write_workspace(&repo);
+    let policy_digest = hex::encode(Sha256::digest(test_policy()));
+    eprintln!(
+        "      recipients policy {POLICY_PATH} (sha256 {policy_digest}): only key ops may receive api/prod"
+    );
     let (commit, tree) = commit_all(&repo, 1_700_000_000, "demo enclave");
 
     eprintln!("[2/4] building the demo image of {commit} (rebuild from git, demo profile)");
@@ -51,6 +55,7 @@ fn main() {
     }
 
     eprintln!("[3/4] development CA (TEST ONLY) and local KMS with a key pinned to those PCRs");
+    eprintln!("      (its policy also requires the encryption context proofpack:recipients)");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let ca = TestCa::generate(&TestCaConfig::long_lived(now - 3600, 30)).unwrap();
     let ca_dir = dir.join("dev-ca");
@@ -68,6 +73,9 @@ fn main() {
     eprintln!("      key {key}");
 
     eprintln!("[4/4] pack with the development NSM measuring demo.eif");
+    eprintln!(
+        "      SOPS data key encrypted with KMS context proofpack:recipients={policy_digest}; the job sends the policy"
+    );
     let build_info = json!({
         "repository": format!("git+file://{}", repo.display()),
         "commit": {"gitCommit": commit}, "tree": tree,
@@ -84,14 +92,15 @@ fn main() {
         &dir.join("out"),
     );
     let env = format!(
-        "REPO='{}'\nRECEIPT='{}'\nARTIFACT='{}'\nROOT='{}'\nKEY='{}'\nPOLICY='{}'\nCACHE='{}'\n",
+        "REPO='{}'\nRECEIPT='{}'\nARTIFACT='{}'\nROOT='{}'\nKEY='{}'\nPOLICY='{}'\nCACHE='{}'\nRECIPIENTS='{}'\n",
         repo.display(),
         receipt.display(),
         artifact.display(),
         root.display(),
         key,
         policy_file.display(),
-        cache.display()
+        cache.display(),
+        POLICY_PATH
     );
     std::fs::write(dir.join("demo.env"), env).unwrap();
     eprintln!("      receipt {}", receipt.display());

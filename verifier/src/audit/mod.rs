@@ -83,6 +83,8 @@ pub struct ReceiptFacts {
     pub kms_keys: Vec<String>,
     /// The output artifacts.
     pub outputs: Vec<OutputDigest>,
+    /// What the receipt says about recipient binding (issue 20).
+    pub recipients: crate::receipt::recipients::RecipientsFacts,
     /// The operator's (unattested) claim of the image SHA-384.
     pub eif_sha384: Option<String>,
 }
@@ -109,6 +111,13 @@ pub trait SourceCheck: Send + Sync {
     /// Checks that `source.commit` exists (with `source.tree`), and whatever
     /// else was configured (branch reachability, signature).
     fn check(&self, source: &SourceInfo) -> Checks;
+
+    /// Reads `path` from the receipt's commit (at most `max` bytes), for
+    /// files the audit compares with the receipt (the recipients policy).
+    fn read_file(&self, source: &SourceInfo, path: &str, max: usize) -> Result<Vec<u8>, String> {
+        let _ = (source, path, max);
+        Err("this source cannot read files".into())
+    }
 }
 
 /// A rebuilt image.
@@ -150,6 +159,39 @@ pub trait PolicyCheck: Send + Sync {
         policy: &[u8],
         pcrs: &Measurements,
     ) -> (Checks, Vec<PolicyFinding>);
+
+    /// The issue-20 property of one key policy: every Decrypt it allows
+    /// carries `kms:EncryptionContext:<context_key>`. `None` when this
+    /// checker does not analyse it.
+    fn context_check(
+        &self,
+        key_arn: &str,
+        policy: &[u8],
+        pcrs: &Measurements,
+        context_key: &str,
+    ) -> Option<Check> {
+        let _ = (key_arn, policy, pcrs, context_key);
+        None
+    }
+}
+
+/// How the audit checks recipients (issue 20).
+#[derive(Debug, Clone)]
+pub struct RecipientsSettings {
+    /// Repository path of the recipients policy at the receipt's commit.
+    pub policy_path: String,
+    /// Unbound inputs, jobs without a policy and images built with
+    /// `allow-unbound-inputs` are a WARN instead of a FAIL.
+    pub allow_unbound: bool,
+}
+
+impl Default for RecipientsSettings {
+    fn default() -> Self {
+        Self {
+            policy_path: crate::receipt::recipients::DEFAULT_POLICY_PATH.to_owned(),
+            allow_unbound: false,
+        }
+    }
 }
 
 /// Stage 6: the live state of a KMS key (issue 10 hook).
@@ -247,12 +289,16 @@ pub struct Auditor {
     /// path instead of the receipt's: the receipt is the producer's claim,
     /// the spec to rebuild is the auditor's decision.
     pub required_spec: Option<String>,
+    /// Recipient checks (issue 20).
+    pub recipients: RecipientsSettings,
     rebuilds: PerKey<Result<Arc<RebuiltImage>, String>>,
     sources: PerKey<Checks>,
     /// Policy analyses by key ARN and attested PCRs: receipts of the same
     /// image share one analysis (the policy bytes are fixed per key for the
     /// auditor's lifetime), which was about 40 % of a warm audit's time (BENCHMARKS.md).
     policy_results: PerKey<(Checks, Vec<PolicyFinding>)>,
+    /// The encryption-context property per key and attested PCRs.
+    context_results: PerKey<Option<Check>>,
 }
 
 /// A build-spec path in the one form paths are compared in: repository
@@ -337,9 +383,11 @@ impl Auditor {
             images: Vec::new(),
             settings,
             required_spec: None,
+            recipients: RecipientsSettings::default(),
             rebuilds: PerKey::default(),
             sources: PerKey::default(),
             policy_results: PerKey::default(),
+            context_results: PerKey::default(),
         }
     }
 
@@ -395,6 +443,7 @@ impl Auditor {
         s.source = facts.source.clone();
 
         self.stage_source(&mut s, &facts);
+        self.stage_recipients(&mut s, &facts);
         self.stage_rebuild(&mut s, &facts);
         self.stage_policies(&mut s, &facts);
         self.stage_artifact(&mut s, &facts);
@@ -539,6 +588,65 @@ impl Auditor {
                 .get_or_init(&cache_key, || self.policy.check(key, &p.bytes, &facts.pcrs));
             s.add(GroupKind::KmsPolicy, checks);
             s.policy_findings.extend(findings);
+            // Issue 20: a receipt bound to a recipients policy relies on the
+            // keys refusing unbound ciphertexts too (defence in depth: a WARN).
+            // Only keys of inputs (SOPS, sealed): the organisation key's
+            // ciphertext carries its own context, never the recipients one.
+            let input_key = facts.recipients.decrypts.iter().any(|d| &d.1 == key);
+            if input_key && facts.recipients.member.as_ref().is_some_and(|m| m.0.is_some()) {
+                let ctx = enclave::recipients::CONTEXT_KEY;
+                let c = self.context_results.get_or_init(&cache_key, || {
+                    self.policy.context_check(key, &p.bytes, &facts.pcrs, ctx)
+                });
+                if let Some(c) = c {
+                    s.push(GroupKind::KmsPolicy, c);
+                }
+            }
+        }
+    }
+
+    /// Issue 20: the receipt's recipients against the policy at its commit.
+    fn stage_recipients(&self, s: &mut SubjectReport, facts: &ReceiptFacts) {
+        use crate::receipt::recipients::{checks, Expectation};
+        let path = &self.recipients.policy_path;
+        let read = match (&facts.source, &self.source) {
+            (Some(src), Some(checker)) => checker
+                .read_file(src, path, enclave::recipients::policy::MAX_POLICY_BYTES)
+                .map(|b| (format!("{path} at {}", short(&src.commit)), b)),
+            _ => Err("no repository or source commit".into()),
+        };
+        let (label, bytes) = match read {
+            Ok(x) => x,
+            Err(e) => {
+                // Without the owners' file only a receipt that needs none passes.
+                let e2 = Expectation {
+                    policy: None,
+                    allow_unbound: self.recipients.allow_unbound,
+                    require_member: true,
+                };
+                let mut found = checks(&facts.recipients, &e2);
+                if facts.recipients.member.as_ref().is_some_and(|m| m.0.is_some()) {
+                    found.retain(|c| c.id != "recipients.policy" && c.id != "recipients.allowed");
+                    found.push(Check::fail(
+                        "recipients.policy",
+                        format!(
+                            "cannot read the recipients policy {path} (--recipients-policy): {e}"
+                        ),
+                    ));
+                }
+                for c in found {
+                    s.push(GroupKind::Binding, c);
+                }
+                return;
+            }
+        };
+        let e = Expectation {
+            policy: Some((&label, &bytes)),
+            allow_unbound: self.recipients.allow_unbound,
+            require_member: true,
+        };
+        for c in checks(&facts.recipients, &e) {
+            s.push(GroupKind::Binding, c);
         }
     }
 
@@ -744,14 +852,44 @@ mod tests {
                     kms_keys: vec![parts[2].into()],
                     outputs: vec![OutputDigest { name: "a".into(), sha256: parts[3].into() }],
                     build_spec_path: parts.get(4).map(|p| p.to_string()),
+                    recipients: bound_recipients(),
                     ..Default::default()
                 }),
             }
         }
     }
 
+    /// The recipients policy of the fake repository: key `b"der"` for api/prod.
+    fn fake_policy() -> Vec<u8> {
+        use enclave::recipients::policy::{entry, write_policy};
+        write_policy(&[entry("ops", b"der", "api", "prod")])
+    }
+
+    /// A receipt bound to [`fake_policy`], sent to its one recipient.
+    fn bound_recipients() -> crate::receipt::recipients::RecipientsFacts {
+        use sha2::Digest as _;
+        let policy = fake_policy();
+        let digest = hex::encode(sha2::Sha256::digest(&policy));
+        let ctx = [(enclave::recipients::CONTEXT_KEY.to_owned(), digest.clone())].into();
+        crate::receipt::recipients::RecipientsFacts {
+            member: Some((Some(digest), false)),
+            embedded: Some(policy),
+            target: Some(("api".into(), "prod".into())),
+            outputs: vec![("a".into(), vec![(hex::encode(sha2::Sha256::digest(b"der")), false)])],
+            decrypts: vec![("in".into(), "arn:k1".into(), ctx)],
+        }
+    }
+
     struct FakeSource;
     impl SourceCheck for FakeSource {
+        fn read_file(&self, _: &SourceInfo, path: &str, _: usize) -> Result<Vec<u8>, String> {
+            if path == crate::receipt::recipients::DEFAULT_POLICY_PATH {
+                Ok(fake_policy())
+            } else {
+                Err(format!("{path} is not in the commit"))
+            }
+        }
+
         fn check(&self, s: &SourceInfo) -> Checks {
             Checks(vec![Check::from_bool(
                 "source.commit",
@@ -809,6 +947,31 @@ mod tests {
         a.rebuild = Some(Box::new(Shared(Arc::clone(rebuilds))));
         a.policies = vec![PolicyInput { key_arn: "arn:k1".into(), bytes: b"good".to_vec() }];
         a
+    }
+
+    #[test]
+    fn recipients_are_checked_against_the_repository_policy() {
+        let rb = Arc::new(FakeRebuild(AtomicUsize::new(0)));
+        let a = auditor(&rb);
+        let r = a.audit_one(&input("1abc;1;arn:k1;aa"));
+        let ids: Vec<(&str, bool)> = r
+            .groups
+            .iter()
+            .flat_map(|g| &g.checks.0)
+            .map(|c| (c.id.as_str(), c.is_fail()))
+            .collect();
+        for id in ["recipients.policy", "recipients.allowed", "recipients.inputs_bound"] {
+            assert!(ids.contains(&(id, false)), "{id}: {ids:?}");
+        }
+        // Another path: the policy cannot be read, so the receipt fails.
+        let mut a = auditor(&rb);
+        a.recipients.policy_path = "elsewhere.json".into();
+        let r = a.audit_one(&input("1abc;1;arn:k1;aa"));
+        assert!(r
+            .groups
+            .iter()
+            .flat_map(|g| &g.checks.0)
+            .any(|c| c.id == "recipients.policy" && c.is_fail()));
     }
 
     fn input(s: &str) -> ReceiptInput {

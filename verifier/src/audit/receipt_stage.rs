@@ -28,6 +28,7 @@ impl ReceiptStage {
     /// verifier's "no expected PCRs" reminder would be a false warning there.
     pub fn new(mut options: ReceiptOptions, allow_dev_ca: bool) -> Self {
         options.pcrs_compared_by_caller = true;
+        options.recipients_checked_by_caller = true;
         Self { options, allow_dev_ca }
     }
 }
@@ -179,5 +180,6 @@ pub fn facts_of(statement: &Value) -> ReceiptFacts {
         kms_keys: dedup_keys(keys),
         outputs,
         eif_sha384: s(p, &["enclave", "eifSha384"]).map(str::to_string),
+        recipients: crate::receipt::recipients::facts_of(p),
     }
 }

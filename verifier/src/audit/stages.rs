@@ -81,6 +81,11 @@ impl GitSource {
 }
 
 impl SourceCheck for GitSource {
+    fn read_file(&self, src: &SourceInfo, path: &str, max: usize) -> Result<Vec<u8>, String> {
+        let repo = self.repo.lock().unwrap_or_else(|p| p.into_inner());
+        git::read_file_at(&repo, &src.commit, path, max).map_err(|e| e.to_string())
+    }
+
     fn check(&self, src: &SourceInfo) -> Checks {
         let repo = self.repo.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Checks::new();
@@ -223,7 +228,40 @@ pub struct KmsPolicyStage {
     pub trusted: Vec<String>,
 }
 
+impl KmsPolicyStage {
+    /// The analysis settings for `key_arn` with the attested PCRs as `E`.
+    fn config(&self, key_arn: &str, pcrs: &Measurements) -> Result<Config, String> {
+        let expected = Expected::from_measurements(pcrs, &IMAGE_PCRS).map_err(|e| e.to_string())?;
+        expected.reject_zero_image_pcrs().map_err(|e| e.to_string())?;
+        let mut cfg = Config::new(expected);
+        cfg.key_arn = Some(key_arn.to_string());
+        cfg.trusted = self.trusted.clone();
+        Ok(cfg)
+    }
+}
+
 impl PolicyCheck for KmsPolicyStage {
+    fn context_check(
+        &self,
+        key_arn: &str,
+        policy: &[u8],
+        pcrs: &Measurements,
+        context_key: &str,
+    ) -> Option<Check> {
+        use crate::kms_policy::context::{check_bytes, FINDING_ID};
+        let id = "kms.policy.recipients_context";
+        // Pinning failures are reported by `check`; nothing to add here.
+        let cfg = self.config(key_arn, pcrs).ok()?;
+        Some(
+            match check_bytes(policy, &cfg, context_key, crate::kms_policy::parse::MAX_POLICY_BYTES)
+            {
+                Ok(f) if f.ok => Check::pass(id, format!("{key_arn}: {}", f.message())),
+                Ok(f) => Check::warn(id, format!("{key_arn}: {FINDING_ID}: {}", f.message())),
+                Err(_) => return None,
+            },
+        )
+    }
+
     fn check(
         &self,
         key_arn: &str,
@@ -231,8 +269,8 @@ impl PolicyCheck for KmsPolicyStage {
         pcrs: &Measurements,
     ) -> (Checks, Vec<PolicyFinding>) {
         let mut out = Checks::new();
-        let expected = match Expected::from_measurements(pcrs, &IMAGE_PCRS) {
-            Ok(e) => e,
+        let cfg = match self.config(key_arn, pcrs) {
+            Ok(c) => c,
             Err(e) => {
                 out.push(Check::fail(
                     "kms.policy.expected",
@@ -241,13 +279,6 @@ impl PolicyCheck for KmsPolicyStage {
                 return (out, Vec::new());
             }
         };
-        if let Err(e) = expected.reject_zero_image_pcrs() {
-            out.push(Check::fail("kms.policy.expected", format!("{key_arn}: {e}")));
-            return (out, Vec::new());
-        }
-        let mut cfg = Config::new(expected);
-        cfg.key_arn = Some(key_arn.to_string());
-        cfg.trusted = self.trusted.clone();
         let analysis = match analyse_bytes(policy, &cfg) {
             Ok(a) => a,
             Err(e) => {

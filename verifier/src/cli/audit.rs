@@ -129,6 +129,16 @@ pub struct AuditOptions {
     /// Rebuild even when the rebuild cache has an answer.
     #[arg(long)]
     pub no_cache: bool,
+
+    /// Repository path of the recipients policy, read at each receipt's
+    /// commit: every output recipient must be allowed by it.
+    #[arg(long, value_name = "PATH", default_value = crate::receipt::recipients::DEFAULT_POLICY_PATH)]
+    pub recipients_policy: String,
+
+    /// Accept inputs not bound to a recipients policy, jobs without a policy
+    /// and images built with allow-unbound-inputs (WARN instead of FAIL).
+    #[arg(long)]
+    pub allow_unbound_inputs: bool,
 }
 
 /// `proofpack audit`.
@@ -156,8 +166,15 @@ their certificate chain at the documents' own time; the key and statement
 bindings; that the commit exists in --repo (optionally on --branch, signed); a
 rebuild of that commit (cached, shared between receipts of the same commit) and
 its PCRs against the attested ones, with an image diff when they differ; that
-each KMS key used has a policy pinning exactly those PCRs with no bypass; and,
-with --artifact, the artifact digest. The verdict is PASS only if every
+each KMS key used has a policy pinning exactly those PCRs with no bypass (and,
+for receipts bound to a recipients policy, a WARN when a key lets Decrypt run
+without the proofpack:recipients context); the recipients: the job's
+recipients policy is the file at --recipients-policy PATH in the receipt's
+commit, every output recipient is allowed by it for the job's
+service/environment (the refused one is named), every input was decrypted with
+its digest as KMS context, and the image refuses unbound inputs (unbound inputs
+or images fail unless --allow-unbound-inputs); and, with --artifact, the
+artifact digest. The verdict is PASS only if every
 required check of every receipt passed.
 
 Which build spec is rebuilt: without --spec, the one the receipt names, so the
@@ -353,6 +370,10 @@ pub fn build_auditor(o: &AuditOptions, command: &str) -> anyhow::Result<Auditor>
     };
     a.policies = loaded.policies;
     a.artifact = loaded.artifact;
+    a.recipients = crate::audit::RecipientsSettings {
+        policy_path: o.recipients_policy.clone(),
+        allow_unbound: o.allow_unbound_inputs,
+    };
     if let Some(repo) = &o.repo {
         let src = GitSource::open(repo, o.branch.clone(), o.require_signed_commit)
             .map_err(|e| anyhow::anyhow!("--repo {repo}: {e}"))?;

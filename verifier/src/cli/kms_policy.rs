@@ -39,6 +39,9 @@ Examples:
   # PCRs recomputed from the enclave image; the admin role is a trust assumption:
   proofpack kms-policy check policy.json --eif enclave.eif \\
       --trusted arn:aws:iam::111122223333:role/key-admin
+  # Also require that every Decrypt carries the recipients-policy context (issue 20):
+  proofpack kms-policy check policy.json --expect-pcrs pcrs.json \\
+      --require-encryption-context proofpack:recipients
   # Also require that the enclave's role can still decrypt (lockout test):
   proofpack kms-policy check policy.json --expect-pcrs pcrs.json \\
       --principal arn:aws:iam::111122223333:role/enclave-parent --format json
@@ -50,10 +53,13 @@ several releases). Verdicts: PINNED, NOT_PINNED (a bypass, with a witness
 request), CANNOT_DECIDE (depends on undocumented AWS behaviour: never a pass),
 LOCKOUT_RISK (no bypass, but the genuine enclave cannot decrypt).
 Grants, IAM policies of delegated accounts and SCPs/RCPs are not seen.
+--require-encryption-context NAME adds the finding kms.policy.unbound-decrypt
+when some principal (trusted or not, with or without a Recipient) may Decrypt
+without kms:EncryptionContext:NAME; it fails the check even when PINNED.
 
 Exit status:
-  0  PINNED
-  1  NOT_PINNED, CANNOT_DECIDE or LOCKOUT_RISK
+  0  PINNED (and the required encryption context, if asked)
+  1  NOT_PINNED, CANNOT_DECIDE, LOCKOUT_RISK, or a Decrypt without the required context
   2  invalid input (unreadable or malformed policy, bad PCR file, bad flag)
   3  internal error";
 
@@ -69,7 +75,8 @@ The policy allows Decrypt/GenerateDataKey only to the enclave role with every
 pinned PCR in one StringEqualsIgnoreCase block, denies Decrypt, ReEncryptFrom
 and DeriveSharedSecret to everyone per PCR, denies CreateGrant/ReplicateKey,
 and gives the admin an explicit lifecycle list (PutKeyPolicy unless
---immutable; an immutable policy must be installed with
+--immutable; with --require-encryption-context proofpack:recipients the
+enclave's Decrypt also needs that context key, issue 20; an immutable policy must be installed with
 BypassPolicyLockoutSafetyCheck). `check` reports it PINNED when the admin is
 --trusted (or with --immutable). PCR0, PCR1, PCR2 are required and must not be
 all zero; PCR8 is pinned when present and non-zero.
@@ -169,6 +176,10 @@ struct CheckArgs {
     /// Analyse policies over KMS's 32,768-byte limit (up to 1 MiB) with a warning.
     #[arg(long)]
     allow_oversize: bool,
+    /// Also require that every allowed Decrypt carries
+    /// kms:EncryptionContext:NAME (e.g. proofpack:recipients).
+    #[arg(long, value_name = "NAME")]
+    require_encryption_context: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -209,6 +220,11 @@ struct RenderArgs {
     /// No PutKeyPolicy for anyone (install with BypassPolicyLockoutSafetyCheck).
     #[arg(long)]
     immutable: bool,
+    /// The enclave's Decrypt must carry kms:EncryptionContext:NAME (e.g.
+    /// proofpack:recipients, for keys of SOPS files bound to a recipients
+    /// policy); repeatable.
+    #[arg(long, value_name = "NAME")]
+    require_encryption_context: Vec<String>,
     /// PCR indices to pin (0, 1, 2 required; others used when non-zero).
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_RENDER_INDICES.to_vec())]
     pcr_indices: Vec<u8>,
@@ -333,6 +349,14 @@ fn check(a: CheckArgs) -> Result<ExitCode> {
     let analysis = analyse_bytes_with_limit(&bytes, &cfg, limit)
         .map_err(|e| anyhow::anyhow!("{e} (hint: {})", e.hint()))
         .with_context(|| format!("{}", a.policy.display()))?;
+    let context = match &a.require_encryption_context {
+        Some(name) => Some(
+            crate::kms_policy::context::check_bytes(&bytes, &cfg, name, limit)
+                .with_context(|| format!("{}", a.policy.display()))?,
+        ),
+        None => None,
+    };
+    let context_ok = !context.as_ref().is_some_and(|c| !c.ok);
     let mut out = std::io::stdout().lock();
     match a.format {
         Format::Json => {
@@ -353,12 +377,36 @@ fn check(a: CheckArgs) -> Result<ExitCode> {
                 "warnings": analysis.warnings,
                 "witnesses": analysis.witnesses,
                 "readings": analysis.readings,
+                "encryption_context": context.as_ref().map(|c| json!({
+                    "id": crate::kms_policy::context::FINDING_ID,
+                    "required": c.context_key,
+                    "ok": c.ok,
+                    "witness": c.witness,
+                    "message": c.message(),
+                })),
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
-        Format::Text => write_check_text(&mut out, &a.policy, &analysis)?,
+        Format::Text => {
+            write_check_text(&mut out, &a.policy, &analysis)?;
+            if let Some(c) = &context {
+                use anstyle::{AnsiColor, Style};
+                let (word, style) = if c.ok {
+                    ("PASS", Style::new().fg_color(Some(AnsiColor::Green.into())).bold())
+                } else {
+                    ("FAIL", Style::new().fg_color(Some(AnsiColor::Red.into())).bold())
+                };
+                writeln!(
+                    out,
+                    "{} {}: {}",
+                    paint(word, style),
+                    crate::kms_policy::context::FINDING_ID,
+                    c.message()
+                )?;
+            }
+        }
     }
-    Ok(ExitCode::from(if analysis.verdict == Verdict::Pinned {
+    Ok(ExitCode::from(if analysis.verdict == Verdict::Pinned && context_ok {
         exit::OK
     } else {
         exit::CHECK_FAILED
@@ -439,6 +487,7 @@ fn render_cmd(a: RenderArgs) -> Result<ExitCode> {
     let mut input = RenderInput::from_measurements(&m, &a.pcr_indices, &a.enclave_role, &a.admin)?;
     input.producers = a.producer.clone();
     input.immutable = a.immutable;
+    input.require_context = a.require_encryption_context.clone();
     let text = match a.format {
         RenderFormat::Json => render::policy_text(&input)?,
         RenderFormat::Terraform => render::terraform(&input, &a.tf_name)?,

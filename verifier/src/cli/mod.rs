@@ -16,4 +16,5 @@ pub mod oci;
 pub mod output;
 pub mod pack;
 pub mod receipt;
+pub mod recipients;
 pub mod seal;

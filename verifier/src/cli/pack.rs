@@ -30,7 +30,8 @@ use super::output::Format;
 
 const AFTER_HELP: &str = "\
 Examples:
-  proofpack pack --enclave tcp:127.0.0.1:7000 \\
+  # the SOPS files are bound to the recipients policy (docs/notes/recipients.md)
+  proofpack pack --enclave tcp:127.0.0.1:7000 --recipients-policy .proofpack/recipients.json \\
       --input secrets/base.enc.yaml --input secrets/prod.enc.yaml \\
       --service api --environment prod \\
       --output api-prod.ppa --recipient ops.pub.pem \\
@@ -40,6 +41,7 @@ Examples:
   # production: the enclave on vsock, KMS credentials sent with the job
   # (e.g. the instance role's temporary credentials exported in the environment)
   proofpack pack --enclave vsock:16:5000 --send-credentials \\
+      --recipients-policy .proofpack/recipients.json \\
       --input secrets/prod.enc.yaml --service api --environment prod \\
       --output api-prod.ppa --recipient ops.pub.pem --out-dir out/
 
@@ -58,8 +60,16 @@ for USER inside the enclave; --org-key BUNDLE (the organisation-key bundle) is
 then required. They appear in the artifact under `sealed.<name>`, and the
 receipt lists them (digest, user, KMS key and call) and the org key fingerprint.
 
+Recipients policy (--recipients-policy FILE, docs/notes/recipients.md): sent
+with the job; the enclave refuses any recipient the policy does not allow for
+--service/--environment, and any input whose KMS context does not carry
+proofpack:recipients = SHA-256 of FILE (unless the image was built to allow
+unbound inputs; the receipt says so). An image that binds inputs refuses a
+job without a policy. See `proofpack recipients --help`.
+
 Exit codes: 0 packed, 1 the enclave refused or failed the job (e.g. KMS denied
-the decrypt), 2 invalid input or usage, 3 transport or internal error.";
+the decrypt, a recipient not allowed), 2 invalid input or usage, 3 transport or
+internal error.";
 
 /// Arguments of `proofpack pack`.
 #[derive(Debug, Args)]
@@ -92,6 +102,10 @@ pub struct PackArgs {
     /// The organisation-key bundle that sealed inputs were sealed for.
     #[arg(long, value_name = "BUNDLE")]
     org_key: Option<PathBuf>,
+    /// The recipients policy the inputs are bound to (JSON, at most 16 KiB),
+    /// sent with the job; e.g. `.proofpack/recipients.json`.
+    #[arg(long, value_name = "FILE")]
+    recipients_policy: Option<PathBuf>,
     /// Job id (default: random).
     #[arg(long)]
     job_id: Option<String>,
@@ -226,6 +240,12 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
     if let (Some(d), Some(o)) = (org_key, request.as_object_mut()) {
         o.insert("sealedInputs".into(), Value::Array(sealed));
         o.insert("orgKey".into(), json!({ "sha256": d }));
+    }
+    if let Some(p) = &args.recipients_policy {
+        let (bytes, _) = super::recipients::read_policy(p)?;
+        if let Some(o) = request.as_object_mut() {
+            o.insert("recipientsPolicy".into(), json!({"document": B64.encode(&bytes)}));
+        }
     }
     let request_bytes = serde_json::to_vec(&request)?;
     let limits = Limits { io_timeout: Duration::from_secs(args.timeout), ..Limits::default() };

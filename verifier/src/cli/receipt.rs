@@ -23,6 +23,8 @@ Examples:
   proofpack receipt verify prod.ppa.receipt.json --artifact prod.ppa --expect-pcrs pcrs.json
   # Also check the SOPS inputs and that the receipt answers your own request:
   proofpack receipt verify r.json --input secrets/prod.enc.yaml --request job.json
+  # Check the output recipients against the secrets' owners' recipients policy:
+  proofpack receipt verify r.json --recipients-policy .proofpack/recipients.json
   # A receipt from the development NSM (test CA; said so in every output):
   proofpack receipt verify r.json --root testca/root.pem --format json
 
@@ -33,6 +35,15 @@ signature (strict); then, only if those passed, the canonical form and schema of
 the statement, the binding string (request hash + doc_K hash) and nonce in doc_R,
 doc_K/doc_R from the same enclave, digests, PCRs and times in the statement, the
 embedded job request, the KMS call records, and each --artifact file.
+
+Recipients (receipts with a recipientsPolicy member, docs/notes/recipients.md):
+the image's unbound-inputs setting, the policy digest (against --recipients-policy
+FILE, else the copy in the job request, a WARN), every output recipient allowed by
+that policy for the job's service/environment (the failing one is named), and
+every input data key decrypted with proofpack:recipients = the policy digest.
+With --recipients-policy, a receipt without the member fails. Unbound inputs, a
+job without a policy or an image built with allow-unbound-inputs fail unless
+--allow-unbound-inputs.
 
 Exit status:
   0  every check passed
@@ -91,6 +102,14 @@ struct VerifyArgs {
     /// Accept debug-mode enclaves (PCR0-2 zero).
     #[arg(long)]
     allow_debug: bool,
+    /// The secrets' owners' recipients policy: the job's policy must be this
+    /// file and every output recipient must be allowed by it.
+    #[arg(long, value_name = "FILE")]
+    recipients_policy: Option<PathBuf>,
+    /// Accept inputs not bound to a recipients policy (and images built with
+    /// allow-unbound-inputs) as a WARN instead of a FAIL.
+    #[arg(long)]
+    allow_unbound_inputs: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -146,12 +165,18 @@ pub fn run(args: ReceiptArgs) -> Result<ExitCode> {
         a.request.as_ref().map(|p| crate::cli::input::read_limited(p, 64 * 1024)).transpose()?;
     let expected_nonce =
         a.nonce.as_ref().map(|h| hex::decode(h).context("--nonce is not hex")).transpose()?;
+    let recipients_policy = match &a.recipients_policy {
+        Some(p) => Some((p.display().to_string(), crate::cli::recipients::read_policy(p)?.0)),
+        None => None,
+    };
     let opts = ReceiptOptions {
         attestation,
         artifacts,
         inputs,
         expected_request,
         expected_nonce,
+        recipients_policy,
+        allow_unbound_inputs: a.allow_unbound_inputs,
         ..ReceiptOptions::default()
     };
     let report = verify_receipt(&envelope, &opts);

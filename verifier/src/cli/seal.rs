@@ -47,6 +47,11 @@ credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN), wit
 the encryption context {proofpack:user, proofpack:org-key[, proofpack:job]}.
 Disabling or deleting that key makes every input sealed with it unreadable.
 
+With --recipients-policy FILE (issue 20) the context also carries
+proofpack:recipients = SHA-256 of FILE, so the input only opens in a job that
+sends that same recipients policy; an enclave image that binds inputs refuses
+sealed inputs without it.
+
 In a pack job, an --env input appears in the merged output as
 sealed.<name>.<VAR>; a file input as sealed.<name> = base64 of its bytes.
 
@@ -75,6 +80,10 @@ pub struct SealArgs {
     /// Only this job may open the input.
     #[arg(long, value_name = "ID")]
     for_job: Option<String>,
+    /// Bind the input to this recipients policy (JSON, at most 16 KiB): the
+    /// KMS context gains proofpack:recipients = its SHA-256.
+    #[arg(long, value_name = "FILE")]
+    recipients_policy: Option<PathBuf>,
     /// KMS endpoint URL, e.g. https://kms.us-east-1.amazonaws.com or http://127.0.0.1:PORT.
     #[arg(long, value_name = "URL")]
     kms_endpoint: String,
@@ -174,6 +183,10 @@ pub fn run(a: SealArgs) -> anyhow::Result<ExitCode> {
     };
     let creds = Credentials::from_env().context("KMS credentials")?;
     let kms = KmsHttpClient::new(KmsHttpConfig::new(a.kms_endpoint.clone(), region, creds))?;
+    let policy_digest = match &a.recipients_policy {
+        Some(p) => Some(super::recipients::read_policy(p)?.1.context_value()),
+        None => None,
+    };
     let params = SealParams {
         org_public: &bundle.public_key,
         org_fingerprint: bundle.fingerprint,
@@ -181,6 +194,7 @@ pub fn run(a: SealArgs) -> anyhow::Result<ExitCode> {
         user: &a.user,
         job: a.for_job.as_deref(),
         content_type,
+        recipients_policy: policy_digest.as_deref(),
     };
     let sealed = match seal::seal_input(&plaintext, &params, &kms) {
         Ok(s) => s,

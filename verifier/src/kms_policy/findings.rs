@@ -654,7 +654,10 @@ fn lint_generic(st: &Statement, version: Version, out: &mut Vec<Finding>) {
                 format!("{}: {} {} has no values", st.label(), c.operator_name, c.key),
             ));
         }
+        // Context keys are chosen by the caller (e.g. `proofpack:recipients`,
+        // issue 20): a name containing "recipient" there is not a misspelling.
         let looks_nitro = c.key_lc.starts_with("kms:")
+            && !c.key_lc.starts_with("kms:encryptioncontext:")
             && (c.key_lc.contains("recipient") || c.key_lc.contains("attest"));
         if !c.key_lc.starts_with(NITRO_PREFIX) && looks_nitro {
             out.push(make(

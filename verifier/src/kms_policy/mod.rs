@@ -14,6 +14,7 @@
 
 pub mod actions;
 pub mod cond;
+pub mod context;
 pub mod differential;
 pub mod eval;
 pub mod expected;

@@ -67,6 +67,9 @@ pub struct RenderInput {
     /// Omit `kms:PutKeyPolicy`: the policy can never change (install with
     /// `BypassPolicyLockoutSafetyCheck=true`).
     pub immutable: bool,
+    /// Encryption-context keys the enclave's Decrypt must carry (issue 20:
+    /// `proofpack:recipients`), as `"Null": {"kms:EncryptionContext:K": "false"}`.
+    pub require_context: Vec<String>,
 }
 
 impl RenderInput {
@@ -97,6 +100,7 @@ impl RenderInput {
             admin: admin.into(),
             producers: Vec::new(),
             immutable: false,
+            require_context: Vec::new(),
         })
     }
 
@@ -165,6 +169,12 @@ fn statements(input: &RenderInput) -> Result<Vec<RStatement>, RenderError> {
             .pcrs
             .iter()
             .map(|(i, v)| ("StringEqualsIgnoreCase", key(i), v.clone()))
+            .chain(
+                input
+                    .require_context
+                    .iter()
+                    .map(|k| ("Null", format!("kms:EncryptionContext:{k}"), "false".to_owned())),
+            )
             .collect(),
         sid_suffix: None,
     }];
@@ -357,6 +367,7 @@ mod tests {
             admin: "arn:aws:iam::111122223333:role/admin".into(),
             producers: vec![],
             immutable: false,
+            require_context: vec![],
         };
         assert!(matches!(policy_json(&input), Err(RenderError::BadPrincipal { .. })));
         input.enclave_role = "arn:aws:iam::111122223333:root".into();

@@ -386,6 +386,16 @@ fn authenticated(
         c.push(sealed_check(&request, p));
     }
     c.push(outputs_kms_check(&request, p));
+    if !opts.recipients_checked_by_caller {
+        let e = super::recipients::Expectation {
+            policy: opts.recipients_policy.as_ref().map(|(l, b)| (l.as_str(), b.as_slice())),
+            allow_unbound: opts.allow_unbound_inputs,
+            require_member: opts.recipients_policy.is_some(),
+        };
+        for check in super::recipients::checks(&super::recipients::facts_of(p), &e) {
+            c.push(check);
+        }
+    }
 
     // Step 22: the caller's own request/nonce.
     if opts.expected_request.is_none() && opts.expected_nonce.is_none() {

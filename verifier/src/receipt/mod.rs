@@ -10,6 +10,7 @@
 //! (`enclave::receipt`), the same code that produced the bytes.
 
 mod checks;
+pub mod recipients;
 
 use std::time::Duration;
 
@@ -38,6 +39,16 @@ pub struct ReceiptOptions {
     /// The caller compares the attested PCRs itself (the audit rebuilds the
     /// image), so the reminder that no expected PCRs were given is omitted.
     pub pcrs_compared_by_caller: bool,
+    /// The secrets' owners' recipients policy (label, bytes) to compare the
+    /// receipt's recipients with (issue 20); without it, receipts that carry
+    /// a `recipientsPolicy` member are checked against the copy embedded in
+    /// the job request.
+    pub recipients_policy: Option<(String, Vec<u8>)>,
+    /// Accept unbound inputs and jobs without a policy (WARN, not FAIL).
+    pub allow_unbound_inputs: bool,
+    /// The caller (the audit) runs the recipient checks itself, with the
+    /// policy from the repository.
+    pub recipients_checked_by_caller: bool,
 }
 
 impl Default for ReceiptOptions {
@@ -50,6 +61,9 @@ impl Default for ReceiptOptions {
             expected_nonce: None,
             max_job_duration: Duration::from_secs(15 * 60),
             pcrs_compared_by_caller: false,
+            recipients_policy: None,
+            allow_unbound_inputs: false,
+            recipients_checked_by_caller: false,
         }
     }
 }

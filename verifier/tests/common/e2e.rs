@@ -15,7 +15,18 @@ use enclave::attestation::testca::{TestCa, TestCaConfig};
 use serde_json::Value;
 
 use super::kms_local::{KmsLocal, PRINCIPALS};
-pub use super::sops_fixture::sops_file;
+#[allow(unused_imports)] // not every test binary uses every helper
+pub use super::sops_fixture::{sops_file, test_policy, POLICY_PATH};
+
+/// Writes the tests' recipients policy next to the secrets in `dir`
+/// (`dir/.proofpack/recipients.json`, the documented layout) and returns
+/// its path; the SOPS files of [`sops_file`] are bound to it.
+pub fn policy_next_to(dir: &Path) -> PathBuf {
+    let p = dir.join(POLICY_PATH);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, test_policy()).unwrap();
+    p
+}
 
 /// The build-info file baked into the demo image (an operator's claim about
 /// the source; the audit checks it by rebuilding).

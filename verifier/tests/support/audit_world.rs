@@ -21,7 +21,10 @@ use verifier::kms_policy::render::{policy_text, RenderInput};
 use verifier::rebuild::{rebuild, RebuildOptions};
 
 use super::kms_local::KmsLocal;
-pub use super::sops_fixture::sops_file;
+#[allow(unused_imports)] // the demo and the bench use fewer helpers than the tests
+pub use super::sops_fixture::{
+    bound_context, real_sops, sops_file_with_context, test_policy, test_recipient_der, POLICY_PATH,
+};
 pub use super::tiny_workspace::commit_all;
 use super::tiny_workspace::{generate_lockfile, rustc, write_files, INIT_MANIFEST};
 
@@ -83,6 +86,7 @@ pub fn write_workspace(dir: &Path) {
             ("tiny.conf", "setting = 1\n"),
             ("enclave.toml", &spec()),
             (".gitignore", "/target\n"),
+            (POLICY_PATH, std::str::from_utf8(&test_policy()).unwrap()),
         ],
     );
     generate_lockfile(dir);
@@ -91,10 +95,19 @@ pub fn write_workspace(dir: &Path) {
 /// A policy pinned to `pcrs` (PCR0-2) for the enclave role, immutable, with
 /// the admin allowed to Encrypt (to make the test's SOPS files).
 pub fn pinned_policy(pcrs: &Measurements) -> String {
+    pinned_policy_with(pcrs, true)
+}
+
+/// [`pinned_policy`], with or without requiring the issue-20 context.
+pub fn pinned_policy_with(pcrs: &Measurements, require_recipients_context: bool) -> String {
     let mut input =
         RenderInput::from_measurements(pcrs, &[0, 1, 2], ENCLAVE_ROLE, ADMIN_ROLE).unwrap();
     input.producers = vec![ADMIN_ROLE.into()];
     input.immutable = true;
+    // Issue 20: the key decrypts only ciphertexts bound to a recipients policy.
+    if require_recipients_context {
+        input.require_context = vec![enclave::recipients::CONTEXT_KEY.into()];
+    }
     policy_text(&input).unwrap()
 }
 
@@ -136,6 +149,32 @@ pub fn rebuilt(repo: &Path, commit: &str, cache: &Path, target: &Path) -> (PathB
     (r.eif_path, r.pcrs)
 }
 
+/// What a job sends besides its input (issue 20): the recipients policy,
+/// the recipient keys (SPKI DER), the input's KMS context and the image's
+/// input-binding setting.
+pub struct JobShape {
+    /// The SOPS input; `None`: the project's writer, wrapped under the key with `context`.
+    pub input: Option<Vec<u8>>,
+    pub policy: Option<Vec<u8>>,
+    pub recipients: Vec<Vec<u8>>,
+    pub context: std::collections::BTreeMap<String, String>,
+    pub binding: enclave::recipients::InputBinding,
+}
+
+impl Default for JobShape {
+    /// The bound flow of the tests: [`test_policy`], its recipient, a bound input.
+    fn default() -> Self {
+        let policy = test_policy();
+        Self {
+            input: None,
+            context: bound_context(&policy),
+            policy: Some(policy),
+            recipients: vec![test_recipient_der()],
+            binding: enclave::recipients::InputBinding::Required,
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn pack(
     ca_dir: &Path,
@@ -145,6 +184,21 @@ pub fn pack(
     key: &str,
     build_info: &[u8],
     out: &Path,
+) -> (PathBuf, PathBuf) {
+    pack_shaped(ca_dir, pcrs, eif, kms, key, build_info, out, &JobShape::default())
+}
+
+/// [`pack`] with the issue-20 parts of the job chosen by the test.
+#[allow(clippy::too_many_arguments)]
+pub fn pack_shaped(
+    ca_dir: &Path,
+    pcrs: &Measurements,
+    eif: &Path,
+    kms: &KmsLocal,
+    key: &str,
+    build_info: &[u8],
+    out: &Path,
+    shape: &JobShape,
 ) -> (PathBuf, PathBuf) {
     // The local KMS reads its clock from a file (tests move it). Keep the
     // file at the real time for the whole job: documents minted after a slow
@@ -168,29 +222,34 @@ pub fn pack(
     let nsm = DevNsm::with_measurements(TestCa::load(ca_dir).unwrap(), pcrs.clone(), eif);
     let enclave_kms = patient_client(kms, "AKIDENCLAVE");
     let admin = patient_client(kms, "AKIDADMIN");
-    let input = sops_file(
-        &admin,
-        key,
-        &json!({"defaults": {"TOKEN": "s3cr3t"}, "services": {"api": {}}, "environments": {"prod": {}}}),
-    );
-    let spki = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../testvectors/receipts/rsa_test_key_2048.pub.pem"),
-    )
-    .unwrap();
-    let der = STANDARD
-        .decode(spki.lines().filter(|l| !l.starts_with("-----")).collect::<String>())
-        .unwrap();
-    let request = json!({
+    let input = shape.input.clone().unwrap_or_else(|| {
+        sops_file_with_context(
+            &admin,
+            key,
+            &json!({"defaults": {"TOKEN": "s3cr3t"}, "services": {"api": {}}, "environments": {"prod": {}}}),
+            shape.context.clone(),
+        )
+    });
+    let recipients: Vec<_> =
+        shape.recipients.iter().map(|der| json!({"publicKey": STANDARD.encode(der)})).collect();
+    let mut request = json!({
         "_type": "https://proofpack.dev/pack-request/v1",
         "jobId": "audit-e2e",
         "nonce": hex::encode([7u8; 32]),
         "inputs": [{"name": "secrets.enc.json", "sha256": hex::encode(Sha256::digest(&input))}],
-        "outputs": [{"name": "api-prod.ppa", "recipients": [{"publicKey": STANDARD.encode(der)}]}],
+        "outputs": [{"name": "api-prod.ppa", "recipients": recipients}],
         "target": {"service": "api", "environment": "prod"},
     });
+    if let Some(p) = &shape.policy {
+        request["recipientsPolicy"] = json!({"document": STANDARD.encode(p)});
+    }
     let job = PackJob { request: serde_json::to_vec(&request).unwrap(), inputs: vec![input] };
-    let svc = PackService::new(&nsm, &enclave_kms, BuildInfo::parse(build_info).unwrap());
+    let svc = PackService::with_input_binding(
+        &nsm,
+        &enclave_kms,
+        BuildInfo::parse(build_info).unwrap(),
+        shape.binding,
+    );
     let result = svc.pack(&job);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     ticker.join().unwrap();

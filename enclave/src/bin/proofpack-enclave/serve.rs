@@ -16,7 +16,19 @@ use enclave::backend::nsm_dev::DevNsm;
 use enclave::backend::Nsm;
 use enclave::forward::parse_cid_port;
 use enclave::receipt::statement::BuildInfo;
+use enclave::recipients::InputBinding;
 use enclave::service::{PackJob, PackService};
+
+/// Whether this image accepts SOPS/sealed inputs that are not bound to the
+/// job's recipients policy (issue 20). A compile-time setting, so it is part
+/// of the application binary, hence of PCR2, and every receipt states it:
+/// only the cargo feature `allow-unbound-inputs` (chosen by the build spec)
+/// turns it on.
+const INPUT_BINDING: InputBinding = if cfg!(feature = "allow-unbound-inputs") {
+    InputBinding::AllowUnbound
+} else {
+    InputBinding::Required
+};
 use enclave::transport::{serve_one, Endpoint, ErrorCode, JobCredentials, Limits, Listener};
 
 const AFTER_HELP: &str = "\
@@ -245,7 +257,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     return Err((ErrorCode::JobFailed, msg.to_string()));
                 }
             };
-            let service = PackService::new(nsm.as_ref(), kms, build_info.clone());
+            let service = PackService::with_input_binding(
+                nsm.as_ref(),
+                kms,
+                build_info.clone(),
+                INPUT_BINDING,
+            );
             match service.pack_timed(&job) {
                 Ok((out, report)) => {
                     let t = report.timings;

@@ -59,6 +59,9 @@ enum Command {
     Pack(verifier::cli::pack::PackArgs),
     /// Seal a file or environment variables for the enclave (user side).
     Seal(Box<verifier::cli::seal::SealArgs>),
+    // Secrets' owners: which recipients may receive what.
+    /// Recipients policy helpers: key fingerprint, policy check, SOPS context.
+    Recipients(verifier::cli::recipients::RecipientsArgs),
     /// Print the version.
     Version,
 }
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Receipt(args) => verifier::cli::receipt::run(args),
         Command::Pack(args) => verifier::cli::pack::run(args),
         Command::Seal(args) => verifier::cli::seal::run(*args),
+        Command::Recipients(args) => verifier::cli::recipients::run(args),
         Command::Image(cmd) => verifier::cli::image::run(cmd),
         Command::KmsPolicy(args) => verifier::cli::kms_policy::run(args),
     };
