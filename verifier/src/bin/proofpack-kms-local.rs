@@ -32,7 +32,8 @@ stored UNENCRYPTED in --state-dir (development server). Requests are logged to
 stderr as one line each (principal, operation, outcome), never with key
 material or plaintext.
 
-Exit codes: 0 never (runs until killed), 2 invalid arguments or configuration.";
+Exit codes: 0 only with --exit-on-stdin-eof once standard input closes (else
+it runs until killed), 2 invalid arguments or configuration.";
 
 /// Offline AWS KMS-compatible server for development and tests.
 #[derive(Debug, Parser)]
@@ -67,6 +68,11 @@ struct Args {
     /// Write the bound port number to this file once listening.
     #[arg(long)]
     port_file: Option<PathBuf>,
+    /// Exit when standard input reaches end of file: a parent that keeps the
+    /// write end of a pipe open stops the server just by exiting, even when
+    /// it crashes or never runs its cleanup (tests, the demo).
+    #[arg(long)]
+    exit_on_stdin_eof: bool,
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
@@ -121,6 +127,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         let tmp = pf.with_extension("tmp");
         std::fs::write(&tmp, port.to_string())?;
         std::fs::rename(&tmp, pf)?;
+    }
+    if args.exit_on_stdin_eof {
+        std::thread::spawn(|| {
+            // Read and discard until EOF (or an error), then stop.
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            eprintln!("kms-local: standard input closed, exiting (--exit-on-stdin-eof)");
+            std::process::exit(0);
+        });
     }
     serve(&server, &mut service, &principals, &args.region);
     Ok(())

@@ -42,6 +42,10 @@ pub const PRINCIPALS: &[(&str, &str, &str, bool)] = &[
 
 pub struct KmsLocal {
     child: Child,
+    /// The write end of the server's stdin: when this process exits, even
+    /// without dropping a `static` holding us, the server sees EOF and stops
+    /// (`--exit-on-stdin-eof`).
+    _lifeline: Option<std::process::ChildStdin>,
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub clock_file: PathBuf,
@@ -72,12 +76,15 @@ impl KmsLocal {
             .arg(&clock_file)
             .arg("--port-file")
             .arg(&port_file)
+            .arg("--exit-on-stdin-eof")
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
         if let Some(r) = root {
             cmd.arg("--attestation-root").arg(r);
         }
-        let child = cmd.spawn().unwrap();
+        let mut child = cmd.spawn().unwrap();
+        let lifeline = child.stdin.take();
         let start = Instant::now();
         let port = loop {
             if let Ok(s) = std::fs::read_to_string(&port_file) {
@@ -90,7 +97,7 @@ impl KmsLocal {
             );
             std::thread::sleep(Duration::from_millis(20));
         };
-        Self { child, port, dir, clock_file, log }
+        Self { child, _lifeline: lifeline, port, dir, clock_file, log }
     }
 
     pub fn endpoint(&self) -> String {
