@@ -8,7 +8,9 @@ use crate::receipt::KmsCall;
 use crate::secret::SecretBytes;
 
 /// What the running job expects of a sealed input, and how it can reach KMS.
-#[derive(Debug, Clone, Copy)]
+/// `Debug` is written by hand: the derived one would print `job_key`'s
+/// private components.
+#[derive(Clone, Copy)]
 pub struct JobContext<'a> {
     /// The job id (from the request).
     pub job_id: &'a str,
@@ -24,6 +26,20 @@ pub struct JobContext<'a> {
     pub recipients_policy: Option<&'a str>,
     /// Whether inputs not bound to that policy are accepted (image setting).
     pub binding: crate::recipients::InputBinding,
+}
+
+impl std::fmt::Debug for JobContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobContext")
+            .field("job_id", &self.job_id)
+            .field("user", &self.user)
+            .field("org_fingerprint", &hex::encode(self.org_fingerprint))
+            .field("recipient_doc_len", &self.recipient_doc.len())
+            .field("job_key", &"<redacted RSA private key>")
+            .field("recipients_policy", &self.recipients_policy)
+            .field("binding", &self.binding)
+            .finish()
+    }
 }
 
 /// A sealed input, opened. The plaintext lives in memory only.
@@ -137,4 +153,38 @@ pub fn open_level1(
 ) -> Result<SecretBytes, SealError> {
     let dek = unwrap_dek(org_key, w1)?;
     Ok(decrypt_content(&dek, &parsed.header.iv, parsed.aad, parsed.sealed)?)
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    /// Formatting a job context never prints the job's private key.
+    #[test]
+    fn debug_redacts_the_job_key() {
+        use rsa::traits::PrivateKeyParts as _;
+        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 1024).expect("key");
+        let fp = [7u8; 32];
+        let ctx = JobContext {
+            job_id: "j",
+            user: "u",
+            org_fingerprint: &fp,
+            recipient_doc: b"doc",
+            job_key: &key,
+            recipients_policy: None,
+            binding: crate::recipients::InputBinding::default(),
+        };
+        let text = format!("{ctx:?}");
+        assert!(text.contains("redacted"), "{text}");
+        // The hazard is real: the key's own Debug prints its private
+        // exponent and primes, in exactly this form.
+        let raw = format!("{key:?}");
+        let secrets: Vec<String> = std::iter::once(format!("{:?}", key.d()))
+            .chain(key.primes().iter().map(|p| format!("{p:?}")))
+            .collect();
+        for s in &secrets {
+            assert!(raw.contains(s.as_str()), "{raw}");
+            assert!(!text.contains(s.as_str()), "private key material printed: {text}");
+        }
+    }
 }
