@@ -344,3 +344,17 @@ fn unbound_decrypt_is_found_and_a_bound_policy_passes() {
     let p = Policy::parse_str(&keys).expect("parse");
     assert!(unbound_decrypt(&p, &cfg(), "proofpack:recipients").is_some(), "{keys}");
 }
+
+// ---- principal identity keys follow the evaluator's derivation -------------
+
+/// A role session named as the principal has the *role's* ARN as
+/// `aws:PrincipalArn`; the analyser must not read the session ARN there.
+#[test]
+fn session_principal_arn_is_the_role_arn() {
+    let session = "arn:aws:sts::111122223333:assumed-role/pack-enclave/i-0abc";
+    let extra = format!(
+        r#"{{"Effect":"Allow","Principal":{{"AWS":"{session}"}},"Action":"kms:Decrypt","Resource":"*","Condition":{{"ArnEquals":{{"aws:PrincipalArn":"{ROLE}"}}}}}}"#
+    );
+    let t = pinned_with(&extra);
+    assert_witnessed(&analyse(&t), &t);
+}

@@ -334,7 +334,7 @@ impl Caller {
     }
 
     /// `aws:PrincipalArn`: the role ARN for a role session.
-    fn principal_arn(&self) -> Option<String> {
+    pub(crate) fn principal_arn(&self) -> Option<String> {
         if self.is_service {
             return None;
         }

@@ -269,7 +269,11 @@ impl Context for AbsCtx<'_> {
             {
                 Lookup::Missing
             }
-            "aws:principalarn" if self.class.arn_known => single(&self.class.arn),
+            // Derived from the caller exactly as the evaluator does: a role
+            // session's principal ARN is its role's ARN, not the session's.
+            "aws:principalarn" if self.class.arn_known => {
+                self.caller.principal_arn().map_or(Lookup::Missing, |a| single(&a))
+            }
             "aws:principalaccount" | "kms:calleraccount" => match &self.caller.account {
                 Some(a) => single(a),
                 None => Lookup::Free,
