@@ -5,7 +5,7 @@
 //! and the oracle live in `verifier::kms_policy::differential` (shared with
 //! the `kms_differential` fuzz target).
 //!
-//! Case count: `PROPTEST_CASES` (default 64 here, for the debug build of
+//! Case count: `PROPTEST_CASES` (default 256 here, for the debug build of
 //! `cargo test --workspace`); `scripts/test` runs this test again in release
 //! with `PROPTEST_CASES=10000`. Throughput is printed at the end.
 
@@ -18,7 +18,7 @@ use proptest::test_runner::{Config, TestRunner};
 use verifier::kms_policy::differential::{check_bytes, Stats};
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
 }
 
 #[test]

@@ -284,7 +284,11 @@ pub fn generate(ch: &mut Choices<'_>) -> Case {
     }
     let extra = if statements.is_empty() { 1 + ch.below(3) } else { ch.below(3) };
     for _ in 0..extra {
-        statements.push(statement(ch, &expected));
+        if ch.chance(20) {
+            statements.push(identity_statement(ch));
+        } else {
+            statements.push(statement(ch, &expected));
+        }
     }
     let version = match ch.below(10) {
         0 => None,
@@ -362,6 +366,53 @@ fn template(ch: &mut Choices<'_>, e: &Expected) -> Vec<String> {
         }
     }
     out
+}
+
+/// A statement whose condition is on the caller's identity (principal ARN,
+/// account, service), where the analyser's principal classes and the
+/// evaluator's derivation from the caller ARN must agree (role sessions,
+/// service principals, accounts named only in conditions).
+fn identity_statement(ch: &mut Choices<'_>) -> String {
+    let effect = if ch.chance(70) { "Allow" } else { "Deny" };
+    let principal = if ch.chance(40) {
+        "\"*\"".to_string()
+    } else {
+        format!("{{\"AWS\":{}}}", json_str(ch.pick(NAMED)))
+    };
+    let key = ch.pick(&[
+        "aws:PrincipalArn",
+        "aws:PrincipalAccount",
+        "kms:CallerAccount",
+        "aws:PrincipalIsAWSService",
+        "aws:PrincipalServiceName",
+    ]);
+    let base =
+        ch.pick(&["StringEquals", "StringNotEquals", "ArnEquals", "ArnLike", "ArnNotLike", "Bool"]);
+    let op = mutate_op(ch, base);
+    let value = match key {
+        "aws:PrincipalArn" => ch
+            .pick(&[
+                NAMED[0],
+                NAMED[1],
+                NAMED[3],
+                NAMED[6],
+                "arn:aws:iam::111122223333:role/*",
+                "arn:aws:sts::111122223333:assumed-role/*",
+            ])
+            .to_string(),
+        "aws:PrincipalIsAWSService" => ch.pick(&["true", "false"]).to_string(),
+        "aws:PrincipalServiceName" => ch.pick(&["ec2.amazonaws.com", "*"]).to_string(),
+        _ => ch.pick(&[KEY_ACCT, OTHER_ACCT, "999988887777"]).to_string(),
+    };
+    let cond = if ch.chance(15) {
+        format!("\"Null\":{{{}:{}}}", json_str(key), json_str(ch.pick(&["true", "false"])))
+    } else {
+        format!("{}:{{{}:{}}}", json_str(&op), json_str(key), json_str(&value))
+    };
+    format!(
+        "{{\"Effect\":\"{effect}\",\"Principal\":{principal},\"Action\":{},\"Resource\":\"*\",\"Condition\":{{{cond}}}}}",
+        json_str(ch.pick(&["kms:Decrypt", "kms:*", "kms:ReEncrypt*", "kms:PutKeyPolicy"]))
+    )
 }
 
 /// Sometimes adds a set prefix or `IfExists` to an operator.
