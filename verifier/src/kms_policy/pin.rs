@@ -775,9 +775,10 @@ fn describe_pcrs(m: &BTreeMap<u8, String>, exp: &Expected) -> String {
         };
         parts.push(format!("PCR{i} {d}"));
     }
+    // Indices outside E are in the map only when the policy refers to them.
     for (i, v) in m {
-        if !exp.pcrs.contains_key(i) && *v != zero_pcr() {
-            parts.push(format!("PCR{i} set"));
+        if !exp.pcrs.contains_key(i) {
+            parts.push(format!("PCR{i} {}", if *v == zero_pcr() { "zeros" } else { "set" }));
         }
     }
     parts.join(", ")
