@@ -579,8 +579,9 @@ impl fmt::Display for Violation {
         if let Some(r) = &self.request {
             writeln!(
                 f,
-                "request: {} {} recipient={:?} context={:?}",
+                "request: {}{} {} recipient={:?} context={:?}",
                 r.principal,
+                r.session_role.as_deref().map(|x| format!(" (session of {x})")).unwrap_or_default(),
                 r.action,
                 r.recipient.as_ref().map(|m| m
                     .pcrs
@@ -769,6 +770,41 @@ fn sweep(
     });
     callers.sort();
     callers.dedup();
+    // A role session belongs to one role, whose path its ARN does not show:
+    // try it as a session of every known role of that name (and of the
+    // path-less one), each a caller that can exist.
+    let roles: Vec<String> =
+        callers.iter().filter(|c| c.starts_with("arn:") && c.contains(":role/")).cloned().collect();
+    let mut whos: Vec<Who> = Vec::new();
+    for c in &callers {
+        let p = eval::Caller::parse(c);
+        if !p.is_session {
+            whos.push(Who { principal: c.clone(), role: None });
+            continue;
+        }
+        let plain = format!(
+            "arn:{}:iam::{}:role/{}",
+            p.partition.as_deref().unwrap_or("aws"),
+            p.account.as_deref().unwrap_or(""),
+            p.role_name.as_deref().unwrap_or("")
+        );
+        let mut mine: Vec<String> = roles
+            .iter()
+            .filter(|r| {
+                let rc = eval::Caller::parse(r);
+                rc.account == p.account && rc.role_name == p.role_name
+            })
+            .cloned()
+            .collect();
+        mine.push(plain);
+        mine.sort();
+        mine.dedup();
+        for role in mine {
+            if !is_trusted(cfg, &role) {
+                whos.push(Who { principal: c.clone(), role: Some(role) });
+            }
+        }
+    }
     // Values worth trying per settable key.
     let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut pcr_lits: BTreeMap<u8, Vec<String>> = BTreeMap::new();
@@ -797,8 +833,9 @@ fn sweep(
     if cfg.multi_region != Some(false) {
         acts.push("kms:ReplicateKey");
     }
-    let base = |p: &str, a: &str| {
-        let mut r = Request::new(p, a).assume_iam_allows(true);
+    let base = |w: &Who, a: &str| {
+        let mut r = Request::new(&w.principal, a).assume_iam_allows(true);
+        r.session_role = w.role.clone();
         if let Some(k) = &cfg.key_arn {
             r = r.with_key_arn(k.clone());
         }
@@ -806,16 +843,16 @@ fn sweep(
     };
     let mut requests: Vec<Request> = Vec::new();
     // Systematic: every caller and action, no Recipient, keys absent.
-    for p in &callers {
+    for w in &whos {
         for a in &acts {
-            requests.push(base(p, a));
+            requests.push(base(w, a));
         }
     }
     // Sampled: callers, actions, documents and contexts.
     for _ in 0..REQUESTS_PER_READING {
-        let p = callers.get(ch.below(callers.len())).cloned().unwrap_or_default();
+        let Some(w) = whos.get(ch.below(whos.len())) else { break };
         let a = acts.get(ch.below(acts.len())).copied().unwrap_or("kms:Decrypt");
-        let mut r = base(&p, a);
+        let mut r = base(w, a);
         if actions::is_recipient_capable(a) && ch.chance(60) {
             r = r.with_recipient_pcrs(&document(cfg, &pcr_lits, ch));
         }
@@ -839,7 +876,7 @@ fn sweep(
         }
         stats.requests += 1;
         if r.action == "kms:CreateGrant" {
-            if grant_escalates(policy, cfg, &r, &callers, &keys, ch) {
+            if grant_escalates(policy, cfg, &r, &whos, &keys, ch) {
                 return Some(r);
             }
             continue;
@@ -851,6 +888,12 @@ fn sweep(
         }
     }
     None
+}
+
+/// A caller of the sweep: an ARN and, for a role session, its role.
+struct Who {
+    principal: String,
+    role: Option<String>,
 }
 
 const MULTI: &[&str] = &["kms:grantoperations", "kms:encryptioncontextkeys"];
@@ -890,7 +933,7 @@ fn grant_escalates(
     policy: &Policy,
     cfg: &Config,
     r: &Request,
-    callers: &[String],
+    callers: &[Who],
     keys: &BTreeMap<String, Vec<String>>,
     ch: &mut Choices<'_>,
 ) -> bool {
@@ -910,8 +953,10 @@ fn grant_escalates(
             continue;
         }
         let action = format!("kms:{op}");
-        let open = callers.iter().chain(std::iter::once(&r.principal)).any(|p| {
-            let mut u = Request::new(p, &action).assume_iam_allows(true);
+        let me = Who { principal: r.principal.clone(), role: r.session_role.clone() };
+        let open = callers.iter().chain(std::iter::once(&me)).any(|w| {
+            let mut u = Request::new(&w.principal, &action).assume_iam_allows(true);
+            u.session_role = w.role.clone();
             if let Some(k) = &cfg.key_arn {
                 u = u.with_key_arn(k.clone());
             }

@@ -68,6 +68,12 @@ pub struct Request {
     /// ARN of the key the policy is attached to, if known (for non-`*`
     /// resources and the cross-account rule).
     pub key_arn: Option<String>,
+    /// For a role-session caller: the ARN of its role, path included. A
+    /// session ARN (`arn:aws:sts::A:assumed-role/NAME/S`) does not carry the
+    /// role's path, so without this the session matches every role element
+    /// named NAME and its `aws:PrincipalArn` is taken to be the path-less
+    /// `arn:aws:iam::A:role/NAME`.
+    pub session_role: Option<String>,
 }
 
 impl Request {
@@ -80,7 +86,23 @@ impl Request {
             recipient: None,
             iam_allows: false,
             key_arn: None,
+            session_role: None,
         }
+    }
+
+    /// Names the role (ARN with path) of a role-session caller.
+    pub fn with_session_role(mut self, role_arn: impl Into<String>) -> Self {
+        self.session_role = Some(role_arn.into());
+        self
+    }
+
+    /// The caller as the policy sees it.
+    pub(crate) fn caller(&self) -> Caller {
+        let mut c = Caller::parse(&self.principal);
+        if c.is_session {
+            c.role_arn = self.session_role.clone();
+        }
+        c
     }
 
     /// Attaches the PCRs of a verified Recipient attestation document.
@@ -178,7 +200,7 @@ struct RequestCtx<'a> {
 
 impl<'a> RequestCtx<'a> {
     fn new(req: &'a Request) -> Self {
-        Self { req, nitro: req.nitro_keys(), caller: Caller::parse(&req.principal) }
+        Self { req, nitro: req.nitro_keys(), caller: req.caller() }
     }
 }
 
@@ -295,6 +317,8 @@ pub(crate) struct Caller {
     pub account: Option<String>,
     /// `role` for role ARNs and role sessions: (name).
     pub role_name: Option<String>,
+    /// For a session: its role's ARN with path, when known.
+    pub role_arn: Option<String>,
     pub is_session: bool,
     pub is_service: bool,
 }
@@ -306,6 +330,7 @@ impl Caller {
             partition: None,
             account: None,
             role_name: None,
+            role_arn: None,
             is_session: false,
             is_service: false,
         };
@@ -339,6 +364,9 @@ impl Caller {
             return None;
         }
         if self.is_session {
+            if let Some(r) = &self.role_arn {
+                return Some(r.clone());
+            }
             return Some(format!(
                 "arn:{}:iam::{}:role/{}",
                 self.partition.as_deref().unwrap_or("aws"),
@@ -387,6 +415,9 @@ fn aws_element_matches(elem: &str, caller: &Caller) -> PMatch {
     }
     // A role element covers every session of that role.
     let e = Caller::parse(elem);
+    if let (true, Some(role)) = (caller.is_session, &caller.role_arn) {
+        return if elem == role { PMatch::Direct } else { PMatch::No };
+    }
     if caller.is_session
         && e.role_name.is_some()
         && !e.is_session
@@ -567,7 +598,7 @@ pub fn evaluate(policy: &Policy, req: &Request) -> Decision {
 /// Evaluates a request against a policy under the given reading of
 /// undocumented points.
 pub fn evaluate_with(policy: &Policy, req: &Request, reading: Reading) -> Decision {
-    let caller = Caller::parse(&req.principal);
+    let caller = req.caller();
     let ctx = RequestCtx::new(req);
     let key_acct = req.key_arn.as_deref().and_then(key_account);
     let cross_account = match (&key_acct, &caller.account) {
@@ -678,6 +709,33 @@ mod tests {
         assert_eq!(
             account_principal("arn:aws:iam::444455556666:root").as_deref(),
             Some("444455556666")
+        );
+    }
+
+    /// A session whose role is known matches that role's element only, and
+    /// its principal ARN keeps the role's path.
+    #[test]
+    fn session_with_known_role() {
+        let r = Request::new("arn:aws:sts::111122223333:assumed-role/enclave/s", "kms:Decrypt")
+            .with_session_role("arn:aws:iam::111122223333:role/team/enclave");
+        let c = r.caller();
+        assert_eq!(
+            aws_element_matches("arn:aws:iam::111122223333:role/team/enclave", &c),
+            PMatch::Direct
+        );
+        assert_eq!(aws_element_matches("arn:aws:iam::111122223333:role/enclave", &c), PMatch::No);
+        assert_eq!(
+            r.lookup("aws:principalarn"),
+            Lookup::Present {
+                values: vec!["arn:aws:iam::111122223333:role/team/enclave".into()],
+                multi: false
+            }
+        );
+        // Unknown role: any role of that name, path-less principal ARN.
+        let u = Request::new("arn:aws:sts::111122223333:assumed-role/enclave/s", "kms:Decrypt");
+        assert_eq!(
+            aws_element_matches("arn:aws:iam::111122223333:role/team/enclave", &u.caller()),
+            PMatch::Direct
         );
     }
 
