@@ -358,3 +358,22 @@ fn session_principal_arn_is_the_role_arn() {
     let t = pinned_with(&extra);
     assert_witnessed(&analyse(&t), &t);
 }
+
+/// A role session named in an Allow, and a Deny on a *pathed* role of the
+/// same name: the session may belong to the path-less role, which the Deny
+/// does not cover (found by the differential property).
+#[test]
+fn named_session_is_not_certainly_denied_by_a_pathed_role() {
+    let session = "arn:aws:sts::111122223333:assumed-role/pack-enclave/i-0abc";
+    let extra = format!(
+        r#"{{"Effect":"Allow","Principal":{{"AWS":"{session}"}},"Action":"kms:ReEncrypt*","Resource":"*"}},{{"Effect":"Deny","Principal":{{"AWS":"arn:aws:iam::111122223333:role/team/pack-enclave"}},"Action":"kms:*","Resource":"*"}}"#
+    );
+    let t = pinned_with(&extra);
+    let a = analyse(&t);
+    assert_witnessed(&a, &t);
+    assert!(
+        a.witnesses.iter().any(|w| w.session_role.as_deref() == Some(ROLE)),
+        "{:#?}",
+        a.witnesses
+    );
+}

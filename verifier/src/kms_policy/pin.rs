@@ -125,6 +125,9 @@ impl Config {
 pub struct Witness {
     /// Caller ARN (synthetic for unnamed classes).
     pub principal: String,
+    /// For a role-session caller: its role's ARN (path included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_role: Option<String>,
     /// What the caller stands for.
     pub principal_class: String,
     /// Action.
@@ -151,6 +154,7 @@ impl Witness {
     /// The concrete request this witness stands for.
     pub fn to_request(&self, key_arn: Option<&str>) -> Request {
         let mut r = Request::new(&self.principal, &self.action).assume_iam_allows(true);
+        r.session_role = self.session_role.clone();
         r.context = self.context.clone();
         if self.has_recipient {
             let mut m = build_spec::pcr::Measurements::new();
@@ -202,6 +206,22 @@ pub struct Class {
     pub arn_known: bool,
     /// Exempt from the question (declared trusted).
     pub trusted: bool,
+    /// For a role session named in the policy: the role it is taken to
+    /// belong to (its ARN does not show the role's path, so a session class
+    /// is made for every role of that name the policy names, and the
+    /// path-less one).
+    pub session_role: Option<String>,
+}
+
+impl Class {
+    /// The caller this class stands for.
+    fn caller(&self) -> Caller {
+        let mut c = Caller::parse(&self.arn);
+        if c.is_session {
+            c.role_arn = self.session_role.clone();
+        }
+        c
+    }
 }
 
 /// Context for one abstract request.
@@ -338,7 +358,7 @@ impl Analyser<'_> {
     /// the request context, computed once per (class, action) instead of
     /// once per PCR scenario.
     fn heads(&self, class: &Class, action: &str) -> Vec<usize> {
-        let caller = Caller::parse(&class.arn);
+        let caller = class.caller();
         let key = self.cfg.key_arn.as_deref();
         (0..self.policy.statements.len())
             .filter(|i| {
@@ -420,13 +440,7 @@ impl Analyser<'_> {
         grant_ops: Option<&'b [String]>,
     ) -> AbsCtx<'b> {
         let nitro = if actions::is_recipient_capable(action) { nitro } else { None };
-        AbsCtx {
-            class,
-            caller: Caller::parse(&class.arn),
-            nitro,
-            grant_ops,
-            absent: self.absent.as_ref(),
-        }
+        AbsCtx { class, caller: class.caller(), nitro, grant_ops, absent: self.absent.as_ref() }
     }
 }
 
@@ -526,13 +540,47 @@ pub fn classes(policy: &Policy, cfg: &Config) -> Vec<Class> {
     };
     let mut out = Vec::new();
     for n in &named {
-        let acct = Caller::parse(n).account;
-        out.push(Class {
-            arn: n.clone(),
-            label: n.clone(),
-            arn_known: true,
-            trusted: trusted(n, acct.as_deref()),
-        });
+        let c = Caller::parse(n);
+        let acct = c.account.clone();
+        if !c.is_session {
+            out.push(Class {
+                arn: n.clone(),
+                label: n.clone(),
+                arn_known: true,
+                trusted: trusted(n, acct.as_deref()),
+                session_role: None,
+            });
+            continue;
+        }
+        let plain = format!(
+            "arn:{}:iam::{}:role/{}",
+            c.partition.as_deref().unwrap_or(&partition),
+            acct.as_deref().unwrap_or(""),
+            c.role_name.as_deref().unwrap_or("")
+        );
+        let mut roles: Vec<String> = named
+            .iter()
+            .filter(|r| {
+                let rc = Caller::parse(r);
+                !rc.is_session
+                    && rc.role_name.is_some()
+                    && rc.account == c.account
+                    && rc.role_name == c.role_name
+            })
+            .cloned()
+            .collect();
+        roles.push(plain);
+        roles.sort();
+        roles.dedup();
+        for role in roles {
+            out.push(Class {
+                arn: n.clone(),
+                label: format!("{n} (a session of {role})"),
+                arn_known: true,
+                trusted: trusted(n, acct.as_deref()) || trusted(&role, acct.as_deref()),
+                session_role: Some(role),
+            });
+        }
     }
     for a in &accounts {
         let arn = format!("arn:{partition}:iam::{a}:role/proofpack-unnamed-principal");
@@ -541,6 +589,7 @@ pub fn classes(policy: &Policy, cfg: &Config) -> Vec<Class> {
             trusted: trusted(&arn, Some(a)),
             arn,
             arn_known: false,
+            session_role: None,
         });
     }
     out.push(Class {
@@ -548,6 +597,7 @@ pub fn classes(policy: &Policy, cfg: &Config) -> Vec<Class> {
         label: "a principal of an account the policy does not mention".into(),
         arn_known: false,
         trusted: false,
+        session_role: None,
     });
     // `"*"` and NotPrincipal also cover AWS services calling with their own
     // service principal (that is why `aws:PrincipalIsAWSService` exists).
@@ -562,6 +612,7 @@ pub fn classes(policy: &Policy, cfg: &Config) -> Vec<Class> {
             },
             arn_known: true,
             trusted: cfg.trusted.iter().any(|t| t == s),
+            session_role: None,
         });
     }
     out
@@ -1157,6 +1208,7 @@ fn make_witness(
 ) -> Witness {
     let mut w = Witness {
         principal: class.arn.clone(),
+        session_role: class.session_role.clone(),
         principal_class: class.label.clone(),
         action: action.to_string(),
         has_recipient: nitro.is_some(),
@@ -1266,8 +1318,11 @@ fn search_context(an: &Analyser<'_>, class: &Class, w: &mut Witness) -> bool {
             }
             for v in &c.values {
                 let arn = v.raw.replace(['*', '?'], "x");
+                let c = Caller::parse(&arn);
+                // Not a session: its role (and so what it matches) is unknown.
                 if arn.starts_with("arn:")
-                    && Caller::parse(&arn).account == acct
+                    && c.account == acct
+                    && !c.is_session
                     && !callers.contains(&arn)
                 {
                     callers.push(arn);
