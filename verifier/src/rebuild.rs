@@ -368,6 +368,7 @@ pub fn rebuild(
         },
         verbose: opts.verbose,
         prebuilt: None,
+        spec_repo_path: Some(opts.spec_path.clone()),
     };
     let out = build::build(&req, progress)?;
     if entry.exists() {

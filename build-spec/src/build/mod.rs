@@ -28,6 +28,7 @@
 //! clock or the network: the epoch and the blobs are given by the caller.
 
 pub mod blobs;
+pub mod build_info;
 pub mod cargo;
 mod eif_glue;
 pub mod layout;
@@ -241,6 +242,12 @@ pub struct BuildRequest {
     /// Use these already-compiled binaries instead of running cargo (the Nix
     /// flake builds them with Nix, then assembles with the same layout code).
     pub prebuilt: Option<Prebuilt>,
+    /// The spec's path relative to the repository root, recorded in the
+    /// baked `/etc/proofpack/build-info.json` (see [`build_info`]). The file
+    /// is baked when this, the source's commit and tree, and the spec's
+    /// `image.repository` are all known; otherwise the manifest warns that
+    /// the application will not start.
+    pub spec_repo_path: Option<String>,
 }
 
 /// Binaries compiled outside proofpack (recorded as such in the manifest).
@@ -482,6 +489,49 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
     };
 
     let mut rootfs_files = Vec::new();
+    let mut extra_warnings = Vec::new();
+    let build_info = match (&req.spec_repo_path, &req.source.git_commit, &req.source.git_tree) {
+        (Some(spec_path), Some(commit), Some(tree)) => build_info::render(
+            &spec,
+            &req.spec_bytes,
+            &req.profile,
+            &build_info::BuildInfoSource {
+                spec_path: spec_path.clone(),
+                commit: commit.clone(),
+                tree: tree.clone(),
+                dirty: req.source.dirty,
+            },
+        ),
+        _ => None,
+    };
+    match (&build_info, &app_source) {
+        (Some(_), AppSource::Oci(_)) => extra_warnings.push(format!(
+            "/{} is not baked into an [app.oci] image (the image is the whole application \
+             ramdisk): put it into the image",
+            build_info::BUILD_INFO_ROOTFS_PATH
+        )),
+        (Some(bytes), AppSource::Cargo(_)) => {
+            if spec.rootfs.files.iter().any(|f| f.path == build_info::BUILD_INFO_ROOTFS_PATH) {
+                return Err(BuildError::RootfsFile {
+                    path: build_info::BUILD_INFO_ROOTFS_PATH.into(),
+                    message: "the build writes this file itself (build-info); remove the \
+                              [[rootfs.files]] entry"
+                        .into(),
+                });
+            }
+            rootfs_files.push((
+                build_info::BUILD_INFO_ROOTFS_PATH.to_string(),
+                build_info::BUILD_INFO_MODE,
+                "generated build-info".to_string(),
+                bytes.clone(),
+            ));
+        }
+        (None, _) => extra_warnings.push(format!(
+            "/{} not baked (needs a git commit, the spec's path in the repository and \
+             image.repository): proofpack-enclave serve refuses to start without it",
+            build_info::BUILD_INFO_ROOTFS_PATH
+        )),
+    }
     for f in &spec.rootfs.files {
         let p = workspace.join(&f.source);
         let content = crate::bounded::read_file(&p, MAX_INPUT_FILE_LEN).map_err(|e| {
@@ -656,6 +706,8 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
         nix,
         oci: oci_record,
     });
+    let mut manifest = manifest;
+    manifest.warnings.extend(extra_warnings);
     let manifest_path = req.out_dir.join(MANIFEST_FILE);
     write_file(&manifest_path, manifest.to_json().as_bytes())?;
     Ok(BuildOutput {

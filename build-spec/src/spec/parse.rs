@@ -145,6 +145,13 @@ pub struct Image {
     pub arch: String,
     /// Kernel command line, stored exactly (no trailing newline).
     pub cmdline: String,
+    /// The source repository's canonical name (e.g.
+    /// `git+https://github.com/org/app`), written into the image's
+    /// `/etc/proofpack/build-info.json`. Taken from the spec, not from where
+    /// the sources were read, so a build and a rebuild from any clone bake
+    /// the same bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
 }
 
 /// `[toolchain]`: the exact compiler, as `rustc -vV` prints it.
@@ -425,6 +432,15 @@ impl Spec {
             ));
         }
         check_line("image.cmdline", &self.image.cmdline)?;
+        if let Some(r) = &self.image.repository {
+            if r.is_empty() || r.len() > 512 || r.chars().any(char::is_control) {
+                return Err(bad(
+                    "image.repository",
+                    r,
+                    "a non-empty repository name of at most 512 characters, no control characters",
+                ));
+            }
+        }
 
         let release = self.toolchain.release.as_deref().ok_or_else(|| {
             missing("toolchain.release", "the exact rustc release (`rustc -vV` release:)")

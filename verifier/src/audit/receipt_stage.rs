@@ -179,5 +179,6 @@ pub fn facts_of(statement: &Value) -> ReceiptFacts {
         kms_keys: dedup_keys(keys),
         outputs,
         eif_sha384: s(p, &["enclave", "eifSha384"]).map(str::to_string),
+        source_dirty: p.pointer("/source/dirty") == Some(&Value::Bool(true)),
     }
 }

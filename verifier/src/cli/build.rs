@@ -266,10 +266,22 @@ fn run_build(a: BuildArgs) -> anyhow::Result<ExitCode> {
         ),
         Ok(None) => (SourceInfo::default(), None),
         Err(crate::git::GitError::Dirty { .. }) if a.allow_dirty => {
-            (SourceInfo { dirty: true, ..SourceInfo::default() }, None)
+            // HEAD plus uncommitted changes: the build-info names HEAD and
+            // says `"dirty": true` (the audit reports it).
+            let head = crate::git::locate(&a.spec)?.and_then(|(h, _)| h);
+            (
+                SourceInfo {
+                    git_commit: head.as_ref().map(|h| h.commit.clone()),
+                    git_tree: head.as_ref().map(|h| h.tree.clone()),
+                    repository: None,
+                    dirty: true,
+                },
+                head.map(|h| h.time),
+            )
         }
         Err(e) => return Err(e.into()),
     };
+    let spec_repo_path = crate::git::locate(&a.spec)?.and_then(|(_, rel)| rel);
     let blobs = match (profile.kernel, &a.blobs) {
         (KernelSource::NitroCliBlobs, Some(dir)) => {
             let src = spec.blobs.as_ref().context("spec has no [blobs] section")?;
@@ -295,6 +307,7 @@ fn run_build(a: BuildArgs) -> anyhow::Result<ExitCode> {
             .prebuilt_init
             .as_ref()
             .map(|i| build::Prebuilt { init: i.clone(), app: a.prebuilt_app.clone() }),
+        spec_repo_path,
     };
     let spinner = Spinner::new(a.common.quiet);
     let started = std::time::Instant::now();
