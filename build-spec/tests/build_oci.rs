@@ -121,6 +121,7 @@ fn request(f: &Fixture, out: &Path, epoch: u64) -> BuildRequest {
         verbose: false,
         prebuilt: Some(Prebuilt { init: f.root.join("init.bin"), app: None }),
         spec_repo_path: None,
+        debian_kernel: None,
     }
 }
 

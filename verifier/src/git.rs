@@ -402,11 +402,15 @@ pub fn working_tree_state(dir: &Path, ignore: &[PathBuf]) -> Result<Option<Commi
     }))
 }
 
+/// What [`locate`] finds: `HEAD` (when it has a commit) and the file's
+/// path relative to the work tree root.
+pub type Located = (Option<CommitInfo>, Option<String>);
+
 /// A file's repository: `HEAD` (when it has a commit) and the file's path
 /// relative to the work tree root, `/`-separated. `Ok(None)` outside any
 /// repository. Used for the build-info of a local build (the spec's path
 /// in the repository; `HEAD` of a dirty tree built with `--allow-dirty`).
-pub fn locate(file: &Path) -> Result<Option<(Option<CommitInfo>, Option<String>)>, GitError> {
+pub fn locate(file: &Path) -> Result<Option<Located>, GitError> {
     let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
     let abs = abs.canonicalize().unwrap_or(abs);
     let dir = abs.parent().unwrap_or(&abs);

@@ -1024,7 +1024,7 @@ fn app_ramdisk_file(eif: &Path, path: &str) -> Option<Vec<u8>> {
     let len = rd[start..].windows(2).position(|w| w == b"}\n")? + 2;
     let data = rd[start..start + len].to_vec();
     use sha2::Digest as _;
-    assert_eq!(sha2::Sha256::digest(&data).as_slice(), entry.sha256.as_slice());
+    assert_eq!(<[u8; 32]>::from(sha2::Sha256::digest(&data)), entry.sha256);
     Some(data)
 }
 

@@ -101,6 +101,11 @@ pub struct AuditOptions {
     #[arg(long, value_name = "DIR")]
     pub blobs: Option<PathBuf>,
 
+    /// The fetched Debian kernel package for rebuilds of a profile with
+    /// kernel = "debian-package" (`scripts/enclave-emulator fetch-kernel`).
+    #[arg(long, value_name = "DIR")]
+    pub debian_kernel: Option<PathBuf>,
+
     /// Directory (or file) of EIF images that may have run: an image whose
     /// computed PCRs equal a receipt's is diffed against the rebuild when
     /// the PCRs differ, to name the changed files.
@@ -361,6 +366,7 @@ pub fn build_auditor(o: &AuditOptions, command: &str) -> anyhow::Result<Auditor>
             repo: repo.clone(),
             profile: o.profile.clone(),
             blobs_dir: o.blobs.clone(),
+            debian_kernel: o.debian_kernel.clone(),
             cache_dir: None,
             no_cache: o.no_cache,
             allow_toolchain_mismatch: o.allow_toolchain_mismatch,

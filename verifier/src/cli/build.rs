@@ -98,6 +98,10 @@ pub struct BuildArgs {
     /// AWS blobs: `proofpack blobs fetch` output or a plain directory.
     #[arg(long)]
     pub blobs: Option<PathBuf>,
+    /// The fetched Debian kernel package (`.deb` + unpacked `root/`) for a
+    /// profile with kernel = "debian-package" (`scripts/enclave-emulator fetch-kernel`).
+    #[arg(long, value_name = "DIR")]
+    pub debian_kernel: Option<PathBuf>,
     /// Cargo target directory (default `<workspace>/target/proofpack`).
     #[arg(long)]
     pub target_dir: Option<PathBuf>,
@@ -157,6 +161,10 @@ pub struct RebuildArgs {
     /// AWS blobs for the production profile.
     #[arg(long)]
     pub blobs: Option<PathBuf>,
+    /// The fetched Debian kernel package (`.deb` + unpacked `root/`) for a
+    /// profile with kernel = "debian-package" (`scripts/enclave-emulator fetch-kernel`).
+    #[arg(long, value_name = "DIR")]
+    pub debian_kernel: Option<PathBuf>,
     /// Cache directory (default `$PROOFPACK_CACHE_DIR` or `~/.cache/proofpack/rebuild`).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
@@ -308,6 +316,7 @@ fn run_build(a: BuildArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map(|i| build::Prebuilt { init: i.clone(), app: a.prebuilt_app.clone() }),
         spec_repo_path,
+        debian_kernel: a.debian_kernel.clone(),
     };
     let spinner = Spinner::new(a.common.quiet);
     let started = std::time::Instant::now();
@@ -439,6 +448,7 @@ fn run_rebuild(a: RebuildArgs) -> anyhow::Result<ExitCode> {
         spec_path: a.spec.clone(),
         profile: a.profile.clone(),
         blobs_dir: a.blobs.clone(),
+        debian_kernel: a.debian_kernel.clone(),
         cache_dir: a.cache_dir.clone(),
         no_cache: a.no_cache,
         allow_toolchain_mismatch: a.allow_toolchain_mismatch,
