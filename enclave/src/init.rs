@@ -20,7 +20,8 @@
 //! 3. sends the heartbeat byte `0xB7` to vsock CID 3 port 9000 and waits for
 //!    the echo (nitro-cli's "enclave ready" signal);
 //! 4. reads `/cmd` and `/env` and unlinks them;
-//! 5. moves `/rootfs` onto `/` (`mount --move` + `chroot`), then mounts
+//! 5. bind-mounts `/rootfs` onto itself and moves it onto `/` (`mount
+//!    --rbind`, `mount --move` + `chroot`), then mounts
 //!    `proc`, `sysfs`, `devtmpfs`, and `tmpfs` on `/run` and `/tmp` inside it;
 //! 6. brings the loopback interface `lo` up (see "Loopback" below); a failure
 //!    is printed on the console and boot continues;
@@ -413,6 +414,13 @@ pub mod run {
             Ok(_) => step("parse /env", parse_env(&read_config("/env")?))?,
             Err(_) => Vec::new(),
         };
+        // /rootfs is a directory of the initramfs, not a mount point, and
+        // only a mount can be moved: bind it onto itself first (AWS's init
+        // does the same). Found by booting the image (scripts/enclave-emulator).
+        step(
+            "mount --rbind /rootfs /rootfs",
+            rustix::mount::mount_bind_recursive("/rootfs", "/rootfs"),
+        )?;
         step("chdir /rootfs", rustix::process::chdir("/rootfs"))?;
         step("mount --move /rootfs /", mount_move(".", "/"))?;
         step("chroot .", rustix::process::chroot("."))?;

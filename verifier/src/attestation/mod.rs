@@ -26,7 +26,9 @@ pub mod time_fmt;
 pub mod verify;
 
 pub use chain::{ChainCache, TrustAnchor, AWS_ROOT_G1_SHA256};
-pub use error::{AttestationError, ChainError, ParseError, ParseErrorKind, Position};
+pub use error::{
+    AttestationError, ChainError, ParseError, ParseErrorKind, Position, EMULATOR_DOCUMENT,
+};
 pub use parse::{parse, parse_with, ParseOptions, ParsedDoc};
 pub use verify::{
     verify, verify_with_cache, AttestationReport, DecodedDoc, Expectations, VerifyAt, VerifyOptions,

@@ -67,6 +67,11 @@ struct Args {
     /// Write the bound port number to this file once listening.
     #[arg(long)]
     port_file: Option<PathBuf>,
+    /// Also accept QEMU nitro-enclave attestation documents, which are
+    /// UNSIGNED (no chain, no signature): their structure, freshness and PCRs
+    /// are still checked. For the emulator tests only; every log line says so.
+    #[arg(long, requires = "attestation_root")]
+    accept_emulator_attestation: bool,
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
@@ -96,7 +101,19 @@ fn run(args: Args) -> anyhow::Result<()> {
                     " - NOT the AWS Nitro root: development only"
                 }
             );
-            Box::new(r)
+            if args.accept_emulator_attestation {
+                verifier::kms_local::http::set_log_tag(
+                    "kms-local[ACCEPTS UNSIGNED EMULATOR ATTESTATION]",
+                );
+                eprintln!(
+                    "kms-local[ACCEPTS UNSIGNED EMULATOR ATTESTATION]: --accept-emulator-attestation: \
+                     QEMU nitro-enclave documents are accepted without chain or signature; \
+                     not evidence of Nitro hardware"
+                );
+                Box::new(r.accepting_emulator_documents())
+            } else {
+                Box::new(r)
+            }
         }
         None => Box::new(NoRecipients),
     };

@@ -122,6 +122,12 @@ pub struct AuditOptions {
     #[arg(long)]
     pub allow_dev_ca: bool,
 
+    /// Accept QEMU nitro-enclave documents, which are UNSIGNED: their chain
+    /// check is a WARN ("unsigned emulator document, not evidence of Nitro
+    /// hardware") in every format; every other check runs as usual.
+    #[arg(long)]
+    pub allow_emulator: bool,
+
     /// The artifact a receipt must name among its outputs (SHA-256 match).
     #[arg(long, value_name = "FILE")]
     pub artifact: Option<PathBuf>,
@@ -344,6 +350,7 @@ pub fn build_auditor(o: &AuditOptions, command: &str) -> anyhow::Result<Auditor>
     settings.trust_root = Some(TrustRoot { source: root.label.clone(), sha256: root.sha256_hex() });
     let mut ropts = ReceiptOptions::default();
     ropts.attestation.roots = vec![root];
+    ropts.attestation.parse.emulator = o.allow_emulator;
     if let (Some(a), Some(bytes)) = (&loaded.artifact, loaded.artifact_bytes) {
         ropts.artifacts = vec![(a.path.clone(), bytes)];
     }

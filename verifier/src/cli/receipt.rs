@@ -91,6 +91,11 @@ struct VerifyArgs {
     /// Accept debug-mode enclaves (PCR0-2 zero).
     #[arg(long)]
     allow_debug: bool,
+    /// Accept QEMU nitro-enclave documents, which are UNSIGNED: the chain
+    /// check becomes a WARN ("unsigned emulator document, not evidence of
+    /// Nitro hardware"); every other check runs. Without it they fail.
+    #[arg(long)]
+    allow_emulator: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -118,6 +123,10 @@ pub fn run(args: ReceiptArgs) -> Result<ExitCode> {
             At::Now => VerifyAt::Now,
         },
         allow_debug: a.allow_debug,
+        parse: crate::attestation::parse::ParseOptions {
+            emulator: a.allow_emulator,
+            ..Default::default()
+        },
         ..VerifyOptions::default()
     };
     if let Some(p) = &a.expect_pcrs {
