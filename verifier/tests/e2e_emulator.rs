@@ -120,17 +120,23 @@ fn pack_through_the_emulated_enclave() {
 
     let kms = KmsLocal::start_with(Some(&root_pem), &["--accept-emulator-attestation"]);
     let admin = kms.client("AKIDADMIN");
-    let policy = json!({"Version": "2012-10-17", "Statement": [
-        {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/admin"},
-         "NotAction": "kms:Decrypt", "Resource": "*"},
-        {"Sid": "PinnedEnclave", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/pack-enclave"},
-         "Action": "kms:Decrypt", "Resource": "*",
-         "Condition": {"StringEqualsIgnoreCase": {
-            "kms:RecipientAttestation:PCR0": pcrs.hex(0).unwrap(),
-            "kms:RecipientAttestation:PCR1": pcrs.hex(1).unwrap(),
-            "kms:RecipientAttestation:PCR2": pcrs.hex(2).unwrap()}}}]});
+    // The policy `proofpack kms-policy render` writes: Decrypt only for the
+    // enclave role with a Recipient attesting these PCR0/1/2.
+    let mut render = verifier::kms_policy::render::RenderInput::from_measurements(
+        &pcrs,
+        &[0, 1, 2],
+        "arn:aws:iam::111122223333:role/pack-enclave",
+        "arn:aws:iam::111122223333:role/admin",
+    )
+    .unwrap();
+    render.producers = vec!["arn:aws:iam::111122223333:role/admin".into()];
+    render.immutable = true;
+    let policy = verifier::kms_policy::render::policy_text(&render).unwrap();
     let md = admin
-        .call("CreateKey", &json!({"Policy": policy.to_string(), "Description": "emulator e2e"}))
+        .call(
+            "CreateKey",
+            &json!({"Policy": policy, "Description": "emulator e2e", "BypassPolicyLockoutSafetyCheck": true}),
+        )
         .unwrap();
     let arn = md["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
     let input = d.path().join("prod.enc.json");
@@ -150,7 +156,9 @@ fn pack_through_the_emulated_enclave() {
     let out = work.join("out");
     let boot: f64 =
         std::fs::read_to_string(work.join("boot-seconds")).unwrap().trim().parse().unwrap();
-    eprintln!("e2e_emulator: boot-to-listening {boot} s");
+    let job: f64 =
+        std::fs::read_to_string(work.join("command-seconds")).unwrap().trim().parse().unwrap();
+    eprintln!("e2e_emulator: boot-to-listening {boot} s; pack round trip {job} s");
 
     // The receipt verifies with --allow-emulator: the attested PCR0/1/2
     // equal `proofpack pcrs` of the built EIF (QEMU measured them itself).
@@ -173,7 +181,7 @@ fn pack_through_the_emulated_enclave() {
     // `proofpack audit` rebuilds the commit (emulator profile) and passes,
     // with the emulator WARN.
     let policy_file = d.path().join("policy.json");
-    std::fs::write(&policy_file, policy.to_string()).unwrap();
+    std::fs::write(&policy_file, &policy).unwrap();
     let a = Command::new(env!("CARGO_BIN_EXE_proofpack"))
         .arg("audit")
         .arg(out.join("api-prod.ppa.receipt.json"))
