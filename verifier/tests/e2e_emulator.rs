@@ -148,7 +148,7 @@ fn pack_through_the_emulated_enclave() {
 
     // --- The image built from HEAD packs. ---
     let work = d.path().join("run");
-    let o = pack_in_emulator(&e.image.join("image.eif"), &work, &kms, &[input.clone()]);
+    let o = pack_in_emulator(&e.image.join("image.eif"), &work, &kms, std::slice::from_ref(&input));
     assert!(o.status.success(), "pack in the emulator failed:\n{}\nkms:\n{}", text(&o), kms.log());
     let kms_log = kms.log();
     assert!(kms_log.contains("kms-local[ACCEPTS UNSIGNED EMULATOR ATTESTATION]"), "{kms_log}");

@@ -40,4 +40,10 @@ pub fn fuzz_parse(data: &[u8]) {
     if let Ok(p) = parse(data) {
         let _ = chain::verify_chain(&p.doc.certificate, &p.doc.cabundle, &[], 0, None);
     }
+    // Emulator mode (QEMU's unsigned documents) through the whole verifier.
+    let opts = VerifyOptions {
+        parse: ParseOptions { emulator: true, ..Default::default() },
+        ..VerifyOptions::default()
+    };
+    let _ = verify(data, &opts);
 }
