@@ -154,6 +154,10 @@ fn pack_through_the_emulated_enclave() {
     assert!(kms_log.contains("kms-local[ACCEPTS UNSIGNED EMULATOR ATTESTATION]"), "{kms_log}");
     assert!(kms_log.contains("role/pack-enclave Decrypt -> 200"), "{kms_log}");
     let out = work.join("out");
+    // For refreshing testvectors/emulator/ (see its README).
+    if let Some(keep) = std::env::var_os("PROOFPACK_EMULATOR_KEEP_RECEIPT") {
+        std::fs::copy(out.join("api-prod.ppa.receipt.json"), keep).unwrap();
+    }
     let boot: f64 =
         std::fs::read_to_string(work.join("boot-seconds")).unwrap().trim().parse().unwrap();
     let job: f64 =
