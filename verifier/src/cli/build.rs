@@ -20,6 +20,13 @@ Examples:
   proofpack build --profile demo --out out/
   # Production image with AWS's blobs fetched earlier:
   proofpack blobs fetch --out blobs/ && proofpack build --blobs blobs/ --out out/
+  # Emulator image (Debian kernel, boots in QEMU's nitro-enclave machine):
+  scripts/enclave-emulator fetch-kernel kernel/ && \
+    proofpack build --profile emulator --debian-kernel kernel/ --out out/
+
+The image carries /etc/proofpack/build-info.json (commit, tree, spec, profile);
+a working tree with uncommitted changes is refused unless --allow-dirty, which
+the build-info records (\"dirty\": true) and `audit` reports.
 
 Outputs in --out: image.eif, pcrs.json (nitro-cli format), build-manifest.json,
 and for a spec whose application is an OCI image ([app.oci]) oci-provenance.json
