@@ -96,7 +96,8 @@ pub struct BuildArgs {
     /// Build spec.
     #[arg(long, default_value = rebuild::DEFAULT_SPEC_PATH)]
     pub spec: PathBuf,
-    /// Profile (`production` uses AWS blobs, `demo` a NOT bootable stand-in kernel).
+    /// Profile (`production` uses AWS blobs, `demo` a NOT bootable stand-in kernel,
+    /// `emulator` a Debian kernel for QEMU with --debian-kernel).
     #[arg(long, default_value = "production")]
     pub profile: String,
     /// Output directory.
