@@ -81,6 +81,7 @@ fn main() {
     let inputs = RamdiskInputs {
         init: &init,
         nsm_ko: Some(b"nsm"),
+        modules: &[],
         app_bin: &app,
         app_name: "app",
         args: &[],

@@ -120,6 +120,8 @@ fn request(f: &Fixture, out: &Path, epoch: u64) -> BuildRequest {
         source: SourceInfo::default(),
         verbose: false,
         prebuilt: Some(Prebuilt { init: f.root.join("init.bin"), app: None }),
+        spec_repo_path: None,
+        debian_kernel: None,
     }
 }
 

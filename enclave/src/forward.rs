@@ -55,6 +55,7 @@ macro_rules! splice_stream_for {
 }
 
 splice_stream_for!(TcpStream);
+splice_stream_for!(std::os::unix::net::UnixStream);
 #[cfg(feature = "vsock")]
 splice_stream_for!(vsock::VsockStream);
 
@@ -103,10 +104,29 @@ impl Forwarder {
         let addr = listener.local_addr()?;
         let active = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&active);
+        let accept = move || listener.accept().map(|(c, _)| Box::new(c) as Box<dyn SpliceStream>);
         std::thread::Builder::new()
             .name("kms-forwarder".into())
-            .spawn(move || accept_loop(listener, connect, limits, counter))?;
+            .spawn(move || accept_loop(accept, connect, limits, counter))?;
         Ok(Forwarder { addr, active })
+    }
+
+    /// Starts accepting on a Unix socket: the parent side of the emulator,
+    /// where vhost-device-vsock delivers the enclave's connections to vsock
+    /// port P as connections to `<uds-path>_P` (`proofpack emulator-parent`).
+    /// [`Forwarder::local_addr`] is then `0.0.0.0:0` (no TCP address).
+    pub fn spawn_unix(
+        listener: std::os::unix::net::UnixListener,
+        connect: Arc<ConnectFn>,
+        limits: ForwardLimits,
+    ) -> io::Result<Forwarder> {
+        let active = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&active);
+        let accept = move || listener.accept().map(|(c, _)| Box::new(c) as Box<dyn SpliceStream>);
+        std::thread::Builder::new()
+            .name("unix-forwarder".into())
+            .spawn(move || accept_loop(accept, connect, limits, counter))?;
+        Ok(Forwarder { addr: SocketAddr::from(([0, 0, 0, 0], 0)), active })
     }
 
     /// The local address clients connect to.
@@ -130,13 +150,13 @@ impl Drop for Slot {
 }
 
 fn accept_loop(
-    listener: TcpListener,
+    mut accept: impl FnMut() -> io::Result<Box<dyn SpliceStream>>,
     connect: Arc<ConnectFn>,
     limits: ForwardLimits,
     active: Arc<AtomicUsize>,
 ) {
-    for conn in listener.incoming() {
-        let client = match conn {
+    loop {
+        let client = match accept() {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("proofpack-enclave: KMS forwarder accept failed: {e}");
@@ -170,9 +190,8 @@ fn accept_loop(
 
 /// Connects upstream and copies both directions until each side has closed
 /// (or timed out / failed, which closes both).
-fn splice(client: TcpStream, connect: &ConnectFn, timeout: Duration) -> io::Result<()> {
+fn splice(client: Box<dyn SpliceStream>, connect: &ConnectFn, timeout: Duration) -> io::Result<()> {
     let upstream = connect().map_err(|e| io::Error::new(e.kind(), format!("upstream: {e}")))?;
-    let client: Box<dyn SpliceStream> = Box::new(client);
     client.set_timeouts(timeout)?;
     upstream.set_timeouts(timeout)?;
     let (c_read, c_write) = (client.try_clone_stream()?, client);

@@ -3,7 +3,8 @@
 //! The image layout it expects is the one `proofpack build` writes (and the
 //! one nitro-cli writes, see `shared/spec/eif-and-pcrs.md` §6):
 //!
-//! * ramdisk 0 (PCR1): `dev/`, `init` (this program), `nsm.ko` (production only);
+//! * ramdisk 0 (PCR1): `dev/`, `init` (this program), `nsm.ko` (production only),
+//!   `modules/NN-name.ko` (profiles whose kernel needs modules, e.g. `emulator`);
 //! * ramdisk 1 (PCR2): `rootfs/…`, `cmd` (argv, one element per line),
 //!   `env` (`NAME=value`, one per line).
 //!
@@ -12,11 +13,15 @@
 //! 1. mounts `devtmpfs` on `/dev` and re-opens `/dev/console` as
 //!    stdin/stdout/stderr, so every later failure is reported on the console;
 //! 2. loads `/nsm.ko` with `finit_module` and unlinks it, when the file is
-//!    present (kernels with the NSM driver built in ship without it);
+//!    present (kernels with the NSM driver built in ship without it), then
+//!    every `/modules/NN-name.ko` in name order (the spec's `modules` list,
+//!    e.g. a Debian kernel's `virtio_mmio`, `vsock`, … `nsm`); a module that
+//!    fails to load stops the boot with a console line naming it;
 //! 3. sends the heartbeat byte `0xB7` to vsock CID 3 port 9000 and waits for
 //!    the echo (nitro-cli's "enclave ready" signal);
 //! 4. reads `/cmd` and `/env` and unlinks them;
-//! 5. moves `/rootfs` onto `/` (`mount --move` + `chroot`), then mounts
+//! 5. bind-mounts `/rootfs` onto itself and moves it onto `/` (`mount
+//!    --rbind`, `mount --move` + `chroot`), then mounts
 //!    `proc`, `sysfs`, `devtmpfs`, and `tmpfs` on `/run` and `/tmp` inside it;
 //! 6. brings the loopback interface `lo` up (see "Loopback" below); a failure
 //!    is printed on the console and boot continues;
@@ -254,6 +259,37 @@ pub fn app_env(env: &[(String, String)]) -> Vec<(String, String)> {
     out
 }
 
+/// Where the build puts the spec's kernel modules (ramdisk 0, PCR1).
+pub const MODULES_DIR: &str = "/modules";
+
+/// A file name in `/modules` that is not `NN-name.ko`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unexpected file {0:?} in /modules (expected NN-name.ko, two decimal digits)")]
+pub struct ModuleNameError(pub String);
+
+/// The load order of the files in `/modules`: the build names them
+/// `NN-name.ko` (`NN` = position in the spec's list, two digits), so the
+/// order is the byte order of the names. Anything else is refused: the
+/// directory is measured (PCR1), so a stray name is a build bug.
+pub fn module_order(mut names: Vec<String>) -> Result<Vec<String>, ModuleNameError> {
+    for n in &names {
+        let b = n.as_bytes();
+        let ok = b.len() > 6
+            && b[0].is_ascii_digit()
+            && b[1].is_ascii_digit()
+            && b[2] == b'-'
+            && n.ends_with(".ko")
+            && n[3..n.len() - 3]
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
+        if !ok {
+            return Err(ModuleNameError(n.clone()));
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 /// One failed step, as printed on the console.
 #[derive(Debug)]
 pub struct StepError {
@@ -310,6 +346,35 @@ pub mod run {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(StepError { step: "open /nsm.ko", cause: e.to_string() }),
         }
+        load_modules()
+    }
+
+    /// Step 2b: the spec's kernel modules, `/modules/NN-name.ko`, in order
+    /// (see [`module_order`]); each is unlinked once loaded. A module that
+    /// fails stops the boot, and the console line names it.
+    fn load_modules() -> Result<(), StepError> {
+        let names = match std::fs::read_dir(MODULES_DIR) {
+            Ok(rd) => rd
+                .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StepError { step: "list /modules", cause: e.to_string() })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StepError { step: "list /modules", cause: e.to_string() }),
+        };
+        let order = step("list /modules", module_order(names))?;
+        for name in order {
+            let path = format!("{MODULES_DIR}/{name}");
+            let f = std::fs::File::open(&path).map_err(|e| StepError {
+                step: "load kernel module",
+                cause: format!("{path}: {e}"),
+            })?;
+            rustix::system::finit_module(&f, c"", 0).map_err(|e| StepError {
+                step: "load kernel module",
+                cause: format!("{path}: finit_module: {e}"),
+            })?;
+            eprintln!("proofpack-init: loaded kernel module {path}");
+            let _ = std::fs::remove_file(&path);
+        }
         Ok(())
     }
 
@@ -349,6 +414,13 @@ pub mod run {
             Ok(_) => step("parse /env", parse_env(&read_config("/env")?))?,
             Err(_) => Vec::new(),
         };
+        // /rootfs is a directory of the initramfs, not a mount point, and
+        // only a mount can be moved: bind it onto itself first (AWS's init
+        // does the same). Found by booting the image (scripts/enclave-emulator).
+        step(
+            "mount --rbind /rootfs /rootfs",
+            rustix::mount::mount_bind_recursive("/rootfs", "/rootfs"),
+        )?;
         step("chdir /rootfs", rustix::process::chdir("/rootfs"))?;
         step("mount --move /rootfs /", mount_move(".", "/"))?;
         step("chroot .", rustix::process::chroot("."))?;
@@ -448,6 +520,23 @@ pub mod run {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn modules_load_in_name_order_and_strays_are_refused() {
+        let got = module_order(vec![
+            "02-vmw_vsock_virtio_transport_common.ko".into(),
+            "00-virtio_mmio.ko".into(),
+            "01-vsock.ko".into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            got,
+            ["00-virtio_mmio.ko", "01-vsock.ko", "02-vmw_vsock_virtio_transport_common.ko"]
+        );
+        for bad in ["nsm.ko", "0-nsm.ko", "00-nsm.ko.xz", "00-.ko", "00-a/b.ko", "aa-nsm.ko"] {
+            assert_eq!(module_order(vec![bad.into()]), Err(ModuleNameError(bad.into())));
+        }
+    }
 
     #[test]
     fn cmd_lines() {

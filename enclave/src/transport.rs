@@ -226,8 +226,17 @@ pub enum TransportError {
         message: String,
     },
     /// The endpoint string does not parse.
-    #[error("bad endpoint {0:?}: expected tcp:HOST:PORT or vsock:CID:PORT")]
+    #[error("bad endpoint {0:?}: expected tcp:HOST:PORT, vsock:CID:PORT or vsock-uds:PATH:PORT")]
     BadEndpoint(String),
+    /// The hybrid-vsock backend did not accept `CONNECT <port>` (nothing
+    /// listens on that guest port yet, or the socket is not such a backend).
+    #[error("hybrid vsock handshake for port {port}: {what}")]
+    HybridHandshake {
+        /// Guest port.
+        port: u32,
+        /// What came back instead of `OK <n>`.
+        what: String,
+    },
     /// vsock requested but not compiled in.
     #[error("vsock support is not compiled in (build proofpack-enclave with feature `vsock`)")]
     NoVsock,
@@ -245,6 +254,73 @@ pub enum Endpoint {
         /// Port.
         port: u32,
     },
+    /// `vsock-uds:PATH:PORT`: Firecracker's hybrid vsock, as served by
+    /// `vhost-device-vsock --vm guest-cid=…,uds-path=PATH` for QEMU's
+    /// `nitro-enclave` machine: connect to the Unix socket PATH, send
+    /// `CONNECT <PORT>\n`, read `OK <n>\n`, then the stream is the guest's
+    /// port PORT (see [`hybrid_connect_reply`]).
+    VsockUds {
+        /// The backend's Unix socket.
+        path: std::path::PathBuf,
+        /// Guest port.
+        port: u32,
+    },
+}
+
+/// Longest line a hybrid-vsock backend answers `CONNECT` with.
+pub const MAX_HYBRID_REPLY: usize = 64;
+
+/// Checks a hybrid-vsock backend's answer to `CONNECT <port>\n` (without the
+/// newline): `OK <n>` where `n` is the host-side port number the backend
+/// assigned. Anything else is refused with what was received.
+pub fn hybrid_connect_reply(line: &[u8], port: u32) -> Result<u32, TransportError> {
+    let bad = || TransportError::HybridHandshake {
+        port,
+        what: format!("expected \"OK <n>\", got {:?}", String::from_utf8_lossy(line)),
+    };
+    let text = std::str::from_utf8(line).map_err(|_| bad())?;
+    let n = text.strip_prefix("OK ").ok_or_else(bad)?;
+    if n.is_empty() || n.len() > 10 || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    n.parse().map_err(|_| bad())
+}
+
+fn hybrid_connect(
+    path: &std::path::Path,
+    port: u32,
+    limits: &Limits,
+) -> Result<std::os::unix::net::UnixStream, TransportError> {
+    let mut s = std::os::unix::net::UnixStream::connect(path)?;
+    s.set_read_timeout(Some(limits.io_timeout))?;
+    s.set_write_timeout(Some(limits.io_timeout))?;
+    s.write_all(format!("CONNECT {port}\n").as_bytes())?;
+    // Byte by byte: the stream's data starts right after the newline.
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        if s.read(&mut b)? == 0 {
+            return Err(TransportError::HybridHandshake {
+                port,
+                what: format!(
+                    "the backend closed the connection after {:?} (is the enclave listening on that port?)",
+                    String::from_utf8_lossy(&line)
+                ),
+            });
+        }
+        if b[0] == b'\n' {
+            break;
+        }
+        if line.len() >= MAX_HYBRID_REPLY {
+            return Err(TransportError::HybridHandshake {
+                port,
+                what: format!("reply longer than {MAX_HYBRID_REPLY} bytes"),
+            });
+        }
+        line.push(b[0]);
+    }
+    hybrid_connect_reply(&line, port)?;
+    Ok(s)
 }
 
 impl std::str::FromStr for Endpoint {
@@ -257,6 +333,12 @@ impl std::str::FromStr for Endpoint {
                 return Err(bad());
             }
             Ok(Endpoint::Tcp(rest.to_string()))
+        } else if let Some(rest) = s.strip_prefix("vsock-uds:") {
+            let (path, port) = rest.rsplit_once(':').ok_or_else(bad)?;
+            if path.is_empty() {
+                return Err(bad());
+            }
+            Ok(Endpoint::VsockUds { path: path.into(), port: port.parse().map_err(|_| bad())? })
         } else if let Some(rest) = s.strip_prefix("vsock:") {
             let (cid, port) = rest.split_once(':').ok_or_else(bad)?;
             Ok(Endpoint::Vsock {
@@ -529,6 +611,7 @@ pub fn connect(ep: &Endpoint, limits: &Limits) -> Result<Box<dyn Stream>, Transp
         }
         #[cfg(not(feature = "vsock"))]
         Endpoint::Vsock { .. } => Err(TransportError::NoVsock),
+        Endpoint::VsockUds { path, port } => Ok(Box::new(hybrid_connect(path, *port, limits)?)),
     }
 }
 
@@ -610,6 +693,11 @@ impl Listener {
             }
             #[cfg(not(feature = "vsock"))]
             Endpoint::Vsock { .. } => Err(TransportError::NoVsock),
+            // The guest side of hybrid vsock is plain vsock: only the parent
+            // connects through the backend's Unix socket.
+            Endpoint::VsockUds { .. } => Err(TransportError::BadEndpoint(format!(
+                "{ep:?}: vsock-uds is a parent-side endpoint; the enclave listens on vsock:CID:PORT"
+            ))),
         }
     }
 
@@ -650,6 +738,61 @@ impl Listener {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vsock_uds_endpoint_parses() {
+        assert_eq!(
+            "vsock-uds:/run/x/vm.sock:5000".parse::<Endpoint>().unwrap(),
+            Endpoint::VsockUds { path: "/run/x/vm.sock".into(), port: 5000 }
+        );
+        for bad in ["vsock-uds:", "vsock-uds::5000", "vsock-uds:/p", "vsock-uds:/p:x"] {
+            assert!(bad.parse::<Endpoint>().is_err(), "{bad}");
+        }
+        assert!(Listener::bind(&"vsock-uds:/p:1".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn hybrid_reply_parsing() {
+        assert_eq!(hybrid_connect_reply(b"OK 1073741824", 5000).unwrap(), 1_073_741_824);
+        for bad in [&b""[..], b"OK ", b"OK x", b"ok 1", b"OK 1 2", b"OK 99999999999", b"\xff"] {
+            let e = hybrid_connect_reply(bad, 5000).unwrap_err();
+            assert!(matches!(e, TransportError::HybridHandshake { port: 5000, .. }), "{e}");
+        }
+    }
+
+    /// A stand-in hybrid-vsock backend (the protocol vhost-device-vsock
+    /// speaks): the job travels after the `CONNECT`/`OK` exchange.
+    #[test]
+    fn call_over_a_hybrid_vsock_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("vm.sock");
+        let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let backend = std::thread::spawn(move || {
+            // First: a backend that refuses (no listener on the port).
+            let (mut s, _) = l.accept().unwrap();
+            let mut line = [0u8; 13];
+            s.read_exact(&mut line).unwrap();
+            assert_eq!(&line, b"CONNECT 5000\n");
+            drop(s);
+            // Then: one that accepts and answers the job with an error frame.
+            let (mut s, _) = l.accept().unwrap();
+            s.read_exact(&mut line).unwrap();
+            s.write_all(b"OK 1073741824\n").unwrap();
+            let (kind, payload) = read_frame(&mut s, 1 << 20).unwrap();
+            assert_eq!(kind, KIND_JOB);
+            assert_eq!(decode_job_with_credentials(&payload).unwrap().0, job());
+            write_frame(&mut s, KIND_ERROR, &encode_error(ErrorCode::JobFailed, "stand-in"))
+                .unwrap();
+        });
+        let ep: Endpoint = format!("vsock-uds:{}:5000", sock.display()).parse().unwrap();
+        let e = call(&ep, &job(), &Limits::default()).unwrap_err();
+        assert!(matches!(e, TransportError::HybridHandshake { port: 5000, .. }), "{e}");
+        match call(&ep, &job(), &Limits::default()).unwrap_err() {
+            TransportError::Remote { message, .. } => assert_eq!(message, "stand-in"),
+            e => panic!("{e}"),
+        }
+        backend.join().unwrap();
+    }
 
     fn job() -> PackJob {
         PackJob { request: b"{\"a\":1}".to_vec(), inputs: vec![b"x: 1".to_vec(), Vec::new()] }

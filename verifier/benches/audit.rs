@@ -123,6 +123,7 @@ fn main() {
             repo: repo.display().to_string(),
             profile: "demo".into(),
             blobs_dir: None,
+            debian_kernel: None,
             cache_dir: Some(cache.clone()),
             no_cache: false,
             allow_toolchain_mismatch: false,

@@ -402,6 +402,39 @@ pub fn working_tree_state(dir: &Path, ignore: &[PathBuf]) -> Result<Option<Commi
     }))
 }
 
+/// What [`locate`] finds: `HEAD` (when it has a commit) and the file's
+/// path relative to the work tree root.
+pub type Located = (Option<CommitInfo>, Option<String>);
+
+/// A file's repository: `HEAD` (when it has a commit) and the file's path
+/// relative to the work tree root, `/`-separated. `Ok(None)` outside any
+/// repository. Used for the build-info of a local build (the spec's path
+/// in the repository; `HEAD` of a dirty tree built with `--allow-dirty`).
+pub fn locate(file: &Path) -> Result<Option<Located>, GitError> {
+    let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let abs = abs.canonicalize().unwrap_or(abs);
+    let dir = abs.parent().unwrap_or(&abs);
+    let repo = match Repository::discover(dir) {
+        Ok(r) => r,
+        Err(_) => return Ok(None),
+    };
+    let head = repo.head().and_then(|h| h.peel_to_commit()).ok().map(|c| CommitInfo {
+        commit: c.id().to_string(),
+        tree: c.tree_id().to_string(),
+        time: c.time().seconds(),
+    });
+    let rel = repo
+        .workdir()
+        .map(|w| w.canonicalize().unwrap_or_else(|_| w.to_path_buf()))
+        .and_then(|w| abs.strip_prefix(&w).ok().map(Path::to_path_buf))
+        .and_then(|r| {
+            let parts: Option<Vec<&str>> = r.components().map(|c| c.as_os_str().to_str()).collect();
+            parts.map(|p| p.join("/"))
+        })
+        .filter(|r| !r.is_empty());
+    Ok(Some((head, rel)))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

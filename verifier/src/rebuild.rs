@@ -85,6 +85,8 @@ pub struct RebuildOptions {
     pub profile: String,
     /// `--blobs DIR` for profiles using AWS blobs.
     pub blobs_dir: Option<PathBuf>,
+    /// `--debian-kernel DIR` for profiles with `kernel = "debian-package"`.
+    pub debian_kernel: Option<PathBuf>,
     /// Cache root; `None` = [`default_cache_dir`].
     pub cache_dir: Option<PathBuf>,
     /// Skip the cache lookup (the result is still stored).
@@ -108,6 +110,7 @@ impl RebuildOptions {
             spec_path: DEFAULT_SPEC_PATH.into(),
             profile: "production".into(),
             blobs_dir: None,
+            debian_kernel: None,
             cache_dir: None,
             no_cache: false,
             allow_toolchain_mismatch: false,
@@ -368,6 +371,8 @@ pub fn rebuild(
         },
         verbose: opts.verbose,
         prebuilt: None,
+        spec_repo_path: Some(opts.spec_path.clone()),
+        debian_kernel: opts.debian_kernel.clone(),
     };
     let out = build::build(&req, progress)?;
     if entry.exists() {

@@ -825,7 +825,10 @@ fn cases() -> (Vec<Case>, Vec<Control>) {
                     .push((Item::text("future"), Item::Array(vec![Item::Uint(1)])))
             }),
             VerifyOptions {
-                parse: verifier::attestation::ParseOptions { allow_unknown_keys: true },
+                parse: verifier::attestation::ParseOptions {
+                    allow_unknown_keys: true,
+                    emulator: false,
+                },
                 ..o.clone()
             },
         ),

@@ -1009,3 +1009,119 @@ fn expect_attestation_verifies_then_compares() {
         .iter()
         .any(|c| c["status"] == "pass" && c["id"].as_str().unwrap().starts_with("pcr.")));
 }
+
+/// The file `path` of the application ramdisk (ramdisk 1) of an EIF.
+fn app_ramdisk_file(eif: &Path, path: &str) -> Option<Vec<u8>> {
+    use build_spec::eif::{read_eif_file, ReadOptions, SectionType};
+    let s = read_eif_file(eif, &ReadOptions::inspect()).unwrap();
+    let sec = s.sections.iter().filter(|x| x.kind == SectionType::Ramdisk).nth(1).unwrap();
+    let bytes = std::fs::read(eif).unwrap();
+    let rd = &bytes[sec.data_offset as usize..(sec.data_offset + sec.size) as usize];
+    let entry = build_spec::cpio::read_entries(rd).unwrap().into_iter().find(|e| e.path == path)?;
+    // newc stores file data uncompressed and contiguous: the build-info is
+    // the JSON object line in the archive whose SHA-256 the entry records.
+    let start = rd.windows(13).position(|w| w == b"{\"buildSpec\":")?;
+    let len = rd[start..].windows(2).position(|w| w == b"}\n")? + 2;
+    let data = rd[start..start + len].to_vec();
+    use sha2::Digest as _;
+    assert_eq!(<[u8; 32]>::from(sha2::Sha256::digest(&data)), entry.sha256);
+    Some(data)
+}
+
+/// Issue 14, item 1: build and rebuild bake the same canonical
+/// `/etc/proofpack/build-info.json` (which `proofpack-enclave serve` accepts);
+/// a dirty tree is refused, and recorded as dirty with `--allow-dirty`.
+#[test]
+fn build_info_is_baked_reproduced_by_rebuild_and_records_dirty() {
+    let commit_hash = rustc().commit_hash;
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("repo");
+    let spec = spec_text("\"commit\"", &commit_hash, "").replacen(
+        "arch = \"x86_64\"\n",
+        "arch = \"x86_64\"\nrepository = \"git+https://example.invalid/tiny\"\n",
+        1,
+    );
+    write_workspace(&repo, &spec, APP_SRC);
+    std::fs::create_dir_all(repo.join("spec")).unwrap();
+    std::fs::write(
+        repo.join("spec/enclave.toml"),
+        spec.replace("workspace = \".\"", "workspace = \"..\""),
+    )
+    .unwrap();
+    let c1 = commit_all(&repo, 1_650_000_000, "first");
+    let target = root.path().join("target");
+    let tdir = target.to_str().unwrap();
+    let build = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "build",
+            "--spec",
+            "spec/enclave.toml",
+            "--profile",
+            "demo",
+            "--out",
+            out,
+            "--target-dir",
+            tdir,
+            "--format",
+            "json",
+            "-q",
+        ];
+        args.extend_from_slice(extra);
+        run(&args, &repo)
+    };
+    let direct = ok(&build("../direct", &[]));
+    let eif = root.path().join("direct/image.eif");
+    let info = app_ramdisk_file(&eif, "rootfs/etc/proofpack/build-info.json").expect("baked");
+    let parsed = enclave::receipt::statement::BuildInfo::parse(&info).unwrap();
+    assert_eq!(parsed.source["commit"]["gitCommit"], c1.as_str());
+    assert_eq!(parsed.source["buildSpec"]["path"], "spec/enclave.toml");
+    assert_eq!(parsed.source["profile"], "demo");
+    assert_eq!(parsed.source["repository"], "git+https://example.invalid/tiny");
+    assert!(parsed.source.get("dirty").is_none());
+    let text = std::str::from_utf8(&info).unwrap();
+    let canonical = serde_json::to_string(
+        &serde_json::from_str::<std::collections::BTreeMap<String, Value>>(text).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(text, format!("{canonical}\n"), "not canonical (sorted, compact)");
+
+    // The rebuild of the commit bakes the same bytes: same PCRs, same EIF.
+    let r = ok(&run(
+        &[
+            "rebuild",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--rev",
+            &c1,
+            "--spec",
+            "spec/enclave.toml",
+            "--profile",
+            "demo",
+            "--expect",
+            root.path().join("direct/pcrs.json").to_str().unwrap(),
+            "--cache-dir",
+            root.path().join("cache").to_str().unwrap(),
+            "--target-dir",
+            tdir,
+            "--format",
+            "json",
+            "-q",
+        ],
+        root.path(),
+    ));
+    assert_eq!(r["verdict"], "pass", "{r}");
+    assert_eq!(r["eif_sha256"], direct["eif_sha256"]);
+
+    // Dirty: refused, then recorded.
+    std::fs::write(repo.join("tiny.conf"), "edited\n").unwrap();
+    fails_with(&build("../dirty", &[]), 2, "uncommitted changes");
+    ok(&build("../dirty", &["--allow-dirty"]));
+    let info = app_ramdisk_file(
+        &root.path().join("dirty/image.eif"),
+        "rootfs/etc/proofpack/build-info.json",
+    )
+    .unwrap();
+    let parsed = enclave::receipt::statement::BuildInfo::parse(&info).unwrap();
+    assert_eq!(parsed.source["dirty"], true);
+    assert_eq!(parsed.source["commit"]["gitCommit"], c1.as_str());
+}

@@ -25,6 +25,8 @@ pub struct RamdiskInputs<'a> {
     pub init: &'a [u8],
     /// `nsm.ko`, production only.
     pub nsm_ko: Option<&'a [u8]>,
+    /// Kernel modules `(NN-name.ko, bytes)` for `modules/` (a Debian kernel).
+    pub modules: &'a [(String, Vec<u8>)],
     /// The application binary.
     pub app_bin: &'a [u8],
     /// Its name (installed as `rootfs/bin/<name>`).
@@ -41,18 +43,34 @@ fn cpio_opts() -> CpioOptions {
     CpioOptions::with_mtime(RAMDISK_MTIME)
 }
 
-/// Ramdisk 0 (PCR1): `dev/`, `init`, and `nsm.ko` when present.
+/// Ramdisk 0 (PCR1): `dev/`, `init`, `nsm.ko` when present, and
+/// `modules/NN-name.ko` when the kernel needs modules (loaded by the init in
+/// name order). Without modules the ramdisk is byte-identical to before
+/// modules existed (no empty `modules/` directory).
 pub fn bootstrap_ramdisk_entries(i: &RamdiskInputs<'_>) -> Vec<(EntryHeader, FileSource)> {
-    bootstrap_entries(i.init, i.nsm_ko)
+    bootstrap_entries(i.init, i.nsm_ko, i.modules)
 }
 
-fn bootstrap_entries(init: &[u8], nsm_ko: Option<&[u8]>) -> Vec<(EntryHeader, FileSource)> {
+fn bootstrap_entries(
+    init: &[u8],
+    nsm_ko: Option<&[u8]>,
+    modules: &[(String, Vec<u8>)],
+) -> Vec<(EntryHeader, FileSource)> {
     let mut v = vec![
         (EntryHeader::dir("dev", 0o755), FileSource::None),
         (EntryHeader::file("init", init.len() as u64, 0o755), FileSource::Bytes(init.to_vec())),
     ];
     if let Some(n) = nsm_ko {
         v.push((EntryHeader::file("nsm.ko", n.len() as u64, 0o755), FileSource::Bytes(n.to_vec())));
+    }
+    if !modules.is_empty() {
+        v.push((EntryHeader::dir("modules", 0o755), FileSource::None));
+        for (name, bytes) in modules {
+            v.push((
+                EntryHeader::file(format!("modules/{name}"), bytes.len() as u64, 0o644),
+                FileSource::Bytes(bytes.clone()),
+            ));
+        }
     }
     v
 }
@@ -149,21 +167,21 @@ pub fn assemble(
 ) -> Result<AssembledImage, BuildError> {
     let ramdisk1 = write_files(app_ramdisk_entries(inputs), Vec::new(), cpio_opts())
         .map_err(|e| BuildError::Assemble(e.to_string()))?;
-    assemble_with_app_ramdisk(spec, inputs.init, inputs.nsm_ko, ramdisk1, kernel, meta)
+    assemble_with_app_ramdisk(spec, inputs, ramdisk1, kernel, meta)
 }
 
 /// Like [`assemble`], with an application ramdisk written elsewhere (the
 /// OCI converter, [`crate::oci`]): the bootstrap ramdisk, EIF and PCRs are
 /// produced by exactly the same code as for a cargo application.
+/// Only the bootstrap fields of `boot` (init, `nsm.ko`, modules) are used.
 pub fn assemble_with_app_ramdisk(
     spec: &Spec,
-    init: &[u8],
-    nsm_ko: Option<&[u8]>,
+    boot: &RamdiskInputs<'_>,
     ramdisk1: Vec<u8>,
     kernel: &[u8],
     meta: MetadataInputs<'_>,
 ) -> Result<AssembledImage, BuildError> {
-    let ramdisk0 = write_files(bootstrap_entries(init, nsm_ko), Vec::new(), cpio_opts())
+    let ramdisk0 = write_files(bootstrap_ramdisk_entries(boot), Vec::new(), cpio_opts())
         .map_err(|e| BuildError::Assemble(e.to_string()))?;
     let (eif, measurements) =
         super::eif_glue::write_eif(spec, kernel, &ramdisk0, &ramdisk1, &meta)?;

@@ -276,6 +276,7 @@ impl Manifest {
             kernel_source: match p.kernel_source {
                 KernelSource::DemoStandIn => "demo-stand-in (NOT BOOTABLE)".into(),
                 KernelSource::NitroCliBlobs => "nitro-cli-blobs".into(),
+                KernelSource::DebianPackage => "debian-package".into(),
             },
             warnings,
             spec_path,

@@ -28,7 +28,9 @@
 //! clock or the network: the epoch and the blobs are given by the caller.
 
 pub mod blobs;
+pub mod build_info;
 pub mod cargo;
+pub mod debian;
 mod eif_glue;
 pub mod layout;
 mod manifest;
@@ -182,6 +184,29 @@ pub enum BuildError {
         /// Why.
         message: String,
     },
+    /// A profile with `kernel = "debian-package"` was built without the
+    /// package directory.
+    #[error(
+        "profile {profile:?} takes its kernel from the Debian package {package} {version}: fetch \
+         and unpack it (`scripts/enclave-emulator fetch-kernel DIR`) and pass --debian-kernel DIR"
+    )]
+    DebianKernelRequired {
+        /// Profile.
+        profile: String,
+        /// Package name.
+        package: String,
+        /// Version.
+        version: String,
+    },
+    /// A pinned `.ko.xz` module is not a valid or bounded xz stream.
+    #[error("kernel module {path}: {source}")]
+    ModuleDecompress {
+        /// Path in the package.
+        path: String,
+        /// Cause.
+        #[source]
+        source: debian::XzError,
+    },
     /// Writing the image failed (cpio/EIF layer).
     #[error("assembling the image: {0}")]
     Assemble(String),
@@ -241,6 +266,15 @@ pub struct BuildRequest {
     /// Use these already-compiled binaries instead of running cargo (the Nix
     /// flake builds them with Nix, then assembles with the same layout code).
     pub prebuilt: Option<Prebuilt>,
+    /// The spec's path relative to the repository root, recorded in the
+    /// baked `/etc/proofpack/build-info.json` (see [`build_info`]). The file
+    /// is baked when this, the source's commit and tree, and the spec's
+    /// `image.repository` are all known; otherwise the manifest warns that
+    /// the application will not start.
+    pub spec_repo_path: Option<String>,
+    /// For `kernel = "debian-package"`: the directory holding the fetched
+    /// `.deb` and its unpacked `root/` (see [`debian`]).
+    pub debian_kernel: Option<PathBuf>,
 }
 
 /// Binaries compiled outside proofpack (recorded as such in the manifest).
@@ -373,8 +407,28 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
         return Err(BuildError::MissingLockfile(workspace.clone()));
     }
 
+    let mut modules = Vec::new();
+    let mut deb_record = None;
     let (kernel, kernel_config, nsm_ko) = match profile.kernel {
         KernelSource::DemoStandIn => (blobs::demo_kernel(), None, None),
+        KernelSource::DebianPackage => {
+            let pin = profile.debian.as_ref().ok_or_else(|| {
+                BuildError::Spec(SpecError::MissingPin {
+                    key: format!("profiles.{}.debian", req.profile),
+                    why: "kernel = \"debian-package\" needs the package pins",
+                })
+            })?;
+            let dir =
+                req.debian_kernel.as_ref().ok_or_else(|| BuildError::DebianKernelRequired {
+                    profile: req.profile.clone(),
+                    package: pin.package.clone(),
+                    version: pin.version.clone(),
+                })?;
+            let files = debian::load(dir, pin)?;
+            modules = files.modules;
+            deb_record = Some((pin.clone(), files.deb));
+            (files.kernel, Some(files.kernel_config), None)
+        }
         KernelSource::NitroCliBlobs => {
             let b = req
                 .blobs
@@ -482,6 +536,49 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
     };
 
     let mut rootfs_files = Vec::new();
+    let mut extra_warnings = Vec::new();
+    let build_info = match (&req.spec_repo_path, &req.source.git_commit, &req.source.git_tree) {
+        (Some(spec_path), Some(commit), Some(tree)) => build_info::render(
+            &spec,
+            &req.spec_bytes,
+            &req.profile,
+            &build_info::BuildInfoSource {
+                spec_path: spec_path.clone(),
+                commit: commit.clone(),
+                tree: tree.clone(),
+                dirty: req.source.dirty,
+            },
+        ),
+        _ => None,
+    };
+    match (&build_info, &app_source) {
+        (Some(_), AppSource::Oci(_)) => extra_warnings.push(format!(
+            "/{} is not baked into an [app.oci] image (the image is the whole application \
+             ramdisk): put it into the image",
+            build_info::BUILD_INFO_ROOTFS_PATH
+        )),
+        (Some(bytes), AppSource::Cargo(_)) => {
+            if spec.rootfs.files.iter().any(|f| f.path == build_info::BUILD_INFO_ROOTFS_PATH) {
+                return Err(BuildError::RootfsFile {
+                    path: build_info::BUILD_INFO_ROOTFS_PATH.into(),
+                    message: "the build writes this file itself (build-info); remove the \
+                              [[rootfs.files]] entry"
+                        .into(),
+                });
+            }
+            rootfs_files.push((
+                build_info::BUILD_INFO_ROOTFS_PATH.to_string(),
+                build_info::BUILD_INFO_MODE,
+                "generated build-info".to_string(),
+                bytes.clone(),
+            ));
+        }
+        (None, _) => extra_warnings.push(format!(
+            "/{} not baked (needs a git commit, the spec's path in the repository and \
+             image.repository): proofpack-enclave serve refuses to start without it",
+            build_info::BUILD_INFO_ROOTFS_PATH
+        )),
+    }
     for f in &spec.rootfs.files {
         let p = workspace.join(&f.source);
         let content = crate::bounded::read_file(&p, MAX_INPUT_FILE_LEN).map_err(|e| {
@@ -510,23 +607,27 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
     let (image, app_bin, oci_app) = match app {
         AppReady::Oci(oci) => {
             let OciApp { spec: o, conv, ramdisk } = *oci;
-            let image = layout::assemble_with_app_ramdisk(
-                &spec,
-                &init_bin,
-                nsm_ko.as_deref(),
-                ramdisk,
-                &kernel,
-                meta,
-            )?;
+            let boot = RamdiskInputs {
+                init: &init_bin,
+                nsm_ko: nsm_ko.as_deref(),
+                modules: &modules,
+                app_bin: &[],
+                app_name: "",
+                args: &[],
+                env: &[],
+                rootfs_files: &[],
+            };
+            let image = layout::assemble_with_app_ramdisk(&spec, &boot, ramdisk, &kernel, meta)?;
             (image, None, Some((o, conv)))
         }
         AppReady::Cargo { bin, bytes } => {
             let inputs = RamdiskInputs {
                 init: &init_bin,
                 nsm_ko: nsm_ko.as_deref(),
+                modules: &modules,
                 app_bin: &bytes,
                 app_name: &bin.bin,
-                args: &bin.args,
+                args: profile.app_args.as_deref().unwrap_or(&bin.args),
                 env: &bin.env,
                 rootfs_files: &rootfs_files,
             };
@@ -608,6 +709,20 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
             n,
         ));
     }
+    if let (Some((pin, (deb_name, deb_sha256))), Some(k)) = (&deb_record, inputs_rec.first_mut()) {
+        k.origin = format!(
+            "{} from the Debian package {}={} ({deb_name}, sha256 {deb_sha256})",
+            pin.kernel.path, pin.package, pin.version
+        );
+    }
+    for ((name, bytes), pin) in modules.iter().zip(deb_record.iter().flat_map(|(p, _)| &p.modules))
+    {
+        inputs_rec.push(InputRecord::bytes(
+            "kernel_module",
+            format!("{} (decompressed) -> modules/{name}", pin.path),
+            bytes,
+        ));
+    }
     for (path, _, source, content) in &rootfs_files {
         inputs_rec.push(InputRecord::bytes(
             "rootfs",
@@ -656,6 +771,8 @@ pub fn build(req: &BuildRequest, progress: &dyn Progress) -> Result<BuildOutput,
         nix,
         oci: oci_record,
     });
+    let mut manifest = manifest;
+    manifest.warnings.extend(extra_warnings);
     let manifest_path = req.out_dir.join(MANIFEST_FILE);
     write_file(&manifest_path, manifest.to_json().as_bytes())?;
     Ok(BuildOutput {
@@ -719,6 +836,9 @@ fn kernel_origin(k: &KernelSource, b: Option<&Blobs>) -> String {
             format!("nitro-cli blobs from {}", b.kernel.origin)
         }
         (KernelSource::NitroCliBlobs, None) => "nitro-cli blobs".into(),
+        (KernelSource::DebianPackage, _) => {
+            "Debian package (verified against the spec's pins)".into()
+        }
     }
 }
 

@@ -22,6 +22,7 @@
 mod parse;
 
 pub use parse::{
-    App, AppSource, Binary, BlobFile, BlobSource, Cargo, EpochPolicy, Image, KernelSource, Profile,
-    Rootfs, RootfsFile, Spec, SpecError, TimePolicy, Toolchain, MAX_SPEC_LEN, SPEC_FORMAT_VERSION,
+    App, AppSource, Binary, BlobFile, BlobSource, Cargo, DebianKernel, EpochPolicy, Image,
+    KernelSource, PinnedFile, PinnedModule, Profile, Rootfs, RootfsFile, Spec, SpecError,
+    TimePolicy, Toolchain, MAX_SPEC_LEN, SPEC_FORMAT_VERSION,
 };

@@ -145,6 +145,13 @@ pub struct Image {
     pub arch: String,
     /// Kernel command line, stored exactly (no trailing newline).
     pub cmdline: String,
+    /// The source repository's canonical name (e.g.
+    /// `git+https://github.com/org/app`), written into the image's
+    /// `/etc/proofpack/build-info.json`. Taken from the spec, not from where
+    /// the sources were read, so a build and a rebuild from any clone bake
+    /// the same bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
 }
 
 /// `[toolchain]`: the exact compiler, as `rustc -vV` prints it.
@@ -312,6 +319,58 @@ pub enum KernelSource {
     NitroCliBlobs,
     /// A deterministic generated stand-in, NOT bootable; no `nsm.ko`.
     DemoStandIn,
+    /// A Linux kernel from a Debian package (`[profiles.<name>.debian]`),
+    /// pinned by package name, version and the SHA-256 of the `.deb` and of
+    /// every file taken from it; its modules are loaded by the init.
+    DebianPackage,
+}
+
+/// `[profiles.<name>.debian]`: a kernel and modules taken from one Debian
+/// package, fetched by name with `apt-get download` (no URL in the spec) and
+/// unpacked with `dpkg-deb -x` outside the build (see
+/// `crate::build::debian`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebianKernel {
+    /// Binary package name, e.g. `linux-image-6.12.118+deb12-cloud-amd64-unsigned`.
+    pub package: String,
+    /// Exact package version, e.g. `6.12.118-1~deb12u1`.
+    pub version: String,
+    /// Debian architecture (`amd64`).
+    pub arch: String,
+    /// SHA-256 of the `.deb` file.
+    pub deb_sha256: String,
+    /// The kernel image inside the package (`boot/vmlinuz-…`).
+    pub kernel: PinnedFile,
+    /// The kernel config (`boot/config-…`): `OperatingSystem`/`KernelVersion`.
+    pub kernel_config: PinnedFile,
+    /// Modules loaded by the init, in this order, before the application.
+    #[serde(default)]
+    pub modules: Vec<PinnedModule>,
+}
+
+/// A file taken from a package, pinned by content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinnedFile {
+    /// Path inside the package (no leading `/`).
+    pub path: String,
+    /// SHA-256 of the file as shipped.
+    pub sha256: String,
+}
+
+/// A kernel module taken from a package: `.ko`, or `.ko.xz` decompressed by
+/// the build (the init loads plain `.ko`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinnedModule {
+    /// Path inside the package.
+    pub path: String,
+    /// SHA-256 of the file as shipped.
+    pub sha256: String,
+    /// SHA-256 of the decompressed `.ko` (required for `.ko.xz`, refused for `.ko`).
+    #[serde(default)]
+    pub ko_sha256: Option<String>,
 }
 
 /// `[profiles.<name>]`.
@@ -326,6 +385,12 @@ pub struct Profile {
     /// Required with `target`: why this profile departs from `cargo.target`.
     #[serde(default)]
     pub target_reason: Option<String>,
+    /// Replaces `app.args` for this profile (cargo application only).
+    #[serde(default)]
+    pub app_args: Option<Vec<String>>,
+    /// The Debian kernel package, with `kernel = "debian-package"`.
+    #[serde(default)]
+    pub debian: Option<DebianKernel>,
 }
 
 fn is_hex(s: &str, len: usize) -> bool {
@@ -361,6 +426,80 @@ fn check_line(key: &str, s: &str) -> Result<(), SpecError> {
             s,
             "must not contain newlines or NUL (one entry per line in the image)",
         ));
+    }
+    Ok(())
+}
+
+fn check_sha256(key: &str, h: &str) -> Result<(), SpecError> {
+    if is_hex(h, 64) {
+        Ok(())
+    } else {
+        Err(bad(key, h, "64 lowercase hex digits"))
+    }
+}
+
+fn validate_debian(profile: &str, d: &DebianKernel) -> Result<(), SpecError> {
+    let key = |k: &str| format!("profiles.{profile}.debian.{k}");
+    let deb_name = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 200
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.~:".contains(&b))
+    };
+    if !deb_name(&d.package) || d.package.contains(':') {
+        return Err(bad(key("package"), &d.package, "a Debian package name ([a-z0-9+.-])"));
+    }
+    if !deb_name(&d.version) {
+        return Err(bad(
+            key("version"),
+            &d.version,
+            "an exact Debian version (e.g. 6.12.118-1~deb12u1)",
+        ));
+    }
+    if !deb_name(&d.arch) || d.arch.contains(':') {
+        return Err(bad(key("arch"), &d.arch, "a Debian architecture (amd64, arm64)"));
+    }
+    check_sha256(&key("deb_sha256"), &d.deb_sha256)?;
+    for (k, f) in [("kernel", &d.kernel), ("kernel_config", &d.kernel_config)] {
+        check_rel_path(&key(&format!("{k}.path")), &f.path)?;
+        check_sha256(&key(&format!("{k}.sha256")), &f.sha256)?;
+    }
+    if d.modules.len() > 99 {
+        return Err(bad(key("modules"), &d.modules.len().to_string(), "at most 99 modules"));
+    }
+    for (i, m) in d.modules.iter().enumerate() {
+        check_rel_path(&key(&format!("modules[{i}].path")), &m.path)?;
+        check_sha256(&key(&format!("modules[{i}].sha256")), &m.sha256)?;
+        let stem = m
+            .path
+            .rsplit('/')
+            .next()
+            .and_then(|f| f.strip_suffix(".ko.xz").or_else(|| f.strip_suffix(".ko")))
+            .unwrap_or_default();
+        if stem.is_empty() || !stem.bytes().all(|c| c.is_ascii_alphanumeric() || b"_-".contains(&c))
+        {
+            return Err(bad(
+                key(&format!("modules[{i}].path")),
+                &m.path,
+                "a kernel module file: NAME.ko or NAME.ko.xz, NAME of [A-Za-z0-9_-]",
+            ));
+        }
+        match (m.path.ends_with(".ko.xz"), &m.ko_sha256) {
+            (true, Some(h)) => check_sha256(&key(&format!("modules[{i}].ko_sha256")), h)?,
+            (true, None) => {
+                return Err(missing(
+                    key(&format!("modules[{i}].ko_sha256")),
+                    "the SHA-256 of the decompressed .ko the image carries",
+                ))
+            }
+            (false, Some(_)) => {
+                return Err(bad(
+                    key(&format!("modules[{i}].ko_sha256")),
+                    "",
+                    "only for .ko.xz modules (a plain .ko is pinned by sha256)",
+                ))
+            }
+            (false, None) => {}
+        }
     }
     Ok(())
 }
@@ -425,6 +564,15 @@ impl Spec {
             ));
         }
         check_line("image.cmdline", &self.image.cmdline)?;
+        if let Some(r) = &self.image.repository {
+            if r.is_empty() || r.len() > 512 || r.chars().any(char::is_control) {
+                return Err(bad(
+                    "image.repository",
+                    r,
+                    "a non-empty repository name of at most 512 characters, no control characters",
+                ));
+            }
+        }
 
         let release = self.toolchain.release.as_deref().ok_or_else(|| {
             missing("toolchain.release", "the exact rustc release (`rustc -vV` release:)")
@@ -537,6 +685,7 @@ impl Spec {
                 }
             }
             needs_blobs |= p.kernel == KernelSource::NitroCliBlobs;
+            self.validate_profile_extras(name, p)?;
         }
         if needs_blobs {
             let b = self
@@ -575,6 +724,35 @@ impl Spec {
             }
         }
         Ok(())
+    }
+
+    /// `app_args` and `[profiles.<name>.debian]`.
+    fn validate_profile_extras(&self, name: &str, p: &Profile) -> Result<(), SpecError> {
+        if let Some(args) = &p.app_args {
+            if self.app.oci.is_some() {
+                return Err(SpecError::Conflict {
+                    first: format!("profiles.{name}.app_args"),
+                    second: "app.oci".into(),
+                    why: "an OCI image brings its own command; put the arguments into the image",
+                });
+            }
+            for (i, a) in args.iter().enumerate() {
+                check_line(&format!("profiles.{name}.app_args[{i}]"), a)?;
+            }
+        }
+        match (p.kernel, &p.debian) {
+            (KernelSource::DebianPackage, None) => Err(missing(
+                format!("profiles.{name}.debian"),
+                "kernel = \"debian-package\" needs the package, version, .deb sha256 and file pins",
+            )),
+            (KernelSource::DebianPackage, Some(d)) => validate_debian(name, d),
+            (_, Some(_)) => Err(bad(
+                format!("profiles.{name}.debian"),
+                "",
+                "only with kernel = \"debian-package\"",
+            )),
+            (_, None) => Ok(()),
+        }
     }
 
     /// Checks the `[app]` table's shape (see [`App`]) and returns the

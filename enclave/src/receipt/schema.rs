@@ -289,10 +289,14 @@ pub fn check_predicate(p: &Value) -> Vec<Problem> {
         o.get("source"),
         "source",
         &["repository", "commit", "tree", "buildSpec", "buildInfoSha256"],
-        &["ref"],
+        &["ref", "profile", "dirty"],
     ) {
         c.str_(s, "repository", "source", |x| !x.is_empty(), "empty");
         c.str_(s, "ref", "source", |x| !x.is_empty(), "empty");
+        c.str_(s, "profile", "source", |x| !x.is_empty(), "empty");
+        if s.get("dirty").is_some_and(|d| d != &Value::Bool(true)) {
+            c.bad("source.dirty", "present only as true");
+        }
         c.str_(s, "tree", "source", fields::is_git_id, "not a git id");
         c.str_(s, "buildInfoSha256", "source", |x| fields::is_hex_len(x, 32), "not Hex256");
         if let Some(cm) = c.obj(s.get("commit"), "source.commit", &["gitCommit"], &[]) {

@@ -66,7 +66,17 @@ impl BuildInfo {
         let v = crate::json::parse_strict(bytes).map_err(|e| bad(&e.to_string()))?;
         let o = v.as_object().ok_or_else(|| bad("not an object"))?;
         if let Some(k) = o.keys().find(|k| {
-            !matches!(k.as_str(), "repository" | "commit" | "tree" | "ref" | "buildSpec" | "tools")
+            !matches!(
+                k.as_str(),
+                "repository"
+                    | "commit"
+                    | "tree"
+                    | "ref"
+                    | "buildSpec"
+                    | "tools"
+                    | "profile"
+                    | "dirty"
+            )
         }) {
             return Err(bad(&format!("unknown member {k}")));
         }
@@ -109,6 +119,23 @@ impl BuildInfo {
         });
         if let (Some(r), Some(s)) = (o.get("ref").and_then(Value::as_str), source.as_object_mut()) {
             s.insert("ref".into(), Value::String(r.to_owned()));
+        }
+        // Written by `proofpack build` since issue 14: the build profile, and
+        // `dirty: true` for a working tree built with `--allow-dirty`.
+        if let Some(p) = o.get("profile") {
+            let p = p.as_str().filter(|p| !p.is_empty()).ok_or_else(|| bad("profile"))?;
+            if let Some(s) = source.as_object_mut() {
+                s.insert("profile".into(), Value::String(p.to_owned()));
+            }
+        }
+        match o.get("dirty") {
+            None | Some(Value::Bool(false)) => {}
+            Some(Value::Bool(true)) => {
+                if let Some(s) = source.as_object_mut() {
+                    s.insert("dirty".into(), Value::Bool(true));
+                }
+            }
+            Some(_) => return Err(bad("dirty must be a boolean")),
         }
         Ok(Self { source, tools })
     }
@@ -355,4 +382,49 @@ pub fn build_with_sealed(
         "predicate": predicate,
     });
     crate::json::to_jcs(&statement).map_err(|e| StatementError::Invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod build_info_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use build_spec::build::build_info::{render, BuildInfoSource};
+
+    fn baked(dirty: bool) -> Vec<u8> {
+        let text = include_str!("../../../build-spec/enclave.toml");
+        let spec = build_spec::spec::Spec::parse(text.as_bytes()).unwrap();
+        let src = BuildInfoSource {
+            spec_path: "build-spec/enclave.toml".into(),
+            commit: "3d942f9c40422e95265e7e04c140c0cc6116c6df".into(),
+            tree: "f57fcd9750789003261a6ef6faf9f7572106ef32".into(),
+            dirty,
+        };
+        render(&spec, text.as_bytes(), "emulator", &src).unwrap()
+    }
+
+    /// What `proofpack build` bakes is what `serve` accepts (the production
+    /// app exited at startup before the image had it).
+    #[test]
+    fn the_build_info_the_build_bakes_parses() {
+        let bytes = baked(false);
+        let b = BuildInfo::parse(&bytes).unwrap();
+        assert_eq!(b.source["profile"], "emulator");
+        assert_eq!(b.source["buildSpec"]["path"], "build-spec/enclave.toml");
+        assert!(b.source.get("dirty").is_none());
+        assert_eq!(b.source["buildInfoSha256"], hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(b.tools["proofpack"], env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn dirty_reaches_the_source_and_bad_values_are_refused() {
+        let b = BuildInfo::parse(&baked(true)).unwrap();
+        assert_eq!(b.source["dirty"], true);
+        let text = String::from_utf8(baked(false)).unwrap();
+        for bad in ["\"dirty\":\"yes\",", "\"dirty\":1,"] {
+            let t = text.replacen("\"profile\"", &format!("{bad}\"profile\""), 1);
+            assert!(BuildInfo::parse(t.as_bytes()).is_err(), "{t}");
+        }
+        let t = text.replace("\"profile\":\"emulator\"", "\"profile\":\"\"");
+        assert!(BuildInfo::parse(t.as_bytes()).is_err());
+    }
 }

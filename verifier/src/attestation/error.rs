@@ -15,6 +15,10 @@ pub struct ParseError {
     pub kind: ParseErrorKind,
 }
 
+/// What every output says about a document of QEMU's emulated NSM.
+pub const EMULATOR_DOCUMENT: &str = "unsigned emulator document, not evidence of Nitro hardware \
+     (QEMU nitro-enclave: alg -1, zero-filled signature, certificate and cabundle)";
+
 /// What is wrong with the bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -85,6 +89,10 @@ pub enum ParseErrorKind {
         /// What differs.
         reason: &'static str,
     },
+    /// QEMU's `nitro-enclave` NSM document (`{1: -1}`, zero-filled
+    /// signature, certificate and cabundle) without emulator mode.
+    #[error("{EMULATOR_DOCUMENT}; refused (--allow-emulator / --accept-emulator-attestation accept it with a warning)")]
+    EmulatorDocument,
     /// The unprotected header is not an empty map.
     #[error("unprotected header must be an empty map, it has {entries} entr(y/ies)")]
     UnprotectedNotEmpty {

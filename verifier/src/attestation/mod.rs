@@ -26,7 +26,9 @@ pub mod time_fmt;
 pub mod verify;
 
 pub use chain::{ChainCache, TrustAnchor, AWS_ROOT_G1_SHA256};
-pub use error::{AttestationError, ChainError, ParseError, ParseErrorKind, Position};
+pub use error::{
+    AttestationError, ChainError, ParseError, ParseErrorKind, Position, EMULATOR_DOCUMENT,
+};
 pub use parse::{parse, parse_with, ParseOptions, ParsedDoc};
 pub use verify::{
     verify, verify_with_cache, AttestationReport, DecodedDoc, Expectations, VerifyAt, VerifyOptions,
@@ -38,4 +40,10 @@ pub fn fuzz_parse(data: &[u8]) {
     if let Ok(p) = parse(data) {
         let _ = chain::verify_chain(&p.doc.certificate, &p.doc.cabundle, &[], 0, None);
     }
+    // Emulator mode (QEMU's unsigned documents) through the whole verifier.
+    let opts = VerifyOptions {
+        parse: ParseOptions { emulator: true, ..Default::default() },
+        ..VerifyOptions::default()
+    };
+    let _ = verify(data, &opts);
 }

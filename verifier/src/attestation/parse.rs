@@ -34,6 +34,12 @@ pub struct ParseOptions {
     /// Skip unknown payload keys instead of rejecting them (forward
     /// compatibility, as base/nitro-validator does). Off by default.
     pub allow_unknown_keys: bool,
+    /// Accept QEMU's `nitro-enclave` documents (protected header `{1: -1}`,
+    /// 64 zero bytes of signature): they are parsed with every other rule,
+    /// and [`ParsedDoc::emulator`] is set so the verifier replaces the chain
+    /// and signature checks with a warning. Off by default: then such a
+    /// document is refused as [`K::EmulatorDocument`].
+    pub emulator: bool,
 }
 
 /// A structurally valid document. Nothing about it is verified yet.
@@ -47,8 +53,10 @@ pub struct ParsedDoc {
     pub payload: Vec<u8>,
     /// Framing of the payload map.
     pub map_style: MapStyle,
-    /// The 96-byte `r || s` signature.
+    /// The 96-byte `r || s` signature (all zero for an emulator document).
     pub signature: [u8; 96],
+    /// An unsigned emulator document (only with [`ParseOptions::emulator`]).
+    pub emulator: bool,
     /// The decoded payload.
     pub doc: AttestationDoc,
 }
@@ -108,7 +116,13 @@ pub fn parse_with(bytes: &[u8], opts: ParseOptions) -> Result<ParsedDoc, ParseEr
     }
     let protected_off = r.offset();
     let protected = r.string_body(&h, 64, "protected header")?.into_owned();
-    check_protected(&protected, protected_off)?;
+    let emulator = protected == EMULATOR_PROTECTED;
+    if emulator && !opts.emulator {
+        return Err(ParseError { offset: protected_off, kind: K::EmulatorDocument });
+    }
+    if !emulator {
+        check_protected(&protected, protected_off)?;
+    }
 
     // [1] unprotected
     let h = envelope_item(&mut r, indefinite, 1)?;
@@ -153,13 +167,25 @@ pub fn parse_with(bytes: &[u8], opts: ParseOptions) -> Result<ParsedDoc, ParseEr
         return Err(wrong("signature", "byte string", &h));
     }
     let sig_bytes = r.string_body(&h, 1024, "signature")?;
-    let signature: [u8; 96] = sig_bytes.as_ref().try_into().map_err(|_| ParseError {
-        offset: h.offset,
-        kind: K::SignatureLength { len: sig_bytes.len() },
-    })?;
-    if p384::ecdsa::Signature::from_slice(&signature).is_err() {
-        return Err(ParseError { offset: h.offset, kind: K::SignatureScalar });
-    }
+    let signature: [u8; 96] = if emulator {
+        // QEMU writes 64 zero bytes; nothing else is an emulator document.
+        if sig_bytes.len() != 64 || sig_bytes.iter().any(|&b| b != 0) {
+            return Err(ParseError {
+                offset: h.offset,
+                kind: K::SignatureLength { len: sig_bytes.len() },
+            });
+        }
+        [0u8; 96]
+    } else {
+        let s: [u8; 96] = sig_bytes.as_ref().try_into().map_err(|_| ParseError {
+            offset: h.offset,
+            kind: K::SignatureLength { len: sig_bytes.len() },
+        })?;
+        if p384::ecdsa::Signature::from_slice(&s).is_err() {
+            return Err(ParseError { offset: h.offset, kind: K::SignatureScalar });
+        }
+        s
+    };
     if indefinite && !r.eat_break() {
         return Err(r.err(K::EnvelopeLength { found: 5 }));
     }
@@ -167,8 +193,12 @@ pub fn parse_with(bytes: &[u8], opts: ParseOptions) -> Result<ParsedDoc, ParseEr
 
     // The payload's own offsets are reported relative to the whole input.
     let (doc, map_style) = parse_payload(&payload, payload_off, opts)?;
-    Ok(ParsedDoc { tagged, protected, payload, map_style, signature, doc })
+    Ok(ParsedDoc { tagged, protected, payload, map_style, signature, emulator, doc })
 }
+
+/// The protected header of QEMU's emulated NSM: `{1: -1}` ("we don't
+/// actually sign the data, so we use -1 as the 'alg' value").
+pub const EMULATOR_PROTECTED: [u8; 3] = [0xa1, 0x01, 0x20];
 
 fn envelope_item(r: &mut Reader<'_>, indefinite: bool, index: usize) -> Result<Head, ParseError> {
     if indefinite && r.peek() == Some(0xff) {

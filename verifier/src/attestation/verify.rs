@@ -209,6 +209,15 @@ impl AttestationReport {
         self.checks.verdict()
     }
 
+    /// An unsigned QEMU `nitro-enclave` document, accepted in emulator mode
+    /// (its chain check is the emulator WARN).
+    pub fn is_emulator(&self) -> bool {
+        self.checks
+            .0
+            .iter()
+            .any(|c| c.id == "attestation.chain" && c.outcome == crate::report::Outcome::Warn)
+    }
+
     /// True when the typed errors contain one matching `f`.
     pub fn has_error(&self, f: impl Fn(&AttestationError) -> bool) -> bool {
         self.errors.iter().any(f)
@@ -278,6 +287,31 @@ pub fn verify_with_cache(
     };
     r.verified_at = Some(time_fmt::millis(at_ms));
 
+    if parsed.emulator {
+        // Only reachable with ParseOptions::emulator (--allow-emulator,
+        // --accept-emulator-attestation). The chain, the COSE signature and
+        // the leaf validity cannot be checked: there is nothing signed.
+        // Every other check below runs as for a real document.
+        r.checks.push(Check::warn("attestation.chain", super::error::EMULATOR_DOCUMENT));
+    } else {
+        verify_signed(&mut r, &parsed, &decoded, opts, cache, at_ms, ts_ms);
+    }
+    verify_claims(&mut r, &decoded, opts, now, ts_ms);
+    r.doc = Some(decoded);
+    r
+}
+
+/// Steps 12-15: certificate chain, COSE signature, timestamp in the leaf's
+/// validity.
+fn verify_signed(
+    r: &mut AttestationReport,
+    parsed: &super::parse::ParsedDoc,
+    decoded: &DecodedDoc,
+    opts: &VerifyOptions,
+    cache: Option<&ChainCache>,
+    at_ms: i64,
+    ts_ms: i64,
+) {
     // Chain (steps 12-13).
     let chain = verify_chain(
         &parsed.doc.certificate,
@@ -381,7 +415,16 @@ pub fn verify_with_cache(
             "leaf certificate did not parse",
         )),
     }
+}
 
+/// Steps 16-21: freshness, debug mode, expectations.
+fn verify_claims(
+    r: &mut AttestationReport,
+    decoded: &DecodedDoc,
+    opts: &VerifyOptions,
+    now: impl Fn() -> i64,
+    ts_ms: i64,
+) {
     // Freshness (step 16): only when asked for.
     if opts.max_age.is_some() || opts.at == VerifyAt::Now {
         let now = now();
@@ -482,7 +525,7 @@ pub fn verify_with_cache(
 
     // Bindings (steps 23-25).
     bytes_expect(
-        &mut r,
+        r,
         "attestation.nonce",
         "nonce",
         &opts.expect.nonce,
@@ -490,7 +533,7 @@ pub fn verify_with_cache(
         AttestationError::NonceMismatch,
     );
     bytes_expect(
-        &mut r,
+        r,
         "attestation.user_data",
         "user_data",
         &opts.expect.user_data,
@@ -498,7 +541,7 @@ pub fn verify_with_cache(
         AttestationError::UserDataMismatch,
     );
     bytes_expect(
-        &mut r,
+        r,
         "attestation.public_key",
         "public_key",
         &opts.expect.public_key,
@@ -521,8 +564,6 @@ pub fn verify_with_cache(
         }
         None => r.checks.push(Check::skipped("attestation.module_id", "no module_id prefix given")),
     }
-    r.doc = Some(decoded);
-    r
 }
 
 fn bytes_expect(

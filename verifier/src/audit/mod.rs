@@ -87,6 +87,9 @@ pub struct ReceiptFacts {
     pub recipients: crate::receipt::recipients::RecipientsFacts,
     /// The operator's (unattested) claim of the image SHA-384.
     pub eif_sha384: Option<String>,
+    /// The build-info says the image was built from a working tree with
+    /// uncommitted changes (`proofpack build --allow-dirty`).
+    pub source_dirty: bool,
 }
 
 /// The receipt verifier's answer for one receipt.
@@ -452,6 +455,17 @@ impl Auditor {
     }
 
     fn stage_source(&self, s: &mut SubjectReport, facts: &ReceiptFacts) {
+        if facts.source_dirty {
+            s.push(
+                GroupKind::Source,
+                Check::fail(
+                    "source.dirty",
+                    "the image was built from a working tree with uncommitted changes \
+                     (--allow-dirty, recorded in its build-info): no commit describes its \
+                     sources, so a rebuild cannot reproduce it",
+                ),
+            );
+        }
         let Some(src) = &facts.source else {
             s.push(
                 GroupKind::Source,
@@ -853,6 +867,7 @@ mod tests {
                     outputs: vec![OutputDigest { name: "a".into(), sha256: parts[3].into() }],
                     build_spec_path: parts.get(4).map(|p| p.to_string()),
                     recipients: bound_recipients(),
+                    source_dirty: parts.get(5) == Some(&"dirty"),
                     ..Default::default()
                 }),
             }
@@ -1004,6 +1019,16 @@ mod tests {
 
     fn spec_check(r: &AuditReport) -> Option<Check> {
         r.subjects[0].checks().find(|(_, c)| c.id == "rebuild.spec").map(|(_, c)| c.clone())
+    }
+
+    #[test]
+    fn dirty_build_info_fails_source_dirty() {
+        let (r, _) = spec_audit(None, "1abc;1;arn:k1;aa;app/enclave.toml;dirty");
+        assert_eq!(r.verdict(), Verdict::Fail);
+        let c = r.subjects[0].checks().find(|(_, c)| c.id == "source.dirty").unwrap().1.clone();
+        assert!(c.is_fail() && c.detail.contains("--allow-dirty"), "{c:?}");
+        let (clean, _) = spec_audit(None, "1abc;1;arn:k1;aa;app/enclave.toml");
+        assert!(clean.subjects[0].checks().all(|(_, c)| c.id != "source.dirty"));
     }
 
     #[test]

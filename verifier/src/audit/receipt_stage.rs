@@ -181,5 +181,6 @@ pub fn facts_of(statement: &Value) -> ReceiptFacts {
         outputs,
         eif_sha384: s(p, &["enclave", "eifSha384"]).map(str::to_string),
         recipients: crate::receipt::recipients::facts_of(p),
+        source_dirty: p.pointer("/source/dirty") == Some(&Value::Bool(true)),
     }
 }

@@ -170,6 +170,8 @@ pub struct CachedRebuild {
     pub profile: String,
     /// `--blobs DIR`.
     pub blobs_dir: Option<PathBuf>,
+    /// `--debian-kernel DIR`.
+    pub debian_kernel: Option<PathBuf>,
     /// Cache root (`None` = the default).
     pub cache_dir: Option<PathBuf>,
     /// Skip the cache lookup.
@@ -184,6 +186,7 @@ impl Rebuild for CachedRebuild {
         o.spec_path = spec_path.unwrap_or(DEFAULT_SPEC_PATH).to_string();
         o.profile = self.profile.clone();
         o.blobs_dir = self.blobs_dir.clone();
+        o.debian_kernel = self.debian_kernel.clone();
         o.cache_dir = self.cache_dir.clone();
         o.no_cache = self.no_cache;
         o.allow_toolchain_mismatch = self.allow_toolchain_mismatch;

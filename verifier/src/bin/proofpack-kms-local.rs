@@ -73,6 +73,11 @@ struct Args {
     /// it crashes or never runs its cleanup (tests, the demo).
     #[arg(long)]
     exit_on_stdin_eof: bool,
+    /// Also accept QEMU nitro-enclave attestation documents, which are
+    /// UNSIGNED (no chain, no signature): their structure, freshness and PCRs
+    /// are still checked. For the emulator tests only; every log line says so.
+    #[arg(long, requires = "attestation_root")]
+    accept_emulator_attestation: bool,
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
@@ -102,7 +107,19 @@ fn run(args: Args) -> anyhow::Result<()> {
                     " - NOT the AWS Nitro root: development only"
                 }
             );
-            Box::new(r)
+            if args.accept_emulator_attestation {
+                verifier::kms_local::http::set_log_tag(
+                    "kms-local[ACCEPTS UNSIGNED EMULATOR ATTESTATION]",
+                );
+                eprintln!(
+                    "kms-local[ACCEPTS UNSIGNED EMULATOR ATTESTATION]: --accept-emulator-attestation: \
+                     QEMU nitro-enclave documents are accepted without chain or signature; \
+                     not evidence of Nitro hardware"
+                );
+                Box::new(r.accepting_emulator_documents())
+            } else {
+                Box::new(r)
+            }
         }
         None => Box::new(NoRecipients),
     };

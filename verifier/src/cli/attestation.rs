@@ -329,7 +329,7 @@ fn verify_options(a: &VerifyArgs) -> Result<VerifyOptions> {
             module_id_prefix: a.expect.module_id.clone(),
         },
         allow_debug: a.allow_debug,
-        parse: ParseOptions { allow_unknown_keys: a.allow_unknown_keys },
+        parse: ParseOptions { allow_unknown_keys: a.allow_unknown_keys, emulator: false },
         now_ms: None,
     })
 }
@@ -487,7 +487,8 @@ fn batch_cmd(batch: &Path, opts: &VerifyOptions, format: Format) -> Result<ExitC
 
 fn show_cmd(a: ShowArgs) -> Result<ExitCode> {
     let (bytes, enc) = load_doc(&a.doc)?;
-    let parsed = match parse_with(&bytes, ParseOptions { allow_unknown_keys: true }) {
+    let parsed = match parse_with(&bytes, ParseOptions { allow_unknown_keys: true, emulator: true })
+    {
         Ok(p) => p,
         Err(e) => {
             eprintln!(

@@ -101,6 +101,11 @@ pub struct AuditOptions {
     #[arg(long, value_name = "DIR")]
     pub blobs: Option<PathBuf>,
 
+    /// The fetched Debian kernel package for rebuilds of a profile with
+    /// kernel = "debian-package" (`scripts/enclave-emulator fetch-kernel`).
+    #[arg(long, value_name = "DIR")]
+    pub debian_kernel: Option<PathBuf>,
+
     /// Directory (or file) of EIF images that may have run: an image whose
     /// computed PCRs equal a receipt's is diffed against the rebuild when
     /// the PCRs differ, to name the changed files.
@@ -116,6 +121,12 @@ pub struct AuditOptions {
     /// CA (development NSM). Every report then says so.
     #[arg(long)]
     pub allow_dev_ca: bool,
+
+    /// Accept QEMU nitro-enclave documents, which are UNSIGNED: their chain
+    /// check is a WARN ("unsigned emulator document, not evidence of Nitro
+    /// hardware") in every format; every other check runs as usual.
+    #[arg(long)]
+    pub allow_emulator: bool,
 
     /// The artifact a receipt must name among its outputs (SHA-256 match).
     #[arg(long, value_name = "FILE")]
@@ -356,6 +367,7 @@ pub fn build_auditor(o: &AuditOptions, command: &str) -> anyhow::Result<Auditor>
     settings.trust_root = Some(TrustRoot { source: root.label.clone(), sha256: root.sha256_hex() });
     let mut ropts = ReceiptOptions::default();
     ropts.attestation.roots = vec![root];
+    ropts.attestation.parse.emulator = o.allow_emulator;
     if let (Some(a), Some(bytes)) = (&loaded.artifact, loaded.artifact_bytes) {
         ropts.artifacts = vec![(a.path.clone(), bytes)];
     }
@@ -382,6 +394,7 @@ pub fn build_auditor(o: &AuditOptions, command: &str) -> anyhow::Result<Auditor>
             repo: repo.clone(),
             profile: o.profile.clone(),
             blobs_dir: o.blobs.clone(),
+            debian_kernel: o.debian_kernel.clone(),
             cache_dir: None,
             no_cache: o.no_cache,
             allow_toolchain_mismatch: o.allow_toolchain_mismatch,

@@ -20,6 +20,13 @@ Examples:
   proofpack build --profile demo --out out/
   # Production image with AWS's blobs fetched earlier:
   proofpack blobs fetch --out blobs/ && proofpack build --blobs blobs/ --out out/
+  # Emulator image (Debian kernel, boots in QEMU's nitro-enclave machine):
+  scripts/enclave-emulator fetch-kernel kernel/ && \
+    proofpack build --profile emulator --debian-kernel kernel/ --out out/
+
+The image carries /etc/proofpack/build-info.json (commit, tree, spec, profile);
+a working tree with uncommitted changes is refused unless --allow-dirty, which
+the build-info records (\"dirty\": true) and `audit` reports.
 
 Outputs in --out: image.eif, pcrs.json (nitro-cli format), build-manifest.json,
 and for a spec whose application is an OCI image ([app.oci]) oci-provenance.json
@@ -89,7 +96,8 @@ pub struct BuildArgs {
     /// Build spec.
     #[arg(long, default_value = rebuild::DEFAULT_SPEC_PATH)]
     pub spec: PathBuf,
-    /// Profile (`production` uses AWS blobs, `demo` a NOT bootable stand-in kernel).
+    /// Profile (`production` uses AWS blobs, `demo` a NOT bootable stand-in kernel,
+    /// `emulator` a Debian kernel for QEMU with --debian-kernel).
     #[arg(long, default_value = "production")]
     pub profile: String,
     /// Output directory.
@@ -98,6 +106,10 @@ pub struct BuildArgs {
     /// AWS blobs: `proofpack blobs fetch` output or a plain directory.
     #[arg(long)]
     pub blobs: Option<PathBuf>,
+    /// The fetched Debian kernel package (`.deb` + unpacked `root/`) for a
+    /// profile with kernel = "debian-package" (`scripts/enclave-emulator fetch-kernel`).
+    #[arg(long, value_name = "DIR")]
+    pub debian_kernel: Option<PathBuf>,
     /// Cargo target directory (default `<workspace>/target/proofpack`).
     #[arg(long)]
     pub target_dir: Option<PathBuf>,
@@ -157,6 +169,10 @@ pub struct RebuildArgs {
     /// AWS blobs for the production profile.
     #[arg(long)]
     pub blobs: Option<PathBuf>,
+    /// The fetched Debian kernel package (`.deb` + unpacked `root/`) for a
+    /// profile with kernel = "debian-package" (`scripts/enclave-emulator fetch-kernel`).
+    #[arg(long, value_name = "DIR")]
+    pub debian_kernel: Option<PathBuf>,
     /// Cache directory (default `$PROOFPACK_CACHE_DIR` or `~/.cache/proofpack/rebuild`).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
@@ -266,10 +282,22 @@ fn run_build(a: BuildArgs) -> anyhow::Result<ExitCode> {
         ),
         Ok(None) => (SourceInfo::default(), None),
         Err(crate::git::GitError::Dirty { .. }) if a.allow_dirty => {
-            (SourceInfo { dirty: true, ..SourceInfo::default() }, None)
+            // HEAD plus uncommitted changes: the build-info names HEAD and
+            // says `"dirty": true` (the audit reports it).
+            let head = crate::git::locate(&a.spec)?.and_then(|(h, _)| h);
+            (
+                SourceInfo {
+                    git_commit: head.as_ref().map(|h| h.commit.clone()),
+                    git_tree: head.as_ref().map(|h| h.tree.clone()),
+                    repository: None,
+                    dirty: true,
+                },
+                head.map(|h| h.time),
+            )
         }
         Err(e) => return Err(e.into()),
     };
+    let spec_repo_path = crate::git::locate(&a.spec)?.and_then(|(_, rel)| rel);
     let blobs = match (profile.kernel, &a.blobs) {
         (KernelSource::NitroCliBlobs, Some(dir)) => {
             let src = spec.blobs.as_ref().context("spec has no [blobs] section")?;
@@ -295,6 +323,8 @@ fn run_build(a: BuildArgs) -> anyhow::Result<ExitCode> {
             .prebuilt_init
             .as_ref()
             .map(|i| build::Prebuilt { init: i.clone(), app: a.prebuilt_app.clone() }),
+        spec_repo_path,
+        debian_kernel: a.debian_kernel.clone(),
     };
     let spinner = Spinner::new(a.common.quiet);
     let started = std::time::Instant::now();
@@ -426,6 +456,7 @@ fn run_rebuild(a: RebuildArgs) -> anyhow::Result<ExitCode> {
         spec_path: a.spec.clone(),
         profile: a.profile.clone(),
         blobs_dir: a.blobs.clone(),
+        debian_kernel: a.debian_kernel.clone(),
         cache_dir: a.cache_dir.clone(),
         no_cache: a.no_cache,
         allow_toolchain_mismatch: a.allow_toolchain_mismatch,

@@ -7,6 +7,7 @@
 pub mod attestation;
 pub mod audit;
 pub mod build;
+pub mod emulator;
 pub mod exit;
 pub mod gate;
 pub mod image;

@@ -45,6 +45,10 @@ Examples:
       --input secrets/prod.enc.yaml --service api --environment prod \\
       --output api-prod.ppa --recipient ops.pub.pem --out-dir out/
 
+  # the emulator (scripts/enclave-emulator): QEMU's nitro-enclave machine,
+  # reached through vhost-device-vsock's hybrid Unix socket
+  proofpack pack --enclave vsock-uds:/tmp/emu/vm.vsock:5000 --send-credentials ...
+
   # then check what the enclave signed:
   proofpack receipt verify out/api-prod.ppa.receipt.json --artifact out/api-prod.ppa
 
@@ -75,7 +79,9 @@ internal error.";
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct PackArgs {
-    /// The enclave: `tcp:HOST:PORT` (development) or `vsock:CID:PORT`.
+    /// The enclave: `tcp:HOST:PORT` (development), `vsock:CID:PORT`, or
+    /// `vsock-uds:PATH:PORT` (QEMU's nitro-enclave machine through
+    /// vhost-device-vsock's hybrid socket PATH; `scripts/enclave-emulator`).
     #[arg(long)]
     enclave: String,
     /// A SOPS-encrypted input file (repeatable; order matters for the merge).

@@ -110,6 +110,11 @@ struct VerifyArgs {
     /// allow-unbound-inputs) as a WARN instead of a FAIL.
     #[arg(long)]
     allow_unbound_inputs: bool,
+    /// Accept QEMU nitro-enclave documents, which are UNSIGNED: the chain
+    /// check becomes a WARN ("unsigned emulator document, not evidence of
+    /// Nitro hardware"); every other check runs. Without it they fail.
+    #[arg(long)]
+    allow_emulator: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -137,6 +142,10 @@ pub fn run(args: ReceiptArgs) -> Result<ExitCode> {
             At::Now => VerifyAt::Now,
         },
         allow_debug: a.allow_debug,
+        parse: crate::attestation::parse::ParseOptions {
+            emulator: a.allow_emulator,
+            ..Default::default()
+        },
         ..VerifyOptions::default()
     };
     if let Some(p) = &a.expect_pcrs {

@@ -213,6 +213,19 @@ pub fn handle(
     }
 }
 
+/// The tag every request log line starts with (`kms-local`, or a tag that
+/// names a dangerous mode such as `--accept-emulator-attestation`).
+static LOG_TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the log tag once, before [`serve`] (later calls are ignored).
+pub fn set_log_tag(tag: impl Into<String>) {
+    let _ = LOG_TAG.set(tag.into());
+}
+
+fn log_tag() -> &'static str {
+    LOG_TAG.get().map_or("kms-local", String::as_str)
+}
+
 /// Serves requests from `server` until it is closed.
 pub fn serve(
     server: &tiny_http::Server,
@@ -249,8 +262,12 @@ pub fn serve(
         let request_id = super::store::uuid4();
         // Log line: never key material, plaintext or blobs.
         eprintln!(
-            "kms-local: {request_id} {} {} -> {} {}",
-            resp.principal, resp.operation, resp.status, resp.outcome
+            "{}: {request_id} {} {} -> {} {}",
+            log_tag(),
+            resp.principal,
+            resp.operation,
+            resp.status,
+            resp.outcome
         );
         let mut out = tiny_http::Response::from_data(resp.body).with_status_code(resp.status);
         for (n, v) in [("Content-Type", CONTENT_TYPE), ("x-amzn-RequestId", request_id.as_str())] {
@@ -259,7 +276,7 @@ pub fn serve(
             }
         }
         if let Err(e) = rq.respond(out) {
-            eprintln!("kms-local: {request_id} response write failed: {e}");
+            eprintln!("{}: {request_id} response write failed: {e}", log_tag());
         }
     }
 }

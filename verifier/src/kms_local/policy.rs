@@ -50,14 +50,24 @@ impl PolicyEngine for KeyPolicyEngine {
 #[derive(Debug)]
 pub struct AttestationRecipients {
     root: TrustAnchor,
+    accept_emulator: bool,
 }
 
 impl AttestationRecipients {
     /// Uses `root` (PEM or DER certificate bytes).
     pub fn new(root_pem_or_der: &[u8], label: &str) -> Result<Self, String> {
         TrustAnchor::from_pem_or_der(root_pem_or_der, label)
-            .map(|root| Self { root })
+            .map(|root| Self { root, accept_emulator: false })
             .map_err(|e| e.to_string())
+    }
+
+    /// Also accepts QEMU `nitro-enclave` documents, which are unsigned: their
+    /// structure, freshness and PCRs (through the key policy) are still
+    /// checked, the chain and signature cannot be. Never the default
+    /// (`proofpack-kms-local --accept-emulator-attestation`).
+    pub fn accepting_emulator_documents(mut self) -> Self {
+        self.accept_emulator = true;
+        self
     }
 
     /// SHA-256 of the root certificate, for the startup log.
@@ -74,6 +84,10 @@ impl RecipientVerifier for AttestationRecipients {
             at: VerifyAt::Instant(now_ms),
             max_age: Some(Duration::from_secs(max_age_secs)),
             now_ms: Some(now_ms),
+            parse: crate::attestation::parse::ParseOptions {
+                emulator: self.accept_emulator,
+                ..Default::default()
+            },
             ..VerifyOptions::default()
         };
         let report = verify(doc, &opts);

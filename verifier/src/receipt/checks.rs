@@ -30,6 +30,10 @@ fn attest(doc: &[u8], opts: &ReceiptOptions) -> AttestationReport {
 
 fn attest_check(id: &str, which: &str, r: &AttestationReport) -> Check {
     match r.verdict() {
+        Verdict::Pass if r.is_emulator() => Check::warn(
+            id,
+            format!("{which}: {} (sha256 {})", attestation::EMULATOR_DOCUMENT, r.input_sha256),
+        ),
         Verdict::Pass => Check::pass(
             id,
             format!("{which} verifies to a trusted root (sha256 {})", r.input_sha256),

@@ -55,6 +55,11 @@ pub struct KmsLocal {
 impl KmsLocal {
     /// Starts the server; `root` is the attestation root PEM, if any.
     pub fn start(root: Option<&Path>) -> Self {
+        Self::start_with(root, &[])
+    }
+
+    /// [`KmsLocal::start`] with extra server arguments.
+    pub fn start_with(root: Option<&Path>, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let creds = serde_json::json!({"principals": PRINCIPALS.iter().map(|(id, s, arn, iam)| serde_json::json!({
             "access_key_id": id, "secret_access_key": s, "principal_arn": arn, "iam_allow_all": iam
@@ -83,6 +88,7 @@ impl KmsLocal {
         if let Some(r) = root {
             cmd.arg("--attestation-root").arg(r);
         }
+        cmd.args(extra);
         let mut child = cmd.spawn().unwrap();
         let lifeline = child.stdin.take();
         let start = Instant::now();

@@ -57,6 +57,9 @@ enum Command {
     // Runtime: the parent side of the pack.
     /// Send a pack job to the enclave and write the artifact and receipt.
     Pack(verifier::cli::pack::PackArgs),
+    /// The parent side of an emulated enclave (QEMU nitro-enclave): boot
+    /// heartbeat and KMS relay on vhost-device-vsock's hybrid sockets.
+    EmulatorParent(verifier::cli::emulator::EmulatorParentArgs),
     /// Seal a file or environment variables for the enclave (user side).
     Seal(Box<verifier::cli::seal::SealArgs>),
     // Secrets' owners: which recipients may receive what.
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Build(c) => verifier::cli::build::run(c),
         Command::Receipt(args) => verifier::cli::receipt::run(args),
         Command::Pack(args) => verifier::cli::pack::run(args),
+        Command::EmulatorParent(args) => verifier::cli::emulator::run(args),
         Command::Seal(args) => verifier::cli::seal::run(*args),
         Command::Recipients(args) => verifier::cli::recipients::run(args),
         Command::Image(cmd) => verifier::cli::image::run(cmd),
