@@ -377,3 +377,15 @@ fn named_session_is_not_certainly_denied_by_a_pathed_role() {
         a.witnesses
     );
 }
+
+/// The mirror case: a Deny on the path-less role does not certainly cover a
+/// named session, whose role may live under any path.
+#[test]
+fn named_session_is_not_certainly_denied_by_the_pathless_role() {
+    let session = "arn:aws:sts::111122223333:assumed-role/pack-enclave/i-0abc";
+    let extra = format!(
+        r#"{{"Effect":"Allow","Principal":{{"AWS":"{session}"}},"Action":"kms:ReEncrypt*","Resource":"*"}},{{"Effect":"Deny","Principal":{{"AWS":"{ROLE}"}},"Action":"kms:*","Resource":"*"}}"#
+    );
+    let t = pinned_with(&extra);
+    assert_witnessed(&analyse(&t), &t);
+}

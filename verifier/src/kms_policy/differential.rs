@@ -797,6 +797,11 @@ fn sweep(
             .cloned()
             .collect();
         mine.push(plain);
+        mine.push(format!(
+            "arn:aws:iam::{}:role/unlisted-path/{}",
+            p.account.as_deref().unwrap_or(""),
+            p.role_name.as_deref().unwrap_or("")
+        ));
         mine.sort();
         mine.dedup();
         for role in mine {

@@ -569,7 +569,15 @@ pub fn classes(policy: &Policy, cfg: &Config) -> Vec<Class> {
             })
             .cloned()
             .collect();
+        // ... and a role of that name under a path the policy does not name.
+        let other_path = format!(
+            "arn:{}:iam::{}:role/proofpack-other-path/{}",
+            c.partition.as_deref().unwrap_or(&partition),
+            acct.as_deref().unwrap_or(""),
+            c.role_name.as_deref().unwrap_or("")
+        );
         roles.push(plain);
+        roles.push(other_path);
         roles.sort();
         roles.dedup();
         for role in roles {
