@@ -35,7 +35,7 @@ use std::process::{Command, Output};
 use build_spec::pcr::Measurements;
 use serde_json::{json, Value};
 
-use e2e::{dev_ca, repo, sops_file, with_creds};
+use e2e::{dev_ca, repo, with_creds};
 use kms_local::KmsLocal;
 
 const SESSION_TOKEN: &str = "FQoGZXIvYXdzEMULATOR+/=";
@@ -61,6 +61,11 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
+/// The recipients policy the job is bound to: a file committed in this
+/// repository, so that the audit reads the same bytes at the commit it
+/// rebuilds (it allows the test recipient key for api/prod).
+const RECIPIENTS_POLICY: &str = "testvectors/recipients/policy.json";
+
 /// `scripts/enclave-emulator run` around one `proofpack pack` of `inputs`.
 fn pack_in_emulator(eif: &Path, work: &Path, kms: &KmsLocal, inputs: &[PathBuf]) -> Output {
     let uds = work.join("vm.vsock");
@@ -75,6 +80,8 @@ fn pack_in_emulator(eif: &Path, work: &Path, kms: &KmsLocal, inputs: &[PathBuf])
         .args(["--format", "json", "--send-credentials", "--job-id", "emulator-job"])
         .arg("--recipient")
         .arg(repo().join("testvectors/receipts/rsa_test_key_2048.pub.pem"))
+        .arg("--recipients-policy")
+        .arg(repo().join(RECIPIENTS_POLICY))
         .arg("--out-dir")
         .arg(work.join("out"))
         .env("PROOFPACK", env!("CARGO_BIN_EXE_proofpack"))
@@ -140,9 +147,16 @@ fn pack_through_the_emulated_enclave() {
         .unwrap();
     let arn = md["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
     let input = d.path().join("prod.enc.json");
+    // Bound to the committed recipients policy, as the secrets' owners would.
+    let policy_bytes = std::fs::read(repo().join(RECIPIENTS_POLICY)).unwrap();
     std::fs::write(
         &input,
-        sops_file(&admin, &arn, &json!({"services": {"api": {"API_TOKEN": "emulated-s3cr3t"}}})),
+        sops_fixture::sops_file_with_context(
+            &admin,
+            &arn,
+            &json!({"services": {"api": {"API_TOKEN": "emulated-s3cr3t"}}}),
+            sops_fixture::bound_context(&policy_bytes),
+        ),
     )
     .unwrap();
 
@@ -192,6 +206,7 @@ fn pack_through_the_emulated_enclave() {
         .arg("--repo")
         .arg(repo())
         .args(["--profile", "emulator", "--allow-emulator", "--format", "json"])
+        .args(["--recipients-policy", RECIPIENTS_POLICY])
         .arg("--debian-kernel")
         .arg(&e.kernel)
         .arg("--kms-policy")
