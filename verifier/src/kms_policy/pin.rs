@@ -912,25 +912,24 @@ pub fn analyse_bytes_with_limit(
         }
         Analysis { verdict, findings, warnings, witnesses, readings }
     };
-    for (name, offset) in &parsed.duplicates {
-        combined.findings.push(findings::make(
-            "duplicate-member",
-            None,
-            format!(
-                "member {name:?} appears twice (second at byte {offset}); readings: {}",
-                combined.readings.join("; ")
-            ),
-        ));
-    }
-    for (key, offset) in &parsed.case_variants {
-        combined.findings.push(findings::make(
-            "case-variant-key",
-            None,
-            format!(
-                "condition key {key:?} (byte {offset}) repeats a key of the same operator in another case; readings: {}",
-                combined.readings.join("; ")
-            ),
-        ));
+    // One finding per ambiguous member, naming the readings analysed.
+    let readings = combined.readings.join("; ");
+    let ambiguous = parsed
+        .duplicates
+        .iter()
+        .map(|(name, offset)| {
+            ("duplicate-member", format!("member {name:?} appears twice (second at byte {offset})"))
+        })
+        .chain(parsed.case_variants.iter().map(|(key, offset)| {
+            (
+                "case-variant-key",
+                format!(
+                    "condition key {key:?} (byte {offset}) repeats a key of the same operator in another case"
+                ),
+            )
+        }));
+    for (id, what) in ambiguous {
+        combined.findings.push(findings::make(id, None, format!("{what}; readings: {readings}")));
     }
     if bytes.len() > parse::MAX_POLICY_BYTES {
         combined.warnings.push("OVERSIZE".into());
