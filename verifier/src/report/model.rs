@@ -11,7 +11,7 @@
 //! The renderers in the sibling modules are pure functions of `&AuditReport`;
 //! only [`super::json`] defines the wire format.
 
-use super::{Check, Checks, Outcome, Verdict};
+use super::{Check, Checks, Status, Verdict};
 
 /// Who produced the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,51 +150,6 @@ pub struct CheckGroup {
     pub kind: GroupKind,
     /// Its checks, in the order they ran.
     pub checks: Checks,
-}
-
-/// A display status for one check or one group; derived, never stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Passed.
-    Pass,
-    /// Failed (for a group: a required check failed).
-    Fail,
-    /// Passed with a caveat, or an optional check failed.
-    Warn,
-    /// Did not run.
-    Skipped,
-}
-
-impl Status {
-    /// The status of one check. An optional check that failed is a warning.
-    pub fn of_check(c: &Check) -> Status {
-        match &c.outcome {
-            Outcome::Pass => Status::Pass,
-            Outcome::Fail { .. } if c.required => Status::Fail,
-            Outcome::Fail { .. } | Outcome::Warn => Status::Warn,
-            Outcome::Skipped { .. } => Status::Skipped,
-        }
-    }
-
-    /// Upper-case label: `PASS`, `FAIL`, `WARN`, `SKIP`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Status::Pass => "PASS",
-            Status::Fail => "FAIL",
-            Status::Warn => "WARN",
-            Status::Skipped => "SKIP",
-        }
-    }
-
-    /// Lower-case wire name: `pass`, `fail`, `warn`, `skipped`.
-    pub fn id(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Fail => "fail",
-            Status::Warn => "warn",
-            Status::Skipped => "skipped",
-        }
-    }
 }
 
 impl CheckGroup {
