@@ -5,7 +5,6 @@
 //! sit behind traits with a real implementation and a local test double that
 //! speaks the same protocol.
 
-pub mod attestation;
 pub mod backend;
 pub mod cms;
 pub mod envelope;

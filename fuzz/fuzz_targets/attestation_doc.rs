@@ -7,9 +7,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    verifier::attestation::fuzz_parse(data);
+    attestation::fuzz_parse(data);
     // Text front end too: raw/hex/base64 detection must never panic.
-    if let Ok((bytes, _)) = verifier::attestation::input::decode_document(data) {
-        verifier::attestation::fuzz_parse(&bytes);
+    if let Ok((bytes, _)) = attestation::input::decode_document(data) {
+        attestation::fuzz_parse(&bytes);
     }
 });

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use attestation::testca::{DocSpec, TestCa, TestCaConfig};
 use build_spec::pcr::Measurements;
-use enclave::attestation::testca::{DocSpec, TestCa, TestCaConfig};
 use verifier::attestation::input::decode_document;
 use verifier::attestation::{verify_with_cache, ChainCache, TrustAnchor, VerifyOptions};
 use verifier::report::Verdict;
@@ -185,7 +185,7 @@ fn primitives(doc: &[u8], min: Duration) {
     let p = verifier::attestation::parse(doc).expect("parse");
     let leaf = x509_parser::parse_x509_certificate(&p.doc.certificate).expect("leaf").1;
     let point = leaf.public_key().subject_public_key.data.to_vec();
-    let msg = enclave::attestation::cose::sig_structure(&p.protected, &p.payload);
+    let msg = attestation::cose::sig_structure(&p.protected, &p.payload);
     let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(&point).expect("key");
     let sig = p384::ecdsa::Signature::from_slice(&p.signature).expect("sig");
     let one = [doc.to_vec()];

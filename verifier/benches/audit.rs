@@ -31,8 +31,8 @@ mod tiny_workspace;
 
 use std::time::Instant;
 
+use attestation::testca::{TestCa, TestCaConfig};
 use audit_world::*;
-use enclave::attestation::testca::{TestCa, TestCaConfig};
 use kms_local::KmsLocal;
 use serde_json::json;
 use sha2::{Digest, Sha256};

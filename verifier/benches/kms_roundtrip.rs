@@ -13,8 +13,8 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
+use attestation::testca::{DocSpec, TestCa, TestCaConfig};
 use build_spec::pcr::Measurements;
-use enclave::attestation::testca::{DocSpec, TestCa, TestCaConfig};
 use enclave::backend::kms_http::sigv4::Credentials;
 use enclave::backend::kms_http::{KmsHttpClient, KmsHttpConfig};
 use enclave::backend::{DecryptRequest, EncryptRequest, EncryptionContext, Kms, Recipient};

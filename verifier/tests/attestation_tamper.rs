@@ -3,12 +3,12 @@
 //! error variant. Controls (tag 18, high-S, indefinite map, the untouched
 //! document) must pass, so the matrix cannot pass by rejecting everything.
 
+use attestation::cbor::Item;
+use attestation::cert::{CertSpec, OID_ECDSA_SHA256};
+use attestation::cose::{sign1, Sign1, PROTECTED_ES384};
+use attestation::testca::{DocSpec, Level, MintedDoc, TestCa, TestCaConfig};
+use attestation::MapStyle;
 use build_spec::pcr::Measurements;
-use enclave::attestation::cbor::Item;
-use enclave::attestation::cert::{CertSpec, OID_ECDSA_SHA256};
-use enclave::attestation::cose::{sign1, Sign1, PROTECTED_ES384};
-use enclave::attestation::testca::{DocSpec, Level, MintedDoc, TestCa, TestCaConfig};
-use enclave::attestation::MapStyle;
 use verifier::attestation::{
     verify, AttestationError as E, AttestationReport, ChainError as C, Expectations,
     ParseErrorKind as K, Position as P, TrustAnchor, VerifyAt, VerifyOptions,

@@ -1,9 +1,9 @@
 //! The test CA's documents verify against its root (and only its root), in
 //! both payload framings, across a save/load round trip.
 
+use attestation::testca::{DocSpec, TestCa, TestCaConfig};
+use attestation::MapStyle;
 use build_spec::pcr::Measurements;
-use enclave::attestation::testca::{DocSpec, TestCa, TestCaConfig};
-use enclave::attestation::MapStyle;
 use verifier::attestation::{
     verify, AttestationError, ChainError, TrustAnchor, VerifyAt, VerifyOptions,
 };

@@ -27,9 +27,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use attestation::testca::{TestCa, TestCaConfig};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use enclave::attestation::testca::{TestCa, TestCaConfig};
 use git2::Repository;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use attestation::testca::{DocSpec, TestCa, TestCaConfig};
 use build_spec::pcr::measurements::parse_pcr_hex;
 use build_spec::pcr::Measurements;
-use enclave::attestation::testca::{DocSpec, TestCa, TestCaConfig};
 use serde_json::Value;
 
 fn repo() -> PathBuf {

@@ -8,8 +8,8 @@ mod kms_local;
 
 use std::process::Command;
 
+use attestation::testca::{DocSpec, TestCa, TestCaConfig};
 use build_spec::pcr::Measurements;
-use enclave::attestation::testca::{DocSpec, TestCa, TestCaConfig};
 use enclave::backend::{
     DecryptRequest, EncryptRequest, EncryptionContext, Kms, KmsError, Recipient,
 };

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use enclave::attestation::testca::{TestCa, TestCaConfig};
+use attestation::testca::{TestCa, TestCaConfig};
 use enclave::backend::nsm_dev::{DevNsm, MODULE_ID_PREFIX};
 use enclave::backend::{AttestationRequest, Nsm, NsmError};
 use verifier::attestation::chain::TrustAnchor;

@@ -10,10 +10,10 @@ mod kms_local;
 
 use std::collections::BTreeMap;
 
+use attestation::testca::{TestCa, TestCaConfig};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use build_spec::pcr::Measurements;
-use enclave::attestation::testca::{TestCa, TestCaConfig};
 use enclave::backend::nsm_dev::DevNsm;
 use enclave::backend::{EncryptRequest, Kms};
 use enclave::receipt::statement::BuildInfo;

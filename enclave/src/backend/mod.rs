@@ -8,22 +8,14 @@
 
 pub mod kms_http;
 pub mod nsm;
+#[cfg(feature = "dev-nsm")]
 pub mod nsm_dev;
 
 use std::collections::BTreeMap;
 
 use crate::secret::SecretBytes;
 
-/// What the enclave asks the NSM to put into an attestation document.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AttestationRequest {
-    /// `user_data` (at most 512 bytes on real hardware).
-    pub user_data: Option<Vec<u8>>,
-    /// `nonce` (at most 512 bytes).
-    pub nonce: Option<Vec<u8>>,
-    /// `public_key`, DER SubjectPublicKeyInfo (at most 1024 bytes).
-    pub public_key: Option<Vec<u8>>,
-}
+pub use attestation::AttestationRequest;
 
 /// Errors from an NSM backend.
 #[derive(Debug, thiserror::Error)]

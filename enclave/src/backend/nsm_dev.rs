@@ -1,5 +1,5 @@
 //! The **development** NSM: signs attestation documents with the test CA of
-//! [`crate::attestation::testca`] instead of AWS's hardware.
+//! [`attestation::testca`] instead of AWS's hardware.
 //!
 //! Its PCRs are never made up: they are computed from the EIF file it is told
 //! it runs (build_spec's EIF reader, the same PCR engine the verifier uses),
@@ -17,7 +17,7 @@ use build_spec::pcr::Measurements;
 
 use super::nsm::check_limits;
 use super::{AttestationRequest, Nsm, NsmError};
-use crate::attestation::testca::{DocSpec, TestCa};
+use attestation::testca::{DocSpec, TestCa};
 
 /// Prefix of every `module_id` this NSM writes.
 pub const MODULE_ID_PREFIX: &str = "development-nsm-";

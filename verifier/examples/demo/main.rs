@@ -23,8 +23,8 @@ mod tiny_workspace;
 
 use std::path::PathBuf;
 
+use attestation::testca::{TestCa, TestCaConfig};
 use audit_world::*;
-use enclave::attestation::testca::{TestCa, TestCaConfig};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 

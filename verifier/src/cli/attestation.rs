@@ -7,11 +7,11 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use ::attestation::testca::{pem_cert, DocSpec, TestCa, TestCaConfig};
+use ::attestation::MapStyle;
 use anyhow::{bail, Context, Result};
 use build_spec::pcr::Measurements;
 use clap::{Args, Subcommand, ValueEnum};
-use enclave::attestation::testca::{pem_cert, DocSpec, TestCa, TestCaConfig};
-use enclave::attestation::MapStyle;
 use rayon::prelude::*;
 
 use crate::attestation::chain::describe_chain;

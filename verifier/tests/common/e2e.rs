@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use attestation::testca::{TestCa, TestCaConfig};
 use build_spec::eif::metadata::BuildMetadata;
 use build_spec::eif::{read_eif_file, Arch, EifBuilder, EifMetadata, Input, ReadOptions};
 use build_spec::pcr::Measurements;
-use enclave::attestation::testca::{TestCa, TestCaConfig};
 use serde_json::Value;
 
 use super::kms_local::{KmsLocal, PRINCIPALS};
@@ -51,6 +51,7 @@ pub fn enclave_bin() -> PathBuf {
     let nested = dir.join("e2e-nested-target");
     let st = Command::new(env!("CARGO"))
         .args(["build", "--locked", "-p", "proofpack-enclave", "--bin", "proofpack-enclave"])
+        .args(["--features", "dev-nsm"])
         .env("CARGO_TARGET_DIR", &nested)
         .current_dir(repo())
         .status()

@@ -7,10 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
+use attestation::testca::TestCa;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use build_spec::pcr::Measurements;
-use enclave::attestation::testca::TestCa;
 use enclave::backend::nsm_dev::DevNsm;
 use enclave::receipt::statement::BuildInfo;
 use enclave::secret::SecretBytes;

@@ -12,6 +12,7 @@ use clap::Args;
 use enclave::backend::kms_http::sigv4::Credentials;
 use enclave::backend::kms_http::{KmsHttpClient, KmsHttpConfig};
 use enclave::backend::nsm::NitroNsm;
+#[cfg(feature = "dev-nsm")]
 use enclave::backend::nsm_dev::DevNsm;
 use enclave::backend::Nsm;
 use enclave::forward::parse_cid_port;
@@ -178,6 +179,11 @@ fn open_nsm(spec: &str) -> anyhow::Result<Box<dyn Nsm>> {
     let Some((eif, ca)) = rest.split_once(',') else {
         bail!("--nsm dev:EIF,CA_DIR needs both paths, got {spec:?}");
     };
+    open_dev_nsm(eif, ca)
+}
+
+#[cfg(feature = "dev-nsm")]
+fn open_dev_nsm(eif: &str, ca: &str) -> anyhow::Result<Box<dyn Nsm>> {
     let nsm = DevNsm::new(eif.as_ref(), ca.as_ref())?;
     eprintln!(
         "proofpack-enclave: DEVELOPMENT NSM (test CA {ca}, NOT AWS hardware), module {}, PCRs of {eif}: PCR0={} PCR1={} PCR2={}",
@@ -187,6 +193,16 @@ fn open_nsm(spec: &str) -> anyhow::Result<Box<dyn Nsm>> {
         nsm.pcrs().hex(2).unwrap_or_default(),
     );
     Ok(Box::new(nsm))
+}
+
+/// Production images are built without the development NSM and its test CA
+/// (issue 15): asking for it is a usage error that names the feature.
+#[cfg(not(feature = "dev-nsm"))]
+fn open_dev_nsm(_eif: &str, _ca: &str) -> anyhow::Result<Box<dyn Nsm>> {
+    bail!(
+        "--nsm dev:... needs proofpack-enclave built with feature `dev-nsm` \
+         (development only; production images do not include the development NSM)"
+    )
 }
 
 /// Runs the server.

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::cbor::Item;
+use crate::cbor::Item;
 
 /// The payload keys in the order the NSM writes them.
 pub const FIELD_ORDER: [&str; 9] = [
@@ -66,6 +66,17 @@ pub struct AttestationDoc {
     pub user_data: Option<Vec<u8>>,
     /// `nonce`: verifier-chosen challenge, or absent.
     pub nonce: Option<Vec<u8>>,
+}
+
+/// What the enclave asks the NSM to put into an attestation document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttestationRequest {
+    /// `user_data` (at most 512 bytes on real hardware).
+    pub user_data: Option<Vec<u8>>,
+    /// `nonce` (at most 512 bytes).
+    pub nonce: Option<Vec<u8>>,
+    /// `public_key`, DER SubjectPublicKeyInfo (at most 1024 bytes).
+    pub public_key: Option<Vec<u8>>,
 }
 
 fn opt_bytes(v: &Option<Vec<u8>>) -> Item {

@@ -6,7 +6,7 @@
 
 use p384::ecdsa::{signature::Signer, Signature, SigningKey};
 
-use super::cbor::Item;
+use crate::cbor::Item;
 
 /// The protected header content `{1: -35}` (alg ES384), as the NSM encodes it.
 pub const PROTECTED_ES384: [u8; 4] = [0xa1, 0x01, 0x38, 0x22];

@@ -13,7 +13,7 @@ use super::chain::{verify_chain, CertSummary, ChainCache, TrustAnchor};
 use super::error::{AttestationError, ChainError, Position};
 use super::parse::{parse_with, ParseOptions, ParsedDoc};
 use super::time_fmt;
-use crate::report::{Check, Checks, Verdict};
+use checks::{Check, Checks, Verdict};
 
 /// Clock skew tolerated before a document counts as "from the future".
 pub const FUTURE_SKEW: Duration = Duration::from_secs(60);
@@ -155,8 +155,8 @@ impl DecodedDoc {
             nonce: p.doc.nonce.clone(),
             cose_tagged: p.tagged,
             payload_map: match p.map_style {
-                enclave::attestation::MapStyle::Definite => "definite",
-                enclave::attestation::MapStyle::Indefinite => "indefinite",
+                crate::MapStyle::Definite => "definite",
+                crate::MapStyle::Indefinite => "indefinite",
             },
         }
     }
@@ -215,7 +215,7 @@ impl AttestationReport {
         self.checks
             .0
             .iter()
-            .any(|c| c.id == "attestation.chain" && c.outcome == crate::report::Outcome::Warn)
+            .any(|c| c.id == "attestation.chain" && c.outcome == checks::Outcome::Warn)
     }
 
     /// True when the typed errors contain one matching `f`.
@@ -262,7 +262,7 @@ pub fn verify_with_cache(
                 format!(
                     "well-formed COSE_Sign1 ({}, {} payload map, ES384)",
                     if p.tagged { "tag 18" } else { "untagged" },
-                    if p.map_style == enclave::attestation::MapStyle::Definite {
+                    if p.map_style == crate::MapStyle::Definite {
                         "definite"
                     } else {
                         "indefinite"
@@ -367,7 +367,7 @@ fn verify_signed(
     match &chain.leaf_key {
         Some(key) => {
             r.signatures_computed += 1;
-            let msg = enclave::attestation::cose::sig_structure(&parsed.protected, &parsed.payload);
+            let msg = crate::cose::sig_structure(&parsed.protected, &parsed.payload);
             let ok = key.verify_fixed(&msg, &parsed.signature);
             if ok {
                 r.checks.push(Check::pass(

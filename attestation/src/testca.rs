@@ -216,7 +216,7 @@ impl DocSpec {
 
     /// What a development NSM puts into a document answering `req`.
     pub fn for_request(
-        req: &crate::backend::AttestationRequest,
+        req: &crate::AttestationRequest,
         timestamp_ms: u64,
         pcrs: Measurements,
     ) -> Self {

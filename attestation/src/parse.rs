@@ -10,13 +10,13 @@
 
 use std::collections::BTreeMap;
 
-use enclave::attestation::doc::{
+use crate::doc::{
     AttestationDoc, DIGEST_SHA384, MAX_CERT_LEN, MAX_OPTIONAL_LEN, MAX_PAYLOAD_LEN, MAX_PCR_INDEX,
 };
-use enclave::attestation::MapStyle;
+use crate::MapStyle;
 
-use super::cbor::{Head, Major, Reader, SIMPLE_NULL};
 use super::error::{ParseError, ParseErrorKind as K};
+use crate::cbor::decode::{Head, Major, Reader, SIMPLE_NULL};
 
 /// Largest document accepted. Genuine ones are under 12 KiB (the NSM driver's
 /// response buffer is 0x3000 bytes).
@@ -90,7 +90,7 @@ pub fn parse_with(bytes: &[u8], opts: ParseOptions) -> Result<ParsedDoc, ParseEr
     let mut tagged = false;
     if head.major == Major::Tag {
         let tag = head.arg.unwrap_or(0);
-        if tag != enclave::attestation::cose::TAG_COSE_SIGN1 {
+        if tag != crate::cose::TAG_COSE_SIGN1 {
             return Err(ParseError { offset: head.offset, kind: K::UnexpectedTag { tag } });
         }
         tagged = true;
@@ -237,7 +237,7 @@ fn check_protected(bytes: &[u8], base: usize) -> Result<(), ParseError> {
     r.finish("protected header")
 }
 
-const KEYS: [&str; 9] = enclave::attestation::doc::FIELD_ORDER;
+const KEYS: [&str; 9] = crate::doc::FIELD_ORDER;
 
 #[derive(Default)]
 struct Fields {

@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use super::error::{ParseError, ParseErrorKind};
+use crate::error::{ParseError, ParseErrorKind};
 
 /// Maximum nesting depth the reader will descend into when skipping items.
 pub const MAX_DEPTH: usize = 16;
