@@ -8,8 +8,7 @@
 pub mod dsse;
 pub mod fields;
 pub mod kms_call;
-pub mod nsm_doc;
-pub mod schema;
+pub mod model;
 pub mod statement;
 
 pub use kms_call::KmsCall;
