@@ -220,3 +220,64 @@ fn receipt_statements_match_the_golden_bytes() {
         check(&format!("{name}.dsse.json"), &env.to_json_bytes());
     }
 }
+
+/// The verifier's read of every golden statement: it passes both schema
+/// layers and serialises back to exactly the same bytes (one model both ways).
+#[test]
+fn golden_statements_read_back_through_the_model() {
+    use enclave::receipt::model::{Predicate, Statement, StatementLayer};
+    for (name, bytes) in variants() {
+        let v = enclave::json::parse_strict(&bytes).unwrap();
+        let layer = StatementLayer::from_value(&v).unwrap();
+        let predicate = Predicate::from_value(&v["predicate"]).unwrap();
+        let again = Statement {
+            type_: layer.type_,
+            subject: layer.subject,
+            predicate_type: layer.predicate_type,
+            predicate,
+        };
+        assert_eq!(again.to_jcs().unwrap(), bytes, "{name}");
+    }
+}
+
+/// The spec's openness rules: unknown members are ignored at the Statement
+/// level (in-toto) and refused inside the predicate (receipts.md §3.1);
+/// `null` is never an absent optional member.
+#[test]
+fn unknown_members_and_nulls() {
+    use enclave::receipt::model::{Predicate, StatementLayer};
+    let (_, bytes) = variants().into_iter().next().unwrap();
+    let v = enclave::json::parse_strict(&bytes).unwrap();
+    let mut top = v.clone();
+    top["futureField"] = serde_json::json!({"x": 1});
+    assert!(StatementLayer::from_value(&top).is_ok());
+    for (path, value) in [
+        ("/predicate", serde_json::json!({"extra": 1})),
+        ("/predicate/job", serde_json::json!({"extra": 1})),
+        ("/predicate/enclave/pcrs", serde_json::json!({"9": "00"})),
+        ("/predicate/outputs/0/recipients/1/kms", serde_json::json!({"extra": 1})),
+    ] {
+        let mut bad = v.clone();
+        let obj = bad.pointer_mut(path).unwrap().as_object_mut().unwrap();
+        for (k, x) in value.as_object().unwrap() {
+            obj.insert(k.clone(), x.clone());
+        }
+        let err = Predicate::from_value(&bad["predicate"]).unwrap_err().to_string();
+        assert!(err.contains("unknown field"), "{path}: {err}");
+    }
+    let mut null = v.clone();
+    null["predicate"]["enclave"]["eifSha384"] = serde_json::Value::Null;
+    assert!(Predicate::from_value(&null["predicate"]).is_err());
+    let mut clean = v.clone();
+    clean["predicate"]["source"]["dirty"] = serde_json::Value::Bool(false);
+    assert_eq!(
+        Predicate::from_value(&clean["predicate"]).unwrap_err().to_string(),
+        "source.dirty: present only as true"
+    );
+    let mut dup = v;
+    dup["subject"] = serde_json::json!([dup["subject"][0], dup["subject"][0]]);
+    assert_eq!(
+        StatementLayer::from_value(&dup).unwrap_err().to_string(),
+        "subject[1]: duplicate name"
+    );
+}

@@ -3,7 +3,9 @@
 //! with a per-job Ed25519 key (receipts.md §1–§4).
 //!
 //! The verification primitives live here too, so the verifier crate reuses
-//! exactly the code that produced the bytes.
+//! exactly the code that produced the bytes: [`model`] is the Statement as
+//! types, serialised by [`statement`] and deserialised (and checked) by the
+//! verifier.
 
 pub mod dsse;
 pub mod fields;
