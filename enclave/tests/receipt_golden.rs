@@ -281,3 +281,25 @@ fn unknown_members_and_nulls() {
         "subject[1]: duplicate name"
     );
 }
+
+/// A shape problem names the member at fault.
+#[test]
+fn shape_problems_name_the_member() {
+    use enclave::receipt::model::Predicate;
+    let (_, bytes) = variants().into_iter().next().unwrap();
+    let v = enclave::json::parse_strict(&bytes).unwrap();
+    let mut bad = v.clone();
+    bad["predicate"]["inputs"][0].as_object_mut().unwrap().remove("kms");
+    assert_eq!(
+        Predicate::from_value(&bad["predicate"]).unwrap_err().to_string(),
+        "inputs[0]: missing field `kms`"
+    );
+    let mut bad = v.clone();
+    bad["predicate"]["job"]["id"] = serde_json::Value::from(7);
+    let err = Predicate::from_value(&bad["predicate"]).unwrap_err().to_string();
+    assert!(err.starts_with("job: invalid type: integer `7`"), "{err}");
+    let mut bad = v;
+    bad["predicate"]["extra"] = serde_json::Value::from(1);
+    let err = Predicate::from_value(&bad["predicate"]).unwrap_err().to_string();
+    assert!(err.starts_with("predicate: unknown field `extra`"), "{err}");
+}

@@ -10,11 +10,13 @@
 
 use std::collections::BTreeSet;
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    DigestSet, Input, KmsCallRecord, Output, Predicate, StatementLayer, PREDICATE_TYPE,
+    Attestations, DigestSet, Enclave, Input, Job, KmsCallRecord, OrgKey, Output, Predicate,
+    RecipientsPolicy, SealedInput, Source, StatementLayer, Subject, Times, PREDICATE_TYPE,
     STATEMENT_TYPE,
 };
 use crate::envelope::{KEY_WRAP, MEDIA_TYPE};
@@ -135,10 +137,54 @@ fn b64_ok(s: &str) -> bool {
     base64::engine::general_purpose::STANDARD.decode(s).is_ok()
 }
 
-/// Deserialises one layer; a shape problem is reported under `path`.
-fn shape<'a, T: Deserialize<'a>>(v: &'a Value, path: &str) -> Result<T, SchemaError> {
-    T::deserialize(v).map_err(|e| SchemaError(vec![format!("{path}: {e}")]))
+/// A shape probe of one member: on failure, the path suffix inside the
+/// member (an array index) and serde's reason.
+type Probe = fn(&Value) -> Result<(), (String, serde_json::Error)>;
+
+fn one<T: DeserializeOwned>(v: &Value) -> Result<(), (String, serde_json::Error)> {
+    T::deserialize(v).map(drop).map_err(|e| (String::new(), e))
 }
+
+fn each<T: DeserializeOwned>(v: &Value) -> Result<(), (String, serde_json::Error)> {
+    for (i, x) in v.as_array().into_iter().flatten().enumerate() {
+        T::deserialize(x).map_err(|e| (format!("[{i}]"), e))?;
+    }
+    Vec::<T>::deserialize(v).map(drop).map_err(|e| (String::new(), e))
+}
+
+/// Deserialises one layer. serde's errors carry no path, so on failure the
+/// members are probed one by one to name the one at fault (`inputs[1]:
+/// missing field ...`); a missing or unknown member of the layer itself is
+/// reported under `path`.
+fn shape<T: DeserializeOwned>(
+    v: &Value,
+    path: &str,
+    members: &[(&str, Probe)],
+) -> Result<T, SchemaError> {
+    T::deserialize(v).map_err(|e| {
+        let at = members.iter().find_map(|(key, probe)| {
+            let (suffix, e) = probe(v.get(*key)?).err()?;
+            Some(format!("{key}{suffix}: {e}"))
+        });
+        SchemaError(vec![at.unwrap_or_else(|| format!("{path}: {e}"))])
+    })
+}
+
+const STATEMENT_MEMBERS: [(&str, Probe); 1] = [("subject", each::<Subject>)];
+
+const PREDICATE_MEMBERS: [(&str, Probe); 11] = [
+    ("job", one::<Job>),
+    ("enclave", one::<Enclave>),
+    ("attestation", one::<Attestations>),
+    ("source", one::<Source>),
+    ("inputs", each::<Input>),
+    ("outputs", each::<Output>),
+    ("time", one::<Times>),
+    ("tools", one::<std::collections::BTreeMap<String, String>>),
+    ("orgKey", one::<OrgKey>),
+    ("sealedInputs", each::<SealedInput>),
+    ("recipientsPolicy", one::<RecipientsPolicy>),
+];
 
 impl StatementLayer {
     /// Step 10: reads and checks the Statement layer (the predicate only has
@@ -147,7 +193,7 @@ impl StatementLayer {
         if !v.is_object() {
             return Err(SchemaError(vec!["(root): not an object".into()]));
         }
-        let st: Self = shape(v, "(root)")?;
+        let st: Self = shape(v, "(root)", &STATEMENT_MEMBERS)?;
         let mut c = Problems::default();
         c.check(st.type_ == STATEMENT_TYPE, "_type", "must be https://in-toto.io/Statement/v1");
         c.check(
@@ -174,7 +220,7 @@ impl Predicate {
     /// Step 11: reads the predicate and checks it against receipts.md §3.3
     /// exactly (no unknown members, no `null`, every value rule).
     pub fn from_value(v: &Value) -> Result<Self, SchemaError> {
-        let p: Self = shape(v, "predicate")?;
+        let p: Self = shape(v, "predicate", &PREDICATE_MEMBERS)?;
         p.validate().map(|()| p)
     }
 
