@@ -32,14 +32,17 @@ fn all_parsers(data: &[u8]) {
     if let Ok(p) = enclave::envelope::parse(data) {
         let _ = enclave::json::to_jcs(&p.header.to_json());
     }
-    let _ = enclave::receipt::nsm_doc::read_fields(data);
+    let _ = attestation::parse_with(
+        data,
+        attestation::ParseOptions { allow_unknown_keys: true, emulator: true },
+    );
     let payload = enclave::receipt::dsse::Envelope::parse(data)
         .map(|e| e.payload)
         .unwrap_or_else(|_| data.to_vec());
     if let Ok(v) = enclave::json::parse_strict(&payload) {
-        let _ = enclave::receipt::schema::check_statement(&v);
-        let _ = enclave::receipt::schema::check_predicate(&v["predicate"]);
-        let _ = enclave::receipt::schema::extract_documents(&v);
+        let _ = enclave::receipt::model::StatementLayer::from_value(&v);
+        let _ = enclave::receipt::model::Predicate::from_value(&v["predicate"]);
+        let _ = enclave::receipt::model::extract_documents(&v);
     }
     let _ = enclave::service::PackRequest::parse(data);
     enclave::recipients::fuzz_policy(data);

@@ -9,8 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use enclave::receipt::dsse::{self, parse_ed25519_spki, DsseError, Envelope, PAYLOAD_TYPE};
-use enclave::receipt::nsm_doc::read_fields;
-use enclave::receipt::schema;
+use enclave::receipt::model::{self, Predicate, StatementLayer};
 use enclave::receipt::statement::binding;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -123,14 +122,14 @@ fn synthetic_receipt_verifies() {
     assert_eq!(env.payload, rv("synthetic_receipt_statement.json"));
     assert!(enclave::json::is_canonical(&env.payload));
     let st = enclave::json::parse_strict(&env.payload).unwrap();
-    let (doc_k, doc_r) = schema::extract_documents(&st).unwrap();
+    let (doc_k, doc_r) = model::extract_documents(&st).unwrap();
     assert_eq!(doc_k, rv("synthetic_doc_k.cbor"));
     assert_eq!(doc_r, rv("synthetic_doc_r.cbor"));
-    let r = read_fields(&doc_r).unwrap();
+    let r = attestation::parse(&doc_r).unwrap().doc;
     let key = parse_ed25519_spki(r.public_key.as_ref().unwrap()).unwrap();
     assert!(env.verify(&key));
-    assert_eq!(schema::check_statement(&st), Vec::<String>::new());
-    assert_eq!(schema::check_predicate(&st["predicate"]), Vec::<String>::new());
+    StatementLayer::from_value(&st).unwrap();
+    Predicate::from_value(&st["predicate"]).unwrap();
     let request = STANDARD.decode(st["predicate"]["job"]["request"].as_str().unwrap()).unwrap();
     assert_eq!(request, rv("synthetic_job_request.json"));
     let b = binding(&Sha256::digest(&request).into(), &doc_k);
@@ -147,10 +146,10 @@ fn synthetic_receipt_verifies() {
     assert!(!flipped.verify(&key));
     let mut extra = st.clone();
     extra["predicate"]["extra"] = Value::from(1);
-    assert!(schema::check_predicate(&extra["predicate"]).iter().any(|p| p.contains("extra")));
+    assert!(Predicate::from_value(&extra["predicate"]).unwrap_err().to_string().contains("extra"));
     let mut no_pcr8 = st.clone();
     no_pcr8["predicate"]["enclave"]["pcrs"].as_object_mut().unwrap().remove("8");
-    assert!(!schema::check_predicate(&no_pcr8["predicate"]).is_empty());
+    assert!(Predicate::from_value(&no_pcr8["predicate"]).is_err());
     assert!(!enclave::json::is_canonical(serde_json::to_string_pretty(&st).unwrap().as_bytes()));
 }
 

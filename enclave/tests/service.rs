@@ -10,7 +10,6 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use common::{bound, policy_member, recipients_policy, sops_file, FakeKms, FakeNsm};
 use enclave::receipt::dsse::{parse_ed25519_spki, Envelope};
-use enclave::receipt::nsm_doc::read_fields;
 use enclave::receipt::statement::{binding, BuildInfo};
 use enclave::service::{PackError, PackJob, PackService};
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
@@ -20,6 +19,16 @@ use sha2::{Digest, Sha256};
 const ARN_DENIED: &str = "arn:aws:kms:us-east-1:111122223333:alias/old";
 const ARN_OK: &str = "arn:aws:kms:us-east-1:111122223333:key/1111";
 const ARN_OUT: &str = "arn:aws:kms:us-east-1:111122223333:key/2222";
+
+/// Reads the fields of a (fake, emulator-shaped) NSM document.
+fn read_fields(doc: &[u8]) -> attestation::AttestationDoc {
+    attestation::parse_with(
+        doc,
+        attestation::ParseOptions { allow_unknown_keys: true, emulator: true },
+    )
+    .unwrap()
+    .doc
+}
 
 fn build_info() -> BuildInfo {
     BuildInfo::parse(
@@ -119,12 +128,12 @@ fn pack_produces_openable_artifact_and_valid_receipt() {
     let env = Envelope::parse(&out.receipt).unwrap();
     let st: Value = serde_json::from_slice(&env.payload).unwrap();
     assert!(enclave::json::is_canonical(&env.payload));
-    assert_eq!(enclave::receipt::schema::check_statement(&st), Vec::<String>::new());
-    assert_eq!(enclave::receipt::schema::check_predicate(&st["predicate"]), Vec::<String>::new());
+    enclave::receipt::model::StatementLayer::from_value(&st).unwrap();
+    enclave::receipt::model::Predicate::from_value(&st["predicate"]).unwrap();
     let p = &st["predicate"];
     let doc_r = STANDARD.decode(p["attestation"]["receipt"]["document"].as_str().unwrap()).unwrap();
     let doc_k = STANDARD.decode(p["attestation"]["kms"]["document"].as_str().unwrap()).unwrap();
-    let r = read_fields(&doc_r).unwrap();
+    let r = read_fields(&doc_r);
     let vk = parse_ed25519_spki(r.public_key.as_ref().unwrap()).unwrap();
     assert!(env.verify(&vk));
     let req_sha: [u8; 32] = Sha256::digest(&f.job.request).into();
@@ -146,7 +155,7 @@ fn pack_produces_openable_artifact_and_valid_receipt() {
     assert_eq!(p["enclave"]["pcrs"]["0"], "11".repeat(48));
     assert_eq!(p["time"]["startedOn"], p["attestation"]["kms"]["timestamp"]);
     // doc_K carries the RSA key and nothing else.
-    let k = read_fields(&doc_k).unwrap();
+    let k = read_fields(&doc_k);
     assert!(k.user_data.is_none() && k.nonce.is_none());
     assert_eq!(f.nsm.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 

@@ -1073,11 +1073,11 @@ fn build_info_is_baked_reproduced_by_rebuild_and_records_dirty() {
     let eif = root.path().join("direct/image.eif");
     let info = app_ramdisk_file(&eif, "rootfs/etc/proofpack/build-info.json").expect("baked");
     let parsed = enclave::receipt::statement::BuildInfo::parse(&info).unwrap();
-    assert_eq!(parsed.source["commit"]["gitCommit"], c1.as_str());
-    assert_eq!(parsed.source["buildSpec"]["path"], "spec/enclave.toml");
-    assert_eq!(parsed.source["profile"], "demo");
-    assert_eq!(parsed.source["repository"], "git+https://example.invalid/tiny");
-    assert!(parsed.source.get("dirty").is_none());
+    assert_eq!(parsed.source.commit.git_commit, c1.as_str());
+    assert_eq!(parsed.source.build_spec.path, "spec/enclave.toml");
+    assert_eq!(parsed.source.profile.as_deref(), Some("demo"));
+    assert_eq!(parsed.source.repository, "git+https://example.invalid/tiny");
+    assert!(parsed.source.dirty.is_none());
     let text = std::str::from_utf8(&info).unwrap();
     let canonical = serde_json::to_string(
         &serde_json::from_str::<std::collections::BTreeMap<String, Value>>(text).unwrap(),
@@ -1122,6 +1122,6 @@ fn build_info_is_baked_reproduced_by_rebuild_and_records_dirty() {
     )
     .unwrap();
     let parsed = enclave::receipt::statement::BuildInfo::parse(&info).unwrap();
-    assert_eq!(parsed.source["dirty"], true);
-    assert_eq!(parsed.source["commit"]["gitCommit"], c1.as_str());
+    assert_eq!(parsed.source.dirty, Some(true));
+    assert_eq!(parsed.source.commit.git_commit, c1.as_str());
 }

@@ -27,7 +27,6 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use build_spec::pcr::Measurements;
 use enclave::receipt::dsse::{parse_ed25519_spki, Envelope};
-use enclave::receipt::nsm_doc::read_fields;
 use enclave::receipt::statement::binding;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -176,7 +175,7 @@ fn pack_end_to_end_and_pcr_mismatch_is_denied() {
     let p = &st["predicate"];
     let doc_r = STANDARD.decode(p["attestation"]["receipt"]["document"].as_str().unwrap()).unwrap();
     let doc_k = STANDARD.decode(p["attestation"]["kms"]["document"].as_str().unwrap()).unwrap();
-    let fr = read_fields(&doc_r).unwrap();
+    let fr = attestation::parse(&doc_r).unwrap().doc;
     assert!(env.verify(&parse_ed25519_spki(fr.public_key.as_ref().unwrap()).unwrap()));
     let req_sha: [u8; 32] = Sha256::digest(&request).into();
     assert_eq!(fr.user_data.clone().unwrap(), binding(&req_sha, &doc_k).to_vec());

@@ -1,9 +1,11 @@
-//! The record of one KMS call (`KmsCall`, receipts.md §3.3).
+//! The record of one KMS call (`KmsCall`, receipts.md §3.3) as the enclave
+//! keeps it while a job runs. It goes into a receipt only as
+//! [`KmsCallRecord`], the model's member; the operation stays a
+//! `&'static str` here because the producers name it with a literal.
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
-
+use super::model::KmsCallRecord;
 use crate::backend::KmsError;
 
 /// One KMS call made by the enclave, as recorded in the receipt.
@@ -35,20 +37,16 @@ impl KmsCall {
         }
     }
 
-    /// The JSON object of the receipt schema.
-    pub fn to_json(&self) -> Value {
-        let ctx = crate::json::string_map(&self.encryption_context);
-        let mut v = json!({
-            "operation": self.operation,
-            "arn": self.arn,
-            "encryptionContext": ctx,
-            "recipient": self.recipient,
-            "requestId": self.request_id,
-            "outcome": self.outcome,
-        });
-        if let (Some(k), Some(obj)) = (&self.key_arn, v.as_object_mut()) {
-            obj.insert("keyArn".into(), Value::String(k.clone()));
+    /// The receipt member for this call (receipts.md §3.3 `KmsCall`).
+    pub fn to_record(&self) -> KmsCallRecord {
+        KmsCallRecord {
+            operation: self.operation.to_owned(),
+            arn: self.arn.clone(),
+            key_arn: self.key_arn.clone(),
+            encryption_context: self.encryption_context.clone(),
+            recipient: self.recipient,
+            request_id: self.request_id.clone(),
+            outcome: self.outcome.clone(),
         }
-        v
     }
 }

@@ -1,27 +1,31 @@
 //! Building the in-toto Statement with the pack-receipt predicate
-//! (receipts.md §3) and the binding string (§4.2).
+//! (receipts.md §3) and the binding string (§4.2): the enclave's records are
+//! turned into the [`model`] and serialised as JCS.
 
 use std::collections::BTreeMap;
 
+use attestation::{AttestationDoc, ParseOptions};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256, Sha384};
 
-use super::fields;
-use super::nsm_doc::{read_fields, DocFields};
-use super::KmsCall;
+use super::model::{self, DigestSet, Pcrs};
+use super::{fields, KmsCall};
 use crate::envelope::{KEY_WRAP, MEDIA_TYPE};
 use crate::service::request::PackRequest;
 
-/// `_type` of an in-toto Statement v1.
-pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
-/// Our predicate type.
-pub const PREDICATE_TYPE: &str = "https://proofpack.dev/pack-receipt/v1";
+pub use super::model::{PREDICATE_TYPE, STATEMENT_TYPE};
+
 /// Domain-separation prefix of the binding string.
 pub const BINDING_PREFIX: &[u8; 33] = b"proofpack/pack-receipt/v1/binding";
 /// PCR indexes copied into the receipt.
-pub const RECEIPT_PCRS: [u8; 6] = [0, 1, 2, 3, 4, 8];
+pub const RECEIPT_PCRS: [u8; 6] = Pcrs::INDEXES;
+
+/// How the enclave reads the documents its own NSM just returned: this is
+/// not verification (the verifier authenticates them), only locating the
+/// fields the receipt copies. Emulator documents (QEMU) and unknown payload
+/// keys are accepted, as the enclave must describe whatever its NSM returned.
+const READ_OWN_DOCUMENT: ParseOptions = ParseOptions { allow_unknown_keys: true, emulator: true };
 
 /// Errors building a statement.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +37,7 @@ pub enum StatementError {
         /// `doc_K` or `doc_R`.
         which: &'static str,
         /// Cause.
-        source: super::nsm_doc::DocError,
+        source: attestation::ParseError,
     },
     /// A value needed by the schema is missing or invalid.
     #[error("cannot build the receipt: {0}")]
@@ -50,11 +54,11 @@ pub fn binding(request_sha256: &[u8; 32], doc_k: &[u8]) -> [u8; 114] {
 }
 
 /// The build-info file baked into the image (receipts.md §3.4): the
-/// predicate's `source` members (without `buildInfoSha256`) and `tools`.
+/// predicate's `source` and `tools`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildInfo {
-    /// The `source` object as it goes into the predicate, including `buildInfoSha256`.
-    pub source: Value,
+    /// The `source` member as it goes into the predicate, including `buildInfoSha256`.
+    pub source: model::Source,
     /// `tools`.
     pub tools: BTreeMap<String, String>,
 }
@@ -62,6 +66,7 @@ pub struct BuildInfo {
 impl BuildInfo {
     /// Parses and checks the build-info file; its SHA-256 becomes `buildInfoSha256`.
     pub fn parse(bytes: &[u8]) -> Result<Self, StatementError> {
+        use serde_json::Value;
         let bad = |m: &str| StatementError::Invalid(format!("build info: {m}"));
         let v = crate::json::parse_strict(bytes).map_err(|e| bad(&e.to_string()))?;
         let o = v.as_object().ok_or_else(|| bad("not an object"))?;
@@ -110,33 +115,30 @@ impl BuildInfo {
         if !tools.contains_key("proofpack") {
             return Err(bad("tools must contain proofpack"));
         }
-        let mut source = json!({
-            "repository": repo,
-            "commit": {"gitCommit": commit},
-            "tree": tree,
-            "buildSpec": {"path": path, "digest": {"sha256": digest}},
-            "buildInfoSha256": hex::encode(Sha256::digest(bytes)),
-        });
-        if let (Some(r), Some(s)) = (o.get("ref").and_then(Value::as_str), source.as_object_mut()) {
-            s.insert("ref".into(), Value::String(r.to_owned()));
-        }
         // Written by `proofpack build` since issue 14: the build profile, and
         // `dirty: true` for a working tree built with `--allow-dirty`.
-        if let Some(p) = o.get("profile") {
-            let p = p.as_str().filter(|p| !p.is_empty()).ok_or_else(|| bad("profile"))?;
-            if let Some(s) = source.as_object_mut() {
-                s.insert("profile".into(), Value::String(p.to_owned()));
-            }
-        }
-        match o.get("dirty") {
-            None | Some(Value::Bool(false)) => {}
-            Some(Value::Bool(true)) => {
-                if let Some(s) = source.as_object_mut() {
-                    s.insert("dirty".into(), Value::Bool(true));
-                }
-            }
+        let profile = match o.get("profile") {
+            None => None,
+            Some(p) => Some(p.as_str().filter(|p| !p.is_empty()).ok_or_else(|| bad("profile"))?),
+        };
+        let dirty = match o.get("dirty") {
+            None | Some(Value::Bool(false)) => None,
+            Some(Value::Bool(true)) => Some(true),
             Some(_) => return Err(bad("dirty must be a boolean")),
-        }
+        };
+        let source = model::Source {
+            repository: repo.to_owned(),
+            commit: model::GitCommit { git_commit: commit.to_owned() },
+            tree: tree.to_owned(),
+            r#ref: o.get("ref").and_then(Value::as_str).map(str::to_owned),
+            build_spec: model::BuildSpecRef {
+                path: path.to_owned(),
+                digest: DigestSet { sha256: digest.to_owned(), sha384: None, sha512: None },
+            },
+            build_info_sha256: hex::encode(Sha256::digest(bytes)),
+            profile: profile.map(str::to_owned),
+            dirty,
+        };
         Ok(Self { source, tools })
     }
 }
@@ -214,22 +216,36 @@ pub struct RecipientsRecord {
 
 impl RecipientsRecord {
     /// The `recipientsPolicy` predicate member.
-    pub fn to_json(&self) -> Value {
-        let mut m = json!({"unboundInputsAllowed": self.unbound_inputs_allowed});
-        if let (Some(d), Some(o)) = (self.policy_sha256, m.as_object_mut()) {
-            o.insert("sha256".into(), Value::String(hex::encode(d)));
+    pub fn to_model(&self) -> model::RecipientsPolicy {
+        model::RecipientsPolicy {
+            sha256: self.policy_sha256.map(hex::encode),
+            unbound_inputs_allowed: self.unbound_inputs_allowed,
         }
-        m
     }
 }
 
-fn doc(which: &'static str, bytes: &[u8]) -> Result<DocFields, StatementError> {
-    read_fields(bytes).map_err(|source| StatementError::Doc { which, source })
+fn doc(which: &'static str, bytes: &[u8]) -> Result<AttestationDoc, StatementError> {
+    attestation::parse_with(bytes, READ_OWN_DOCUMENT)
+        .map(|p| p.doc)
+        .map_err(|source| StatementError::Doc { which, source })
 }
 
 fn time(ms: u64) -> Result<String, StatementError> {
     fields::render_time_ms(ms)
         .ok_or_else(|| StatementError::Invalid(format!("timestamp {ms} out of range")))
+}
+
+fn attestation_record(doc: &[u8], timestamp: &str, public_key: &[u8]) -> model::AttestationRecord {
+    model::AttestationRecord {
+        document: STANDARD.encode(doc),
+        sha384: hex::encode(Sha384::digest(doc)),
+        timestamp: timestamp.to_owned(),
+        public_key_sha256: hex::encode(Sha256::digest(public_key)),
+    }
+}
+
+fn kms_records(calls: &[KmsCall]) -> Vec<model::KmsCallRecord> {
+    calls.iter().map(KmsCall::to_record).collect()
 }
 
 /// Builds the Statement and returns its JCS bytes (the DSSE payload).
@@ -258,6 +274,23 @@ pub fn build_with_sealed(
     sealed: Option<(&OrgKeyRecord, &[SealedRecord])>,
     recipients: Option<&RecipientsRecord>,
 ) -> Result<Vec<u8>, StatementError> {
+    statement(request, doc_k, doc_r, build_info, inputs, outputs, sealed, recipients)?
+        .to_jcs()
+        .map_err(|e| StatementError::Invalid(e.to_string()))
+}
+
+/// The Statement model of [`build_with_sealed`].
+#[allow(clippy::too_many_arguments)] // one argument per predicate part
+pub fn statement(
+    request: &PackRequest,
+    doc_k: &[u8],
+    doc_r: &[u8],
+    build_info: &BuildInfo,
+    inputs: &[InputRecord],
+    outputs: &[OutputRecord],
+    sealed: Option<(&OrgKeyRecord, &[SealedRecord])>,
+    recipients: Option<&RecipientsRecord>,
+) -> Result<model::Statement, StatementError> {
     let k = doc("doc_K", doc_k)?;
     let r = doc("doc_R", doc_r)?;
     let kpk = k
@@ -268,120 +301,99 @@ pub fn build_with_sealed(
         .public_key
         .as_deref()
         .ok_or_else(|| StatementError::Invalid("doc_R has no public_key".into()))?;
-    let mut pcrs = Map::new();
-    for i in RECEIPT_PCRS {
-        let v = r
-            .pcrs
-            .get(&i)
-            .ok_or_else(|| StatementError::Invalid(format!("doc_R has no PCR{i}")))?;
-        pcrs.insert(i.to_string(), Value::String(hex::encode(v)));
-    }
-    let mut enclave = json!({"moduleId": r.module_id, "pcrs": pcrs});
-    if let (Some(e), Some(o)) = (&request.eif_sha384, enclave.as_object_mut()) {
-        o.insert("eifSha384".into(), Value::String(e.clone()));
-    }
-    let started = time(k.timestamp_ms)?;
-    let finished = time(r.timestamp_ms)?;
-    let inputs_v: Vec<Value> = inputs
+    let pcrs = Pcrs::from_lookup(|i| r.pcrs.get(&u64::from(i)).map(hex::encode))
+        .map_err(|i| StatementError::Invalid(format!("doc_R has no PCR{i}")))?;
+    let started = time(k.timestamp)?;
+    let finished = time(r.timestamp)?;
+    let inputs = inputs
         .iter()
-        .map(|i| {
-            json!({
-                "name": i.name,
-                "digest": {"sha256": hex::encode(i.sha256)},
-                "format": i.format,
-                "sops": {"version": i.sops_version, "lastModified": i.last_modified, "mac": i.mac, "macVerified": true},
-                "kms": i.kms.iter().map(KmsCall::to_json).collect::<Vec<_>>(),
-            })
+        .map(|i| model::Input {
+            name: i.name.clone(),
+            digest: DigestSet::sha256(&i.sha256),
+            format: i.format.to_owned(),
+            sops: model::SopsRecord {
+                version: i.sops_version.clone(),
+                last_modified: i.last_modified.clone(),
+                mac: i.mac.clone(),
+                mac_verified: true,
+            },
+            kms: kms_records(&i.kms),
         })
         .collect();
-    let outputs_v: Vec<Value> = outputs
+    let subject = outputs
         .iter()
-        .map(|o| {
-            let recips: Vec<Value> = o
+        .map(|o| model::Subject { name: o.name.clone(), digest: DigestSet::sha256(&o.sha256) })
+        .collect();
+    let outputs = outputs
+        .iter()
+        .map(|o| model::Output {
+            name: o.name.clone(),
+            digest: DigestSet::sha256(&o.sha256),
+            size: o.size,
+            media_type: MEDIA_TYPE.to_owned(),
+            recipients: o
                 .recipients
                 .iter()
-                .map(|(id, call)| {
-                    let mut m = json!({"keyId": hex::encode(id), "keyWrap": KEY_WRAP});
-                    if let (Some(c), Some(obj)) = (call, m.as_object_mut()) {
-                        obj.insert("kms".into(), c.to_json());
-                    }
-                    m
+                .map(|(id, call)| model::Recipient {
+                    key_id: hex::encode(id),
+                    key_wrap: KEY_WRAP.to_owned(),
+                    kms: call.as_ref().map(KmsCall::to_record),
                 })
-                .collect();
-            json!({
-                "name": o.name,
-                "digest": {"sha256": hex::encode(o.sha256)},
-                "size": o.size,
-                "mediaType": MEDIA_TYPE,
-                "recipients": recips,
-            })
+                .collect(),
         })
         .collect();
-    let subject: Vec<Value> = outputs
-        .iter()
-        .map(|o| json!({"name": o.name, "digest": {"sha256": hex::encode(o.sha256)}}))
-        .collect();
-    let mut predicate = json!({
-        "job": {
-            "id": request.job_id,
-            "request": STANDARD.encode(request.bytes()),
-            "requestSha256": hex::encode(request.sha256()),
-            "nonce": hex::encode(&request.nonce),
+    let (org_key, sealed_inputs) = match sealed {
+        None => (None, None),
+        Some((org, recs)) => (
+            Some(model::OrgKey {
+                fingerprint: hex::encode(org.fingerprint),
+                kms: org.kms.to_record(),
+            }),
+            Some(
+                recs.iter()
+                    .map(|s| model::SealedInput {
+                        name: s.name.clone(),
+                        digest: DigestSet::sha256(&s.sha256),
+                        user: s.user.clone(),
+                        job: s.job.clone(),
+                        content_type: s.content_type.clone(),
+                        kms: kms_records(&s.kms),
+                    })
+                    .collect(),
+            ),
+        ),
+    };
+    let predicate = model::Predicate {
+        job: model::Job {
+            id: request.job_id.clone(),
+            request: STANDARD.encode(request.bytes()),
+            request_sha256: hex::encode(request.sha256()),
+            nonce: hex::encode(&request.nonce),
         },
-        "enclave": enclave,
-        "attestation": {
-            "kms": {
-                "document": STANDARD.encode(doc_k),
-                "sha384": hex::encode(Sha384::digest(doc_k)),
-                "timestamp": started,
-                "publicKeySha256": hex::encode(Sha256::digest(kpk)),
-            },
-            "receipt": {
-                "document": STANDARD.encode(doc_r),
-                "sha384": hex::encode(Sha384::digest(doc_r)),
-                "timestamp": finished,
-                "publicKeySha256": hex::encode(Sha256::digest(rpk)),
-            },
+        enclave: model::Enclave {
+            module_id: r.module_id.clone(),
+            pcrs,
+            eif_sha384: request.eif_sha384.clone(),
         },
-        "source": build_info.source,
-        "inputs": inputs_v,
-        "outputs": outputs_v,
-        "time": {"startedOn": started, "finishedOn": finished},
-        "tools": build_info.tools,
-    });
-    if let (Some((org, recs)), Some(p)) = (sealed, predicate.as_object_mut()) {
-        p.insert(
-            "orgKey".into(),
-            json!({"fingerprint": hex::encode(org.fingerprint), "kms": org.kms.to_json()}),
-        );
-        let v: Vec<Value> = recs
-            .iter()
-            .map(|r| {
-                let mut m = json!({
-                    "name": r.name,
-                    "digest": {"sha256": hex::encode(r.sha256)},
-                    "user": r.user,
-                    "contentType": r.content_type,
-                    "kms": r.kms.iter().map(KmsCall::to_json).collect::<Vec<_>>(),
-                });
-                if let (Some(j), Some(o)) = (&r.job, m.as_object_mut()) {
-                    o.insert("job".into(), Value::String(j.clone()));
-                }
-                m
-            })
-            .collect();
-        p.insert("sealedInputs".into(), Value::Array(v));
-    }
-    if let (Some(r), Some(p)) = (recipients, predicate.as_object_mut()) {
-        p.insert("recipientsPolicy".into(), r.to_json());
-    }
-    let statement = json!({
-        "_type": STATEMENT_TYPE,
-        "subject": subject,
-        "predicateType": PREDICATE_TYPE,
-        "predicate": predicate,
-    });
-    crate::json::to_jcs(&statement).map_err(|e| StatementError::Invalid(e.to_string()))
+        attestation: model::Attestations {
+            kms: attestation_record(doc_k, &started, kpk),
+            receipt: attestation_record(doc_r, &finished, rpk),
+        },
+        source: build_info.source.clone(),
+        inputs,
+        outputs,
+        time: model::Times { started_on: started, finished_on: finished },
+        tools: build_info.tools.clone(),
+        org_key,
+        sealed_inputs,
+        recipients_policy: recipients.map(RecipientsRecord::to_model),
+    };
+    Ok(model::Statement {
+        type_: STATEMENT_TYPE.to_owned(),
+        subject,
+        predicate_type: PREDICATE_TYPE.to_owned(),
+        predicate,
+    })
 }
 
 #[cfg(test)]
@@ -408,17 +420,17 @@ mod build_info_tests {
     fn the_build_info_the_build_bakes_parses() {
         let bytes = baked(false);
         let b = BuildInfo::parse(&bytes).unwrap();
-        assert_eq!(b.source["profile"], "emulator");
-        assert_eq!(b.source["buildSpec"]["path"], "build-spec/enclave.toml");
-        assert!(b.source.get("dirty").is_none());
-        assert_eq!(b.source["buildInfoSha256"], hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(b.source.profile.as_deref(), Some("emulator"));
+        assert_eq!(b.source.build_spec.path, "build-spec/enclave.toml");
+        assert!(b.source.dirty.is_none());
+        assert_eq!(b.source.build_info_sha256, hex::encode(Sha256::digest(&bytes)));
         assert_eq!(b.tools["proofpack"], env!("CARGO_PKG_VERSION"));
     }
 
     #[test]
     fn dirty_reaches_the_source_and_bad_values_are_refused() {
         let b = BuildInfo::parse(&baked(true)).unwrap();
-        assert_eq!(b.source["dirty"], true);
+        assert_eq!(b.source.dirty, Some(true));
         let text = String::from_utf8(baked(false)).unwrap();
         for bad in ["\"dirty\":\"yes\",", "\"dirty\":1,"] {
             let t = text.replacen("\"profile\"", &format!("{bad}\"profile\""), 1);

@@ -100,8 +100,10 @@ pub fn build_cms(plaintext: &[u8], to: &rsa::RsaPublicKey, style: CmsStyle) -> V
 
 // ---------- fake NSM ----------
 
-/// A fake NSM: COSE_Sign1-shaped documents with fixed PCRs and an all-zero
-/// signature. Timestamps advance by 1 ms per document.
+/// A fake NSM: unsigned documents shaped like QEMU's emulated NSM
+/// (protected header `{1: -1}`, 64 zero bytes of signature), so the
+/// `attestation` parser reads them in emulator mode, with fixed PCRs.
+/// Timestamps advance by 1 ms per document.
 pub struct FakeNsm {
     pub clock_ms: AtomicU64,
     pub pcr0: [u8; 48],
@@ -138,7 +140,7 @@ impl Nsm for FakeNsm {
             (Cbor::Text("timestamp".into()), Cbor::Integer(t.into())),
             (Cbor::Text("pcrs".into()), Cbor::Map(pcrs)),
             (Cbor::Text("certificate".into()), Cbor::Bytes(vec![0x30, 0])),
-            (Cbor::Text("cabundle".into()), Cbor::Array(vec![])),
+            (Cbor::Text("cabundle".into()), Cbor::Array(vec![Cbor::Bytes(vec![0x30, 0])])),
             (Cbor::Text("public_key".into()), opt(&req.public_key)),
             (Cbor::Text("user_data".into()), opt(&req.user_data)),
             (Cbor::Text("nonce".into()), opt(&req.nonce)),
@@ -146,10 +148,10 @@ impl Nsm for FakeNsm {
         let mut p = Vec::new();
         ciborium::ser::into_writer(&payload, &mut p).unwrap();
         let doc = Cbor::Array(vec![
-            Cbor::Bytes(vec![0xa1, 0x01, 0x38, 0x22]),
+            Cbor::Bytes(attestation::parse::EMULATOR_PROTECTED.to_vec()),
             Cbor::Map(vec![]),
             Cbor::Bytes(p),
-            Cbor::Bytes(vec![0; 96]),
+            Cbor::Bytes(vec![0; 64]),
         ]);
         let mut out = Vec::new();
         ciborium::ser::into_writer(&doc, &mut out).unwrap();
@@ -256,8 +258,12 @@ impl Kms for FakeKms {
                 ciphertext_for_recipient: None,
             }),
             Some(r) => {
-                let fields = enclave::receipt::nsm_doc::read_fields(&r.attestation_document)
-                    .map_err(|_| invalid())?;
+                let fields = attestation::parse_with(
+                    &r.attestation_document,
+                    attestation::ParseOptions { allow_unknown_keys: true, emulator: true },
+                )
+                .map_err(|_| invalid())?
+                .doc;
                 let pk =
                     rsa::RsaPublicKey::from_public_key_der(&fields.public_key.unwrap()).unwrap();
                 Ok(DecryptResponse {

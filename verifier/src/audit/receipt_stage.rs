@@ -8,7 +8,7 @@
 //! pass: its failed checks are part of the same subject.
 
 use enclave::receipt::dsse::Envelope;
-use serde_json::Value;
+use enclave::receipt::model::Statement;
 
 use super::{dedup_keys, OutputDigest, ReceiptCheck, ReceiptFacts, ReceiptFindings};
 use crate::receipt::{verify_receipt, ReceiptOptions};
@@ -94,8 +94,10 @@ impl ReceiptCheck for ReceiptStage {
             })
             .unwrap_or_default();
         let facts = Envelope::parse(bytes).ok().and_then(|env| {
-            let v: Value = serde_json::from_slice(&env.payload).ok()?;
-            let mut f = facts_of(&v);
+            // Shape only: the facts are read even when a value rule failed
+            // (the failed checks are reported with them).
+            let st: Statement = serde_json::from_slice(&env.payload).ok()?;
+            let mut f = facts_of(&st);
             f.receipt_id = rep.receipt_id.clone();
             if let Some(d) = doc_r {
                 f.attested_at = d.verified_at.clone();
@@ -111,76 +113,42 @@ impl ReceiptCheck for ReceiptStage {
     }
 }
 
-fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(p)?;
-    }
-    cur.as_str()
-}
-
 /// Reads the fields the audit needs from a receipt statement.
-pub fn facts_of(statement: &Value) -> ReceiptFacts {
-    let p = statement.get("predicate").unwrap_or(&Value::Null);
-    let source = match (s(p, &["source", "repository"]), s(p, &["source", "commit", "gitCommit"])) {
-        (Some(repo), Some(commit)) => Some(SourceInfo {
-            repository: repo.to_string(),
-            commit: commit.to_string(),
-            tree: s(p, &["source", "tree"]).map(str::to_string),
-        }),
-        _ => None,
-    };
+pub fn facts_of(statement: &Statement) -> ReceiptFacts {
+    let p = &statement.predicate;
+    let source = Some(SourceInfo {
+        repository: p.source.repository.clone(),
+        commit: p.source.commit.git_commit.clone(),
+        tree: Some(p.source.tree.clone()),
+    });
     // The keys whose policies must pin the PCRs: every key the enclave
     // successfully decrypted an input's data key with.
     // Sealed inputs (issue 10) add the organisation key's KMS key and each
     // user's KMS key: they too only answer the pinned image.
-    let mut keys = Vec::new();
-    let sealed = p.get("sealedInputs").and_then(Value::as_array).into_iter().flatten();
-    let org = p.get("orgKey").into_iter().map(|o| (o, true));
-    for (input, single) in p
-        .get("inputs")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|i| (i, false))
+    let inputs = p.inputs.iter().flat_map(|i| &i.kms);
+    let org = p.org_key.iter().map(|o| &o.kms);
+    let sealed = p.sealed_inputs.iter().flatten().flat_map(|i| &i.kms);
+    let keys: Vec<String> = inputs
         .chain(org)
-        .chain(sealed.map(|i| (i, false)))
-    {
-        let calls: Vec<&Value> = if single {
-            input.get("kms").into_iter().collect()
-        } else {
-            input.get("kms").and_then(Value::as_array).into_iter().flatten().collect()
-        };
-        for call in calls {
-            if s(call, &["operation"]) == Some("Decrypt") && s(call, &["outcome"]) == Some("ok") {
-                if let Some(k) = s(call, &["keyArn"]).or_else(|| s(call, &["arn"])) {
-                    keys.push(k.to_string());
-                }
-            }
-        }
-    }
+        .chain(sealed)
+        .filter(|call| call.operation == "Decrypt" && call.outcome == "ok")
+        .map(|call| call.key_arn.as_ref().unwrap_or(&call.arn).clone())
+        .collect();
     let outputs = p
-        .get("outputs")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|o| {
-            Some(OutputDigest {
-                name: s(o, &["name"])?.to_string(),
-                sha256: s(o, &["digest", "sha256"])?.to_string(),
-            })
-        })
+        .outputs
+        .iter()
+        .map(|o| OutputDigest { name: o.name.clone(), sha256: o.digest.sha256.clone() })
         .collect();
     ReceiptFacts {
         receipt_id: None,
         attested_at: None,
         pcrs: Default::default(),
         source,
-        build_spec_path: s(p, &["source", "buildSpec", "path"]).map(str::to_string),
+        build_spec_path: Some(p.source.build_spec.path.clone()),
         kms_keys: dedup_keys(keys),
         outputs,
-        eif_sha384: s(p, &["enclave", "eifSha384"]).map(str::to_string),
+        eif_sha384: p.enclave.eif_sha384.clone(),
         recipients: crate::receipt::recipients::facts_of(p),
-        source_dirty: p.pointer("/source/dirty") == Some(&Value::Bool(true)),
+        source_dirty: p.source.dirty == Some(true),
     }
 }

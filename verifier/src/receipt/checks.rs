@@ -7,7 +7,7 @@ use base64::Engine as _;
 use enclave::envelope;
 use enclave::receipt::dsse::{self, Envelope};
 use enclave::receipt::fields::render_time_ms;
-use enclave::receipt::schema;
+use enclave::receipt::model::{self, KmsCallRecord, Predicate, StatementLayer};
 use enclave::receipt::statement::{binding, RECEIPT_PCRS};
 use enclave::service::PackRequest;
 use serde_json::Value;
@@ -130,7 +130,7 @@ fn run(bytes: &[u8], opts: &ReceiptOptions, c: &mut Checks, rep: &mut ReceiptRep
             return;
         }
     };
-    let (doc_k, doc_r) = match schema::extract_documents(&statement) {
+    let (doc_k, doc_r) = match model::extract_documents(&statement) {
         Ok(d) => {
             c.push(Check::pass(
                 "statement.parse",
@@ -220,27 +220,23 @@ fn authenticated(
         "payload is canonical JSON (JCS)",
         "payload is not in canonical JCS form",
     ));
-    let sp = schema::check_statement(st);
-    c.push(if sp.is_empty() {
-        Check::pass("statement.schema", "in-toto Statement v1, pack-receipt/v1")
-    } else {
-        Check::fail("statement.schema", sp.join("; "))
+    let layer = StatementLayer::from_value(st);
+    c.push(match &layer {
+        Ok(_) => Check::pass("statement.schema", "in-toto Statement v1, pack-receipt/v1"),
+        Err(e) => Check::fail("statement.schema", e.to_string()),
     });
-    let p = &st["predicate"];
-    let pp = schema::check_predicate(p);
-    let schema_ok = sp.is_empty() && pp.is_empty();
-    c.push(if pp.is_empty() {
-        Check::pass("predicate.schema", "predicate matches the v1 schema exactly")
-    } else {
-        Check::fail("predicate.schema", pp.join("; "))
+    let predicate = Predicate::from_value(st.get("predicate").unwrap_or(&Value::Null));
+    c.push(match &predicate {
+        Ok(_) => Check::pass("predicate.schema", "predicate matches the v1 schema exactly"),
+        Err(e) => Check::fail("predicate.schema", e.to_string()),
     });
-    if !schema_ok {
+    let (Ok(layer), Ok(p)) = (layer, predicate) else {
         for id in &LATER[3..] {
             c.push(Check::skipped(*id, "not checked: the statement does not match the schema"));
         }
         return;
-    }
-    let s = |ptr: &str| p.pointer(ptr).and_then(Value::as_str).unwrap_or_default().to_owned();
+    };
+    let p = &p;
 
     // Phase E.
     let kpk_ok = k
@@ -253,7 +249,7 @@ fn authenticated(
         "doc_K carries an RSA SPKI (2048–4096 bits, e = 65537) and no user_data or nonce",
         "doc_K must carry an RSA SPKI public key and no user_data or nonce",
     ));
-    let request = STANDARD.decode(s("/job/request")).unwrap_or_default();
+    let request = STANDARD.decode(&p.job.request).unwrap_or_default();
     let req_sha: [u8; 32] = Sha256::digest(&request).into();
     let b = binding(&req_sha, doc_k);
     c.push(if r.user_data.as_deref() == Some(&b[..]) {
@@ -269,7 +265,7 @@ fn authenticated(
             r.user_data.as_ref().map_or("(none)".into(), hex::encode),
         )
     });
-    let nonce_hex = s("/job/nonce");
+    let nonce_hex = p.job.nonce.clone();
     c.push(if r.nonce.as_ref().map(hex::encode).as_deref() == Some(nonce_hex.as_str()) {
         Check::pass("binding.nonce", "doc_R nonce = job.nonce")
     } else {
@@ -280,20 +276,20 @@ fn authenticated(
             r.nonce.as_ref().map_or("(none)".into(), hex::encode),
         )
     });
-    let same =
-        k.module_id == r.module_id && k.pcrs == r.pcrs && s("/enclave/moduleId") == r.module_id;
+    let same = k.module_id == r.module_id && k.pcrs == r.pcrs && p.enclave.module_id == r.module_id;
     c.push(Check::from_bool(
         "binding.same_enclave",
         same,
         format!("doc_K and doc_R come from one enclave ({}) with equal PCRs", r.module_id),
         "doc_K and doc_R differ in module_id or PCRs, or enclave.moduleId differs",
     ));
-    let digests_ok = s("/attestation/kms/sha384") == hex::encode(Sha384::digest(doc_k))
-        && s("/attestation/receipt/sha384") == hex::encode(Sha384::digest(doc_r))
-        && Some(s("/attestation/kms/publicKeySha256"))
-            == k.public_key.as_ref().map(|x| hex::encode(Sha256::digest(x)))
-        && s("/attestation/receipt/publicKeySha256") == keyid
-        && s("/job/requestSha256") == hex::encode(req_sha);
+    let att = &p.attestation;
+    let digests_ok = att.kms.sha384 == hex::encode(Sha384::digest(doc_k))
+        && att.receipt.sha384 == hex::encode(Sha384::digest(doc_r))
+        && Some(&att.kms.public_key_sha256)
+            == k.public_key.as_ref().map(|x| hex::encode(Sha256::digest(x))).as_ref()
+        && att.receipt.public_key_sha256 == keyid
+        && p.job.request_sha256 == hex::encode(req_sha);
     c.push(Check::from_bool(
         "consistency.digests",
         digests_ok,
@@ -301,7 +297,7 @@ fn authenticated(
         "a digest in the predicate does not match (attestation sha384, publicKeySha256 or requestSha256)",
     ));
     let pcr_ok =
-        RECEIPT_PCRS.iter().all(|i| Some(s(&format!("/enclave/pcrs/{i}"))) == r.pcrs.hex(*i));
+        RECEIPT_PCRS.iter().all(|i| p.enclave.pcrs.get(*i).map(str::to_owned) == r.pcrs.hex(*i));
     c.push(Check::from_bool(
         "consistency.pcrs",
         pcr_ok,
@@ -313,10 +309,10 @@ fn authenticated(
     let started = render_time_ms(k.timestamp).unwrap_or_default();
     let finished = render_time_ms(r.timestamp).unwrap_or_default();
     let max = u64::try_from(opts.max_job_duration.as_millis()).unwrap_or(u64::MAX);
-    let time_ok = s("/attestation/kms/timestamp") == started
-        && s("/time/startedOn") == started
-        && s("/attestation/receipt/timestamp") == finished
-        && s("/time/finishedOn") == finished
+    let time_ok = att.kms.timestamp == started
+        && p.time.started_on == started
+        && att.receipt.timestamp == finished
+        && p.time.finished_on == finished
         && k.timestamp <= r.timestamp
         && r.timestamp - k.timestamp <= max;
     c.push(Check::from_bool(
@@ -351,32 +347,10 @@ fn authenticated(
 
     // Phase H.
     c.push(request_check(&request, p));
-    let subj: Vec<(String, String)> = st["subject"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| {
-                    (
-                        x["name"].as_str().unwrap_or_default().to_owned(),
-                        x["digest"]["sha256"].as_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let outs: Vec<(String, String)> = p["outputs"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| {
-                    (
-                        x["name"].as_str().unwrap_or_default().to_owned(),
-                        x["digest"]["sha256"].as_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let subj: Vec<(&str, &str)> =
+        layer.subject.iter().map(|x| (x.name.as_str(), x.digest.sha256.as_str())).collect();
+    let outs: Vec<(&str, &str)> =
+        p.outputs.iter().map(|o| (o.name.as_str(), o.digest.sha256.as_str())).collect();
     c.push(Check::from_bool(
         "subject.outputs",
         subj == outs,
@@ -386,7 +360,7 @@ fn authenticated(
     c.push(inputs_check(p));
     // Only receipts of jobs with sealed inputs (issue 10) have this check, so
     // reports of every other receipt are unchanged.
-    if p.get("sealedInputs").is_some() || p.get("orgKey").is_some() {
+    if p.sealed_inputs.is_some() || p.org_key.is_some() {
         c.push(sealed_check(&request, p));
     }
     c.push(outputs_kms_check(&request, p));
@@ -437,7 +411,7 @@ fn authenticated(
     }
 }
 
-fn request_check(request: &[u8], p: &Value) -> Check {
+fn request_check(request: &[u8], p: &Predicate) -> Check {
     let id = "request.consistency";
     let req = match PackRequest::parse(request) {
         Ok(r) => r,
@@ -446,52 +420,41 @@ fn request_check(request: &[u8], p: &Value) -> Check {
         }
     };
     let mut problems = Vec::new();
-    if p["job"]["id"] != req.job_id.as_str() {
+    if p.job.id != req.job_id {
         problems.push("job.id differs from the request's jobId".to_owned());
     }
-    if p["job"]["nonce"] != hex::encode(&req.nonce).as_str() {
+    if p.job.nonce != hex::encode(&req.nonce) {
         problems.push("job.nonce differs from the request's nonce".to_owned());
     }
-    let pin: Vec<(String, String)> = p["inputs"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| {
-                    (
-                        x["name"].as_str().unwrap_or_default().into(),
-                        x["digest"]["sha256"].as_str().unwrap_or_default().into(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let pin: Vec<(&str, &str)> =
+        p.inputs.iter().map(|x| (x.name.as_str(), x.digest.sha256.as_str())).collect();
     let rin: Vec<(String, String)> =
         req.inputs.iter().map(|i| (i.name.clone(), hex::encode(i.sha256))).collect();
-    if pin != rin {
+    if !pin.iter().copied().eq(rin.iter().map(|(a, b)| (a.as_str(), b.as_str()))) {
         problems.push("inputs (name, sha256) differ from the request".to_owned());
     }
-    let outs = p["outputs"].as_array().cloned().unwrap_or_default();
-    if outs.len() != req.outputs.len() {
+    if p.outputs.len() != req.outputs.len() {
         problems.push("number of outputs differs from the request".to_owned());
     }
-    for (o, ro) in outs.iter().zip(&req.outputs) {
-        if o["name"] != ro.name.as_str() {
-            problems.push(format!("output {} differs from the request's {}", o["name"], ro.name));
+    for (o, ro) in p.outputs.iter().zip(&req.outputs) {
+        if o.name != ro.name {
+            // The name as a JSON string, as this message has always shown it.
+            let shown = Value::String(o.name.clone());
+            problems.push(format!("output {shown} differs from the request's {}", ro.name));
         }
-        let recips = o["recipients"].as_array().cloned().unwrap_or_default();
-        if recips.len() != ro.recipients.len() {
+        if o.recipients.len() != ro.recipients.len() {
             problems.push(format!("output {}: recipient count differs from the request", ro.name));
         }
-        for (pr, rr) in recips.iter().zip(&ro.recipients) {
-            if pr["keyId"] != hex::encode(rr.key_id).as_str() {
+        for (pr, rr) in o.recipients.iter().zip(&ro.recipients) {
+            if pr.key_id != hex::encode(rr.key_id) {
                 problems.push(format!(
                     "output {}: recipient keyId differs from the request's key",
                     ro.name
                 ));
             }
-            match (&rr.kms, pr.get("kms")) {
+            match (&rr.kms, &pr.kms) {
                 (None, None) => {}
-                (Some(k), Some(pk)) if pk["arn"] == k.arn.as_str() => {}
+                (Some(k), Some(pk)) if pk.arn == k.arn => {}
                 _ => problems.push(format!(
                     "output {}: recipient KMS layer differs from the request",
                     ro.name
@@ -506,21 +469,19 @@ fn request_check(request: &[u8], p: &Value) -> Check {
     }
 }
 
-fn inputs_check(p: &Value) -> Check {
+fn inputs_check(p: &Predicate) -> Check {
     let mut problems = Vec::new();
-    for inp in p["inputs"].as_array().into_iter().flatten() {
-        let name = inp["name"].as_str().unwrap_or_default();
-        let calls = inp["kms"].as_array().cloned().unwrap_or_default();
-        for (i, call) in calls.iter().enumerate() {
-            let last = i + 1 == calls.len();
-            let outcome = call["outcome"].as_str().unwrap_or_default();
-            if call["operation"] != "Decrypt" || call["recipient"] != true {
+    for inp in &p.inputs {
+        let name = &inp.name;
+        for (i, call) in inp.kms.iter().enumerate() {
+            let last = i + 1 == inp.kms.len();
+            if call.operation != "Decrypt" || !call.recipient {
                 problems.push(format!("{name}: KMS call {i} is not a Decrypt with Recipient"));
             }
-            if last && (outcome != "ok" || call.get("keyArn").is_none()) {
+            if last && (call.outcome != "ok" || call.key_arn.is_none()) {
                 problems.push(format!("{name}: the last KMS call did not succeed"));
             }
-            if !last && !outcome.starts_with("error:") {
+            if !last && !call.outcome.starts_with("error:") {
                 problems.push(format!("{name}: KMS call {i} succeeded but was not the last"));
             }
         }
@@ -532,63 +493,57 @@ fn inputs_check(p: &Value) -> Check {
     }
 }
 
+/// A successful `Decrypt` with `Recipient` that names the key it used.
+fn ok_call(c: &KmsCallRecord) -> bool {
+    c.is_ok_recipient_decrypt() && c.key_arn.is_some()
+}
+
 /// Sealed inputs: the request names the same inputs (name, digest, user) and
 /// the same org-key bundle; the org key and every sealed input came from a
 /// successful KMS Decrypt with Recipient = doc_K, whose encryption context
 /// names that user and that org key.
-fn sealed_check(request: &[u8], p: &Value) -> Check {
+fn sealed_check(request: &[u8], p: &Predicate) -> Check {
     let id = "sealed_inputs.kms_records";
     let Ok(req) = PackRequest::parse(request) else {
         return Check::fail(id, "request does not parse");
     };
     let mut problems = Vec::new();
-    let fp = p["orgKey"]["fingerprint"].as_str().unwrap_or_default();
-    let ok_call = |c: &Value| {
-        c["operation"] == "Decrypt"
-            && c["recipient"] == true
-            && c["outcome"] == "ok"
-            && c.get("keyArn").is_some()
-    };
-    if !ok_call(&p["orgKey"]["kms"]) {
+    let org = p.org_key.as_ref();
+    let fp = org.map_or("", |o| o.fingerprint.as_str());
+    let sealed = p.sealed_inputs.as_deref().unwrap_or_default();
+    if !org.is_some_and(|o| ok_call(&o.kms)) {
         problems.push("the org key did not come from a successful Decrypt with Recipient".into());
     }
-    if p["orgKey"]["kms"]["encryptionContext"]["proofpack:org-key"] != fp {
+    if org.and_then(|o| o.kms.encryption_context.get("proofpack:org-key")).map(String::as_str)
+        != Some(fp)
+    {
         problems.push("the org key's KMS context does not name its fingerprint".into());
     }
-    let got: Vec<(String, String, String)> = p["sealedInputs"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| {
-                    (
-                        x["name"].as_str().unwrap_or_default().into(),
-                        x["digest"]["sha256"].as_str().unwrap_or_default().into(),
-                        x["user"].as_str().unwrap_or_default().into(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let got: Vec<(&str, &str, &str)> = sealed
+        .iter()
+        .map(|x| (x.name.as_str(), x.digest.sha256.as_str(), x.user.as_str()))
+        .collect();
     let want: Vec<(String, String, String)> = req
         .sealed_inputs
         .iter()
         .map(|s| (s.name.clone(), hex::encode(s.sha256), s.user.clone()))
         .collect();
-    if got != want {
+    if !got.iter().copied().eq(want.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))) {
         problems.push("sealed inputs (name, sha256, user) differ from the request".into());
     }
-    for x in p["sealedInputs"].as_array().into_iter().flatten() {
-        let name = x["name"].as_str().unwrap_or_default();
-        let calls = x["kms"].as_array().cloned().unwrap_or_default();
-        match calls.last() {
+    for x in sealed {
+        let name = &x.name;
+        match x.kms.last() {
             Some(c) if ok_call(c) => {
-                let ctx = &c["encryptionContext"];
-                if ctx["proofpack:user"] != x["user"] || ctx["proofpack:org-key"] != fp {
+                let ctx = &c.encryption_context;
+                if ctx.get("proofpack:user") != Some(&x.user)
+                    || ctx.get("proofpack:org-key").map(String::as_str) != Some(fp)
+                {
                     problems.push(format!(
                         "{name}: KMS context does not name its user and the org key"
                     ));
                 }
-                if x.get("job").is_some() && ctx["proofpack:job"] != p["job"]["id"] {
+                if x.job.is_some() && ctx.get("proofpack:job") != Some(&p.job.id) {
                     problems.push(format!("{name}: sealed for another job"));
                 }
             }
@@ -608,33 +563,25 @@ fn sealed_check(request: &[u8], p: &Value) -> Check {
     }
 }
 
-fn outputs_kms_check(request: &[u8], p: &Value) -> Check {
+fn outputs_kms_check(request: &[u8], p: &Predicate) -> Check {
     let id = "outputs.kms_records";
     let Ok(req) = PackRequest::parse(request) else {
         return Check::fail(id, "request does not parse");
     };
     let mut problems = Vec::new();
     let mut checked = 0usize;
-    for (o, ro) in p["outputs"].as_array().into_iter().flatten().zip(&req.outputs) {
-        for (pr, rr) in o["recipients"].as_array().into_iter().flatten().zip(&ro.recipients) {
-            let (Some(k), Some(call)) = (&rr.kms, pr.get("kms")) else { continue };
+    for (o, ro) in p.outputs.iter().zip(&req.outputs) {
+        for (pr, rr) in o.recipients.iter().zip(&ro.recipients) {
+            let (Some(k), Some(call)) = (&rr.kms, &pr.kms) else { continue };
             checked += 1;
             let mut want: BTreeMap<String, String> = k.encryption_context.clone();
             want.insert("proofpack:job".into(), req.job_id.clone());
             want.insert("proofpack:artifact".into(), ro.name.clone());
             want.insert("proofpack:recipient".into(), hex::encode(rr.key_id));
-            let got: BTreeMap<String, String> = call["encryptionContext"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(a, b)| (a.clone(), b.as_str().unwrap_or_default().to_owned()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if call["operation"] != "Encrypt"
-                || call["recipient"] != false
-                || call["outcome"] != "ok"
-                || got != want
+            if call.operation != "Encrypt"
+                || call.recipient
+                || call.outcome != "ok"
+                || call.encryption_context != want
             {
                 problems.push(format!("output {}: KMS Encrypt record differs from the request (operation, outcome or context)", ro.name));
             }
@@ -652,15 +599,10 @@ fn outputs_kms_check(request: &[u8], p: &Value) -> Check {
     }
 }
 
-fn artifact_check(label: &str, bytes: &[u8], p: &Value, keyid: &str) -> Check {
+fn artifact_check(label: &str, bytes: &[u8], p: &Predicate, keyid: &str) -> Check {
     let id = format!("artifact.{label}");
     let sha = hex::encode(Sha256::digest(bytes));
-    let Some(out) = p["outputs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|o| o["digest"]["sha256"] == sha.as_str())
-    else {
+    let Some(out) = p.outputs.iter().find(|o| o.digest.sha256 == sha) else {
         return Check::mismatch(
             id,
             "the file's SHA-256 is not the digest of any output of this receipt",
@@ -668,8 +610,8 @@ fn artifact_check(label: &str, bytes: &[u8], p: &Value, keyid: &str) -> Check {
             sha,
         );
     };
-    let name = out["name"].as_str().unwrap_or_default();
-    if out["size"].as_u64() != Some(bytes.len() as u64) {
+    let name = &out.name;
+    if out.size != bytes.len() as u64 {
         return Check::fail(id, format!("size differs from output {name}"));
     }
     let parsed = match envelope::parse(bytes) {
@@ -678,32 +620,25 @@ fn artifact_check(label: &str, bytes: &[u8], p: &Value, keyid: &str) -> Check {
     };
     let h = &parsed.header;
     let mut problems = Vec::new();
-    if p["job"]["id"] != h.job_id.as_str() {
+    if p.job.id != h.job_id {
         problems.push("header job.id differs");
     }
     if hex::encode(h.receipt_key_id) != keyid {
         problems.push("header job.receiptKeyId is not this receipt's key");
     }
-    let recips = out["recipients"].as_array().cloned().unwrap_or_default();
-    if recips.len() != h.recipients.len() {
+    if out.recipients.len() != h.recipients.len() {
         problems.push("recipient count differs");
     }
-    for (pr, hr) in recips.iter().zip(&h.recipients) {
-        if pr["keyId"] != hex::encode(hr.key_id).as_str() {
+    for (pr, hr) in out.recipients.iter().zip(&h.recipients) {
+        if pr.key_id != hex::encode(hr.key_id) {
             problems.push("recipient keyId differs");
         }
-        match (pr.get("kms"), &hr.kms) {
+        match (&pr.kms, &hr.kms) {
             (None, None) => {}
             (Some(pk), Some(hk)) => {
-                let ctx: BTreeMap<String, String> = pk["encryptionContext"]
-                    .as_object()
-                    .map(|m| {
-                        m.iter()
-                            .map(|(a, b)| (a.clone(), b.as_str().unwrap_or_default().to_owned()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if pk["keyArn"] != hk.key_arn.as_str() || ctx != hk.encryption_context {
+                if pk.key_arn.as_deref() != Some(hk.key_arn.as_str())
+                    || pk.encryption_context != hk.encryption_context
+                {
                     problems.push("recipient KMS key or context differs");
                 }
             }
@@ -720,15 +655,10 @@ fn artifact_check(label: &str, bytes: &[u8], p: &Value, keyid: &str) -> Check {
     }
 }
 
-fn input_file_check(label: &str, bytes: &[u8], p: &Value) -> Check {
+fn input_file_check(label: &str, bytes: &[u8], p: &Predicate) -> Check {
     let id = format!("input.{label}");
     let sha = hex::encode(Sha256::digest(bytes));
-    let Some(inp) = p["inputs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|i| i["digest"]["sha256"] == sha.as_str())
-    else {
+    let Some(inp) = p.inputs.iter().find(|i| i.digest.sha256 == sha) else {
         return Check::mismatch(
             id,
             "the file's SHA-256 is not the digest of any input of this receipt",
@@ -736,7 +666,7 @@ fn input_file_check(label: &str, bytes: &[u8], p: &Value) -> Check {
             sha,
         );
     };
-    let name = inp["name"].as_str().unwrap_or_default();
+    let name = &inp.name;
     let file = match enclave::sops::SopsFile::parse(bytes) {
         Ok(f) => f,
         Err(e) => {
@@ -748,23 +678,15 @@ fn input_file_check(label: &str, bytes: &[u8], p: &Value) -> Check {
     };
     let mut problems = Vec::new();
     let m = &file.metadata;
-    if inp["sops"]["mac"] != m.mac.as_str()
-        || inp["sops"]["lastModified"] != m.lastmodified.as_str()
-        || inp["sops"]["version"] != m.version.as_str()
+    if inp.sops.mac != m.mac
+        || inp.sops.last_modified != m.lastmodified
+        || inp.sops.version != m.version
     {
         problems.push("sops mac, lastModified or version differ from the file".to_owned());
     }
-    for call in inp["kms"].as_array().into_iter().flatten() {
-        let arn = call["arn"].as_str().unwrap_or_default();
-        let ctx: BTreeMap<String, String> = call["encryptionContext"]
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .map(|(a, b)| (a.clone(), b.as_str().unwrap_or_default().to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if !m.kms.iter().any(|k| k.arn == arn && k.context == ctx) {
+    for call in &inp.kms {
+        let arn = &call.arn;
+        if !m.kms.iter().any(|k| k.arn == *arn && k.context == call.encryption_context) {
             problems.push(format!(
                 "recorded Decrypt with {arn} is not a kms entry of the file (with that context)"
             ));

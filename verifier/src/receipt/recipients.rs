@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde_json::Value;
 
+use enclave::receipt::model::Predicate;
 use enclave::recipients::{context_state, ContextState, RecipientsPolicy};
 use enclave::service::request::PackRequest;
 
@@ -38,62 +39,40 @@ pub struct RecipientsFacts {
     pub decrypts: Vec<(String, String, BTreeMap<String, String>)>,
 }
 
-fn s<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr).and_then(Value::as_str)
-}
-
 /// Reads the facts from a (verified) predicate.
-pub fn facts_of(p: &Value) -> RecipientsFacts {
-    let member = p.get("recipientsPolicy").map(|m| {
-        (
-            s(m, "/sha256").map(str::to_owned),
-            m.get("unboundInputsAllowed").and_then(Value::as_bool).unwrap_or(true),
-        )
-    });
-    let request = s(p, "/job/request")
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+pub fn facts_of(p: &Predicate) -> RecipientsFacts {
+    let member = p.recipients_policy.as_ref().map(|m| (m.sha256.clone(), m.unbound_inputs_allowed));
+    let request = base64::engine::general_purpose::STANDARD
+        .decode(&p.job.request)
+        .ok()
         .and_then(|b| PackRequest::parse(&b).ok());
     let embedded = request.as_ref().and_then(|r| {
+        // The request is its own format (receipts.md §3.6), read here only
+        // for the policy copy it embeds.
         let v: Value = serde_json::from_slice(r.bytes()).ok()?;
-        let b64 = s(&v, "/recipientsPolicy/document")?;
+        let b64 = v.pointer("/recipientsPolicy/document").and_then(Value::as_str)?;
         base64::engine::general_purpose::STANDARD.decode(b64).ok()
     });
     let target =
         request.as_ref().and_then(|r| r.target_pair().map(|(a, b)| (a.to_owned(), b.to_owned())));
     let outputs = p
-        .get("outputs")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+        .outputs
+        .iter()
         .map(|o| {
-            let recips = o
-                .get("recipients")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|r| (s(r, "/keyId").unwrap_or_default().to_owned(), r.get("kms").is_some()))
-                .collect();
-            (s(o, "/name").unwrap_or_default().to_owned(), recips)
+            let recips = o.recipients.iter().map(|r| (r.key_id.clone(), r.kms.is_some())).collect();
+            (o.name.clone(), recips)
         })
         .collect();
     let mut decrypts = Vec::new();
-    let inputs = p.get("inputs").and_then(Value::as_array).into_iter().flatten();
-    let sealed = p.get("sealedInputs").and_then(Value::as_array).into_iter().flatten();
-    for input in inputs.chain(sealed) {
-        let name = s(input, "/name").unwrap_or_default();
-        for call in input.get("kms").and_then(Value::as_array).into_iter().flatten() {
-            if s(call, "/operation") != Some("Decrypt") || s(call, "/outcome") != Some("ok") {
+    let inputs = p.inputs.iter().map(|i| (&i.name, &i.kms));
+    let sealed = p.sealed_inputs.iter().flatten().map(|i| (&i.name, &i.kms));
+    for (name, calls) in inputs.chain(sealed) {
+        for call in calls {
+            if call.operation != "Decrypt" || call.outcome != "ok" {
                 continue;
             }
-            let ctx = call
-                .get("encryptionContext")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect();
-            let arn = s(call, "/keyArn").or_else(|| s(call, "/arn")).unwrap_or_default();
-            decrypts.push((name.to_owned(), arn.to_owned(), ctx));
+            let arn = call.key_arn.as_ref().unwrap_or(&call.arn);
+            decrypts.push((name.clone(), arn.clone(), call.encryption_context.clone()));
         }
     }
     RecipientsFacts { member, embedded, target, outputs, decrypts }
