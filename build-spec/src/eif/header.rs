@@ -225,10 +225,7 @@ mod tests {
         let sh = SectionHeader::encode(SectionType::Kernel, 42);
         assert_eq!(SectionHeader::parse(&sh).size, 42);
         for n in 0..SECTION_HEADER_LEN {
-            assert!(matches!(
-                parse_section_header(&sh[..n]),
-                Err(DecodeError::Truncated { .. })
-            ));
+            assert!(matches!(parse_section_header(&sh[..n]), Err(DecodeError::Truncated { .. })));
         }
     }
 }
