@@ -188,3 +188,37 @@ fn only(v: &Value, path: &str, allowed: &[&str]) -> Result<(), SealError> {
 fn s<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, SealError> {
     crate::json::str_member(v, key, path).map_err(|(f, p)| bad(f, p))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_prefix_is_rejected_and_the_whole_parses() {
+        let header = SealedHeader {
+            user: "alice".into(),
+            job: Some("deploy-42".into()),
+            org_fingerprint: [7; 32],
+            kms_key_arn:
+                "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+            encryption_context: BTreeMap::from([("proofpack:user".into(), "alice".into())]),
+            wrapped_key: vec![1, 2, 3],
+            iv: [9; 12],
+            content_type: "application/octet-stream".into(),
+        };
+        let mut bytes = header.prefix().unwrap();
+        let need = bytes.len() + 16;
+        bytes.extend_from_slice(&[0; 20]);
+        let parsed = parse(&bytes).unwrap();
+        assert_eq!(parsed.header, header);
+        assert_eq!(parsed.sealed.len(), 20);
+        for n in 0..need {
+            let want = if n < 12 { 12 } else { need };
+            assert!(
+                matches!(parse(&bytes[..n]), Err(SealError::Truncated { len, need }) if len == n && need == want),
+                "prefix {n}"
+            );
+        }
+    }
+}
