@@ -20,7 +20,7 @@ pub(super) fn frame_head(head: &[u8; 9]) -> Result<(u8, usize), TransportError> 
     if c.take(MAGIC.len(), "frame head")? != MAGIC {
         return Err(TransportError::Malformed { offset: 0, what: "magic is not PPT1" });
     }
-    let kind = c.r.u8().map_err(|e| c.malformed(e, "frame head"))?;
+    let kind = c.u8("frame head")?;
     let len = c.u32("frame head")?;
     Ok((kind, len))
 }
@@ -37,17 +37,17 @@ impl<'a> Cursor<'a> {
     fn pos(&self) -> usize {
         self.r.offset()
     }
-    fn malformed(&self, e: DecodeError, what: &'static str) -> TransportError {
-        TransportError::Malformed { offset: e.offset(), what }
-    }
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], TransportError> {
-        self.r.take(n).map_err(|e| self.malformed(e, what))
+        self.r.take(n).map_err(|e| malformed(e, what))
+    }
+    fn u8(&mut self, what: &'static str) -> Result<u8, TransportError> {
+        self.r.u8().map_err(|e| malformed(e, what))
     }
     fn u16(&mut self, what: &'static str) -> Result<usize, TransportError> {
-        self.r.u16_be().map(usize::from).map_err(|e| self.malformed(e, what))
+        self.r.u16_be().map(usize::from).map_err(|e| malformed(e, what))
     }
     fn u32(&mut self, what: &'static str) -> Result<usize, TransportError> {
-        let n = self.r.u32_be().map_err(|e| self.malformed(e, what))?;
+        let n = self.r.u32_be().map_err(|e| malformed(e, what))?;
         // A length beyond `usize` cannot fit in the payload either.
         usize::try_from(n).map_err(|_| TransportError::Malformed { offset: self.pos(), what })
     }
@@ -56,8 +56,13 @@ impl<'a> Cursor<'a> {
         self.take(n, what)
     }
     fn end(&self) -> Result<(), TransportError> {
-        self.r.expect_end().map_err(|e| self.malformed(e, "trailing bytes"))
+        self.r.expect_end().map_err(|e| malformed(e, "trailing bytes"))
     }
+}
+
+/// The cursor's offset, with the item the payload ended in (or trailed).
+fn malformed(e: DecodeError, what: &'static str) -> TransportError {
+    TransportError::Malformed { offset: e.offset(), what }
 }
 
 /// Decodes a job payload; credentials, if the job carries them, are dropped
