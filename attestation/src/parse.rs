@@ -6,7 +6,7 @@
 //! indefinite) with exactly the AWS fields, no duplicates, nulls only for the
 //! optional ones, every length bounded. No cryptography happens here.
 
-#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 
@@ -276,7 +276,7 @@ fn parse_payload(
             None if r.eat_break() => break,
             _ => {}
         }
-        i += 1;
+        i = i.saturating_add(1);
         let kh = r.head()?;
         if kh.major != Major::Text {
             return Err(ParseError {
@@ -428,11 +428,11 @@ fn pcrs(r: &mut Reader<'_>, h: &Head) -> Result<BTreeMap<u64, Vec<u8>>, ParseErr
             None if r.eat_break() => break,
             _ => {}
         }
-        i += 1;
+        i = i.saturating_add(1);
         if out.len() >= max {
             return Err(ParseError {
                 offset: h.offset,
-                kind: K::PcrCount { count: out.len() + 1 },
+                kind: K::PcrCount { count: out.len().saturating_add(1) },
             });
         }
         let kh = r.head()?;
@@ -491,11 +491,11 @@ fn cabundle(r: &mut Reader<'_>, h: &Head) -> Result<Vec<Vec<u8>>, ParseError> {
             None if r.eat_break() => break,
             _ => {}
         }
-        i += 1;
+        i = i.saturating_add(1);
         if out.len() >= MAX_CABUNDLE {
             return Err(ParseError {
                 offset: h.offset,
-                kind: K::CabundleCount { count: out.len() + 1, max: MAX_CABUNDLE },
+                kind: K::CabundleCount { count: out.len().saturating_add(1), max: MAX_CABUNDLE },
             });
         }
         let eh = r.head()?;

@@ -7,10 +7,14 @@
 //! constructed OCTET STRINGs are allowed there, as the AWS Nitro Enclaves
 //! SDK's own parser assumes), while the RustCrypto `cms` crate decodes DER
 //! only. The reader below is a small bounded TLV walker that accepts both and
-//! reads only the fields needed to decrypt.
+//! reads only the fields needed to decrypt, on the workspace's one byte
+//! cursor ([`build_spec::codec::Reader`]).
+
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use aes::cipher::block_padding::Pkcs7;
 use aes::cipher::{BlockDecryptMut, KeyIvInit};
+use build_spec::codec::Reader;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -82,29 +86,32 @@ fn read_tlv(input: &[u8], base: usize, depth: usize) -> Result<(Tlv<'_>, usize),
     if depth > MAX_DEPTH {
         return Err(ber(base, "nested too deeply"));
     }
-    let tag = *input.first().ok_or_else(|| ber(base, "unexpected end"))?;
+    let mut r = Reader::with_base(input, base);
+    let tag = r.u8().map_err(|_| ber(base, "unexpected end"))?;
     if tag & 0x1f == 0x1f {
         return Err(ber(base, "multi-byte tags are not used by CMS EnvelopedData"));
     }
-    let l0 = *input.get(1).ok_or_else(|| ber(base + 1, "missing length"))?;
-    let mut pos = 2;
+    let len_at = r.offset();
+    let l0 = r.u8().map_err(|_| ber(len_at, "missing length"))?;
     if l0 == 0x80 {
         if tag & 0x20 == 0 {
             return Err(ber(base, "indefinite length on a primitive element"));
         }
         // Children until the end-of-contents marker 00 00.
-        let start = pos;
+        let start = r.position();
+        let at = r.offset();
         loop {
-            let rest = &input[pos..];
-            if rest.len() >= 2 && rest[0] == 0 && rest[1] == 0 {
-                let body = &input[start..pos];
-                return Ok((Tlv { tag, body, at: base + start }, pos + 2));
+            let rest = r.rest();
+            if rest.starts_with(&[0, 0]) {
+                let body = input.get(start..r.position()).unwrap_or_default();
+                r.skip(2).map_err(|_| ber(r.offset(), "missing end-of-contents"))?;
+                return Ok((Tlv { tag, body, at }, r.position()));
             }
             if rest.is_empty() {
-                return Err(ber(base + pos, "missing end-of-contents"));
+                return Err(ber(r.offset(), "missing end-of-contents"));
             }
-            let (_, used) = read_tlv(rest, base + pos, depth + 1)?;
-            pos += used;
+            let (_, used) = read_tlv(rest, r.offset(), depth.saturating_add(1))?;
+            r.skip(used).map_err(|_| ber(r.offset(), "element longer than its container"))?;
         }
     }
     let len = if l0 < 0x80 {
@@ -112,15 +119,19 @@ fn read_tlv(input: &[u8], base: usize, depth: usize) -> Result<(Tlv<'_>, usize),
     } else {
         let n = usize::from(l0 & 0x7f);
         if n > 4 {
-            return Err(ber(base + 1, "length of length too large"));
+            return Err(ber(len_at, "length of length too large"));
         }
-        let bytes = input.get(2..2 + n).ok_or_else(|| ber(base + 1, "truncated length"))?;
-        pos += n;
-        bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+        let bytes = r.take(n).map_err(|_| ber(len_at, "truncated length"))?;
+        // At most 4 bytes: the shifts cannot lose bits of a u64.
+        let v = bytes.iter().fold(0u64, |acc, b| acc.wrapping_shl(8) | u64::from(*b));
+        usize::try_from(v).map_err(|_| ber(base, "length overflow"))?
     };
-    let end = pos.checked_add(len).ok_or_else(|| ber(base, "length overflow"))?;
-    let body = input.get(pos..end).ok_or_else(|| ber(base, "element longer than its container"))?;
-    Ok((Tlv { tag, body, at: base + pos }, end))
+    if r.position().checked_add(len).is_none() {
+        return Err(ber(base, "length overflow"));
+    }
+    let at = r.offset();
+    let body = r.take(len).map_err(|_| ber(base, "element longer than its container"))?;
+    Ok((Tlv { tag, body, at }, r.position()))
 }
 
 /// The children of a constructed element.
@@ -129,11 +140,11 @@ fn children(t: Tlv<'_>, depth: usize) -> Result<Vec<Tlv<'_>>, CmsError> {
         return Err(ber(t.at, "expected a constructed element"));
     }
     let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < t.body.len() {
-        let (c, used) = read_tlv(&t.body[pos..], t.at + pos, depth + 1)?;
+    let mut r = Reader::with_base(t.body, t.at);
+    while !r.is_empty() {
+        let (c, used) = read_tlv(r.rest(), r.offset(), depth.saturating_add(1))?;
         out.push(c);
-        pos += used;
+        r.skip(used).map_err(|_| ber(r.offset(), "element longer than its container"))?;
         if out.len() > 256 {
             return Err(ber(t.at, "too many elements"));
         }
@@ -154,7 +165,7 @@ fn octets(t: Tlv<'_>, depth: usize, out: &mut Vec<u8>) -> Result<(), CmsError> {
                     "segment of a constructed OCTET STRING is not an OCTET STRING",
                 ));
             }
-            octets(c, depth + 1, out)?;
+            octets(c, depth.saturating_add(1), out)?;
         }
     } else {
         out.extend_from_slice(t.body);
@@ -185,32 +196,32 @@ pub fn decrypt_enveloped(blob: &[u8], key: &rsa::RsaPrivateKey) -> Result<Secret
         return Err(ber(used, "trailing bytes after ContentInfo"));
     }
     let ci = children(expect(ci, 0x30, "ContentInfo is not a SEQUENCE")?, 0)?;
-    if ci.len() != 2 || oid(ci[0])? != OID_ENVELOPED_DATA {
-        return Err(CmsError::Structure("ContentInfo is not envelopedData"));
+    let not_enveloped = CmsError::Structure("ContentInfo is not envelopedData");
+    let [content_type, content] = ci.as_slice() else { return Err(not_enveloped) };
+    if oid(*content_type)? != OID_ENVELOPED_DATA {
+        return Err(not_enveloped);
     }
-    let explicit = children(expect(ci[1], 0xa0, "ContentInfo content is not [0]")?, 1)?;
+    let explicit = children(expect(*content, 0xa0, "ContentInfo content is not [0]")?, 1)?;
     let [env] = explicit.as_slice() else {
         return Err(CmsError::Structure("[0] must hold one element"));
     };
     let ed = children(expect(*env, 0x30, "EnvelopedData is not a SEQUENCE")?, 2)?;
-    let mut i = 0;
-    expect(*ed.get(i).ok_or(CmsError::Structure("empty EnvelopedData"))?, 0x02, "version")?;
-    i += 1;
-    if ed.get(i).is_some_and(|t| t.tag == 0xa0) {
-        i += 1; // originatorInfo
+    let mut ed = ed.iter().peekable();
+    expect(*ed.next().ok_or(CmsError::Structure("empty EnvelopedData"))?, 0x02, "version")?;
+    if ed.peek().is_some_and(|t| t.tag == 0xa0) {
+        ed.next(); // originatorInfo
     }
     let ris = children(
         expect(
-            *ed.get(i).ok_or(CmsError::Structure("no recipientInfos"))?,
+            *ed.next().ok_or(CmsError::Structure("no recipientInfos"))?,
             0x31,
             "recipientInfos is not a SET",
         )?,
         3,
     )?;
-    i += 1;
     let eci = children(
         expect(
-            *ed.get(i).ok_or(CmsError::Structure("no encryptedContentInfo"))?,
+            *ed.next().ok_or(CmsError::Structure("no encryptedContentInfo"))?,
             0x30,
             "encryptedContentInfo",
         )?,
@@ -218,12 +229,14 @@ pub fn decrypt_enveloped(blob: &[u8], key: &rsa::RsaPrivateKey) -> Result<Secret
     )?;
 
     // Content algorithm and IV.
-    if eci.len() < 3 {
+    let [_, alg, ec, ..] = eci.as_slice() else {
         return Err(CmsError::Structure("encryptedContentInfo has no encryptedContent"));
-    }
-    let alg = children(expect(eci[1], 0x30, "contentEncryptionAlgorithm")?, 4)?;
-    if alg.is_empty() || oid(alg[0])? != OID_AES256_CBC {
-        return Err(CmsError::Algorithm("content encryption is not AES-256-CBC"));
+    };
+    let alg = children(expect(*alg, 0x30, "contentEncryptionAlgorithm")?, 4)?;
+    let not_aes = CmsError::Algorithm("content encryption is not AES-256-CBC");
+    let Some(alg_id) = alg.first() else { return Err(not_aes) };
+    if oid(*alg_id)? != OID_AES256_CBC {
+        return Err(not_aes);
     }
     let mut iv = Vec::new();
     octets(
@@ -234,7 +247,7 @@ pub fn decrypt_enveloped(blob: &[u8], key: &rsa::RsaPrivateKey) -> Result<Secret
     let iv: [u8; 16] =
         iv.try_into().map_err(|_| CmsError::Structure("AES-CBC IV is not 16 bytes"))?;
     // encryptedContent [0] IMPLICIT OCTET STRING: primitive 0x80 or constructed 0xa0.
-    let ec = eci[2];
+    let ec = *ec;
     let mut ciphertext = Vec::new();
     match ec.tag {
         0x80 => ciphertext.extend_from_slice(ec.body),
@@ -249,12 +262,12 @@ pub fn decrypt_enveloped(blob: &[u8], key: &rsa::RsaPrivateKey) -> Result<Secret
     let mut cek: Option<Zeroizing<Vec<u8>>> = None;
     for ri in ris.iter().filter(|t| t.tag == 0x30).take(16) {
         let f = children(*ri, 4)?;
-        if f.len() != 4 {
+        let [_, _, key_alg, encrypted_key] = f.as_slice() else {
             return Err(CmsError::Structure("KeyTransRecipientInfo must have 4 fields"));
-        }
-        check_oaep_params(f[2])?;
+        };
+        check_oaep_params(*key_alg)?;
         let mut ek = Vec::new();
-        octets(expect(f[3], 0x04, "encryptedKey")?, 5, &mut ek)?;
+        octets(expect(*encrypted_key, 0x04, "encryptedKey")?, 5, &mut ek)?;
         if let Ok(k) = key.decrypt(rsa::Oaep::new::<Sha256>(), &ek) {
             cek = Some(Zeroizing::new(k));
             break;
@@ -274,8 +287,10 @@ pub fn decrypt_enveloped(blob: &[u8], key: &rsa::RsaPrivateKey) -> Result<Secret
 /// ciphertext then simply fails to decrypt).
 fn check_oaep_params(alg: Tlv<'_>) -> Result<(), CmsError> {
     let a = children(expect(alg, 0x30, "keyEncryptionAlgorithm")?, 5)?;
-    if a.is_empty() || oid(a[0])? != OID_RSAES_OAEP {
-        return Err(CmsError::Algorithm("key encryption is not RSAES-OAEP"));
+    let not_oaep = CmsError::Algorithm("key encryption is not RSAES-OAEP");
+    let Some(alg_id) = a.first() else { return Err(not_oaep) };
+    if oid(*alg_id)? != OID_RSAES_OAEP {
+        return Err(not_oaep);
     }
     let Some(params) = a.get(1) else { return Ok(()) };
     if params.tag == 0x05 {

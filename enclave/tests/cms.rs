@@ -69,3 +69,15 @@ fn wrong_key_and_tamper() {
     assert!(matches!(decrypt_enveloped(&trailing, &k), Err(CmsError::Ber { .. })));
     assert!(matches!(decrypt_enveloped(&[0x30, 0x80, 0x30, 0x80], &k), Err(CmsError::Ber { .. })));
 }
+
+#[test]
+fn every_prefix_is_a_ber_error() {
+    let k = key();
+    for style in [CmsStyle::default(), CmsStyle { ber_indefinite: true, ..Default::default() }] {
+        let blob = build_cms(&[7; 32], &k.to_public_key(), style);
+        for n in 0..blob.len() {
+            let got = decrypt_enveloped(&blob[..n], &k);
+            assert!(matches!(got, Err(CmsError::Ber { .. })), "prefix {n}: {got:?}");
+        }
+    }
+}

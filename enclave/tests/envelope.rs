@@ -186,3 +186,23 @@ fn header_rejects_unknown_members_and_duplicates() {
     let dup = br#"{"format":"a","format":"b"}"#;
     assert!(matches!(envelope::Header::parse(dup), Err(EnvelopeError::Header { .. })));
 }
+
+#[test]
+fn every_prefix_of_the_synthetic_artifact_is_rejected() {
+    let bytes = rv("synthetic_artifact.ppa");
+    let k = key("rsa_test_key_2048.pem");
+    let need = envelope::parse(&bytes).unwrap().aad.len() + 16;
+    for n in 0..bytes.len() {
+        let cut = &bytes[..n];
+        if n < need {
+            let want = if n < 12 { 12 } else { need };
+            assert!(
+                matches!(envelope::parse(cut), Err(EnvelopeError::Truncated { len, need }) if len == n && need == want),
+                "prefix {n}"
+            );
+        } else {
+            // The framing is whole; the shortened ciphertext fails the tag.
+            assert!(envelope::open(cut, &k, None).is_err(), "prefix {n}");
+        }
+    }
+}

@@ -5,11 +5,15 @@
 //! the *original* bytes of byte strings (the COSE signature covers them),
 //! duplicate-key detection, and hard caps on depth and on every length before
 //! anything is allocated. It accepts definite and indefinite lengths and any
-//! well-formed head width; it never indexes past the end of the input.
+//! well-formed head width; it never indexes past the end of the input: the
+//! bytes are read through the workspace's one cursor,
+//! [`build_spec::codec::Reader`].
 
-#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used)]
 
 use std::borrow::Cow;
+
+use build_spec::codec::{self, DecodeError};
 
 use crate::error::{ParseError, ParseErrorKind};
 
@@ -84,25 +88,28 @@ pub const SIMPLE_NULL: u64 = 22;
 /// nested buffer (the payload) point into the whole document.
 #[derive(Debug, Clone)]
 pub struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    base: usize,
+    cur: codec::Reader<'a>,
+}
+
+/// A cursor error is always a truncation at its offset.
+fn truncated(e: DecodeError) -> ParseError {
+    ParseError { offset: e.offset(), kind: ParseErrorKind::Truncated }
 }
 
 impl<'a> Reader<'a> {
     /// A reader over `buf` whose offsets are reported relative to `base`.
     pub fn new(buf: &'a [u8], base: usize) -> Self {
-        Self { buf, pos: 0, base }
+        Self { cur: codec::Reader::with_base(buf, base) }
     }
 
     /// Absolute offset of the next byte.
     pub fn offset(&self) -> usize {
-        self.base + self.pos
+        self.cur.offset()
     }
 
     /// Bytes not yet read.
     pub fn remaining(&self) -> usize {
-        self.buf.len().saturating_sub(self.pos)
+        self.cur.remaining()
     }
 
     /// An error at the current offset.
@@ -111,39 +118,21 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], ParseError> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len());
-        match end {
-            Some(end) => {
-                let s = self
-                    .buf
-                    .get(self.pos..end)
-                    .ok_or_else(|| self.err(ParseErrorKind::Truncated))?;
-                self.pos = end;
-                Ok(s)
-            }
-            None => Err(self.err(ParseErrorKind::Truncated)),
-        }
+        self.cur.take(n).map_err(truncated)
     }
 
     fn byte(&mut self) -> Result<u8, ParseError> {
-        let b = *self.buf.get(self.pos).ok_or_else(|| self.err(ParseErrorKind::Truncated))?;
-        self.pos += 1;
-        Ok(b)
+        self.cur.u8().map_err(truncated)
     }
 
     /// Peeks at the next byte.
     pub fn peek(&self) -> Option<u8> {
-        self.buf.get(self.pos).copied()
+        self.cur.peek()
     }
 
     /// True (and consumes it) when the next byte is a break (`ff`).
     pub fn eat_break(&mut self) -> bool {
-        if self.peek() == Some(0xff) {
-            self.pos += 1;
-            true
-        } else {
-            false
-        }
+        self.peek() == Some(0xff) && self.cur.skip(1).is_ok()
     }
 
     /// Reads one head. A stray break byte is an error.
@@ -155,9 +144,9 @@ impl<'a> Reader<'a> {
         let arg = match info {
             0..=23 => Some(u64::from(info)),
             24 => Some(u64::from(self.byte()?)),
-            25 => Some(u64::from(u16::from_be_bytes(arr(self.take(2)?)))),
-            26 => Some(u64::from(u32::from_be_bytes(arr(self.take(4)?)))),
-            27 => Some(u64::from_be_bytes(arr(self.take(8)?))),
+            25 => Some(u64::from(self.cur.u16_be().map_err(truncated)?)),
+            26 => Some(u64::from(self.cur.u32_be().map_err(truncated)?)),
+            27 => Some(self.cur.u64_be().map_err(truncated)?),
             31 => match major {
                 Major::Bytes | Major::Text | Major::Array | Major::Map => None,
                 Major::Simple => {
@@ -221,7 +210,11 @@ impl<'a> Reader<'a> {
                     if out.len().saturating_add(n) > max {
                         return Err(ParseError {
                             offset: head.offset,
-                            kind: ParseErrorKind::FieldTooLong { field, len: out.len() + n, max },
+                            kind: ParseErrorKind::FieldTooLong {
+                                field,
+                                len: out.len().saturating_add(n),
+                                max,
+                            },
                         });
                     }
                     out.extend_from_slice(self.take(n)?);
@@ -246,15 +239,15 @@ impl<'a> Reader<'a> {
                 self.string_body(&head, usize::MAX, "(skipped)")?;
                 Ok(())
             }
-            Major::Tag => self.skip(depth + 1),
+            Major::Tag => self.skip(depth.saturating_add(1)),
             Major::Array | Major::Map => {
                 let per = if head.major == Major::Map { 2 } else { 1 };
                 match head.arg {
                     Some(n) => {
                         // Each item takes at least one byte: a bound on n.
                         let n = self.len_in_bounds(&head, n)?;
-                        for _ in 0..n * per {
-                            self.skip(depth + 1)?;
+                        for _ in 0..n.saturating_mul(per) {
+                            self.skip(depth.saturating_add(1))?;
                         }
                         Ok(())
                     }
@@ -263,7 +256,7 @@ impl<'a> Reader<'a> {
                             return Ok(());
                         }
                         for _ in 0..per {
-                            self.skip(depth + 1)?;
+                            self.skip(depth.saturating_add(1))?;
                         }
                     },
                 }
@@ -279,12 +272,6 @@ impl<'a> Reader<'a> {
             Err(self.err(ParseErrorKind::TrailingBytes { what, count: self.remaining() }))
         }
     }
-}
-
-fn arr<const N: usize>(s: &[u8]) -> [u8; N] {
-    let mut a = [0u8; N];
-    a.copy_from_slice(s);
-    a
 }
 
 #[cfg(test)]

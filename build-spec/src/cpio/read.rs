@@ -1,4 +1,9 @@
 //! The strict, bounded newc reader.
+//!
+//! Streamed through a [`CountingReader`]; each fixed-size header is decoded
+//! with a [`Reader`] over its buffer, so no field offset is computed by hand.
+
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -8,7 +13,7 @@ use super::{
     check_path, CpioError, EntryKind, CRC_MAGIC, HEADER_LEN, MAX_PATH_LEN, NEWC_MAGIC, S_IFBLK,
     S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, TRAILER,
 };
-use crate::codec::{CountingReader, Fill};
+use crate::codec::{CountingReader, Fill, Reader};
 
 /// Most entries [`read_entries`] lists (bounds the returned vector).
 pub const MAX_ENTRIES: usize = 1_000_000;
@@ -86,18 +91,22 @@ impl<R: Read> CpioReader<R> {
         let at = self.r.offset();
         match self.r.fill(buf) {
             Ok(Fill::Full) => Ok(()),
-            Ok(Fill::Eof(n)) => Err(CpioError::Truncated { offset: at + n as u64, field }),
+            Ok(Fill::Eof(n)) => {
+                Err(CpioError::Truncated { offset: at.saturating_add(n as u64), field })
+            }
             Err(source) => Err(CpioError::Io { offset: self.r.offset(), source }),
         }
     }
 
     fn skip_pad(&mut self) -> Result<(), CpioError> {
-        let rem = ((4 - self.r.offset() % 4) % 4) as usize;
+        // Bytes up to the next multiple of 4: 0..=3.
+        let rem = (self.r.offset().wrapping_neg() & 3) as usize;
         let mut pad = [0u8; 3];
+        let (pad, _) = pad.split_at_mut(rem.min(3));
         let at = self.r.offset();
-        self.exact(&mut pad[..rem], "padding")?;
-        if let Some(i) = pad[..rem].iter().position(|&b| b != 0) {
-            return Err(CpioError::BadPadding { offset: at + i as u64 });
+        self.exact(pad, "padding")?;
+        if let Some(i) = pad.iter().position(|&b| b != 0) {
+            return Err(CpioError::BadPadding { offset: at.saturating_add(i as u64) });
         }
         Ok(())
     }
@@ -127,9 +136,10 @@ impl<R: Read> CpioReader<R> {
         let mut h = [0u8; HEADER_LEN];
         let offset = match self.pending.take() {
             Some(magic) => {
-                h[..6].copy_from_slice(&magic);
-                let offset = self.r.offset() - 6;
-                self.exact(&mut h[6..], "header")?;
+                let (head, rest) = h.split_at_mut(magic.len());
+                head.copy_from_slice(&magic);
+                let offset = self.r.offset().saturating_sub(magic.len() as u64);
+                self.exact(rest, "header")?;
                 offset
             }
             None => {
@@ -138,24 +148,30 @@ impl<R: Read> CpioReader<R> {
                 offset
             }
         };
-        if &h[..6] != NEWC_MAGIC {
+        // `h` is exactly one header long, so the reader cannot run short;
+        // a short read would still be an error, not a panic.
+        let short = |_| CpioError::Truncated { offset, field: "header" };
+        let mut hr = Reader::new(&h);
+        let magic = hr.take(NEWC_MAGIC.len()).map_err(short)?;
+        if magic != NEWC_MAGIC {
             let hint =
-                if &h[..6] == CRC_MAGIC { "; the CRC variant 070702 is not supported" } else { "" };
+                if magic == CRC_MAGIC { "; the CRC variant 070702 is not supported" } else { "" };
             return Err(CpioError::BadMagic {
                 offset,
-                found: String::from_utf8_lossy(&h[..6]).into_owned(),
+                found: String::from_utf8_lossy(magic).into_owned(),
                 hint,
             });
         }
         let mut f = [0u32; 13];
-        for (i, name) in FIELDS.iter().enumerate() {
-            let raw = &h[6 + 8 * i..6 + 8 * (i + 1)];
-            f[i] = parse_hex8(raw).ok_or_else(|| CpioError::BadHex {
+        for (slot, name) in f.iter_mut().zip(FIELDS) {
+            let raw = hr.take(8).map_err(short)?;
+            *slot = parse_hex8(raw).ok_or_else(|| CpioError::BadHex {
                 offset,
                 field: name,
                 found: String::from_utf8_lossy(raw).into_owned(),
             })?;
         }
+        hr.expect_end().map_err(short)?;
         let [ino, mode, uid, gid, nlink, mtime, filesize, _, _, rmaj, rmin, namesize, check] = f;
         if namesize == 0 || namesize as usize > MAX_PATH_LEN + 1 {
             return Err(CpioError::BadName {
@@ -185,7 +201,7 @@ impl<R: Read> CpioReader<R> {
         })?;
         let path = String::from_utf8(name)
             .map_err(|e| CpioError::BadName { offset, reason: format!("not UTF-8: {e}") })?;
-        self.count += 1;
+        self.count = self.count.saturating_add(1);
         if self.count > super::MAX_ENTRIES {
             return Err(CpioError::TooManyEntries(super::MAX_ENTRIES));
         }
@@ -258,9 +274,10 @@ impl<R: Read> CpioReader<R> {
         let mut left = size;
         while left > 0 {
             let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            self.exact(&mut buf[..n], "file data")?;
-            h.update(&buf[..n]);
-            left -= n as u64;
+            let (chunk, _) = buf.split_at_mut(n);
+            self.exact(chunk, "file data")?;
+            h.update(chunk);
+            left = left.saturating_sub(n as u64);
         }
         Ok(h.finalize().into())
     }
@@ -277,7 +294,8 @@ impl<R: Read> CpioReader<R> {
                 Ok(Fill::Eof(n)) => n,
                 Err(source) => return Err(CpioError::Io { offset: self.r.offset(), source }),
             };
-            if let Some(i) = w[..n].iter().position(|&b| b != 0) {
+            let (got, _) = w.split_at(n.min(4));
+            if let Some(i) = got.iter().position(|&b| b != 0) {
                 if n == 4 && &w == b"0707" {
                     let mut rest = [0u8; 2];
                     if matches!(self.r.fill(&mut rest), Ok(Fill::Full)) && &rest == b"01" {
@@ -285,7 +303,7 @@ impl<R: Read> CpioReader<R> {
                         return Ok(true);
                     }
                 }
-                return Err(CpioError::TrailingData { offset: at + i as u64 });
+                return Err(CpioError::TrailingData { offset: at.saturating_add(i as u64) });
             }
             if n < 4 {
                 return Ok(false);
@@ -335,9 +353,9 @@ fn collect_all<R: Read>(r: CpioReader<R>) -> Result<Vec<Entry>, CpioError> {
     let mut bytes = 0usize;
     for e in r {
         let e = e?;
-        bytes += e.path.len();
+        bytes = bytes.saturating_add(e.path.len());
         if let EntryKind::Symlink { target } = &e.kind {
-            bytes += target.len();
+            bytes = bytes.saturating_add(target.len());
         }
         if bytes > MAX_LISTING_BYTES {
             return Err(CpioError::TooManyEntries(out.len()));

@@ -1,7 +1,12 @@
 //! The fixed 548-byte file header and the 12-byte section header.
+//!
+//! The file header is decoded in file order with a [`Reader`] over its
+//! buffer, so no field offset is computed by hand; the section header's
+//! array is split by pattern. The writers keep plain indexing into arrays of
+//! constant size.
 
 use super::{EifError, SectionType, HEADER_LEN, MAGIC, MAX_SECTIONS, SECTION_HEADER_LEN};
-use crate::codec::{be_u16, be_u32, be_u64};
+use crate::codec::{DecodeError, Reader};
 
 /// The EIF file header (spec §1.1).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -65,41 +70,7 @@ impl EifHeader {
     /// Parses and validates magic, version and `num_sections`.
     /// Flags are checked by the reader (lenient mode tolerates them).
     pub fn parse(b: &[u8; HEADER_LEN]) -> Result<Self, EifError> {
-        let mut magic = [0u8; 4];
-        magic.copy_from_slice(&b[..4]);
-        if magic != MAGIC {
-            return Err(EifError::BadMagic { found: magic });
-        }
-        let version = be_u16(b, 4);
-        if !(2..=4).contains(&version) {
-            return Err(EifError::UnsupportedVersion { version });
-        }
-        let num_sections = be_u16(b, 0x1A);
-        if num_sections as usize > MAX_SECTIONS {
-            return Err(EifError::TooManySections {
-                offset: 0x1A,
-                field: "num_sections",
-                count: u64::from(num_sections),
-            });
-        }
-        let mut section_offsets = [0u64; MAX_SECTIONS];
-        let mut section_sizes = [0u64; MAX_SECTIONS];
-        for i in 0..MAX_SECTIONS {
-            section_offsets[i] = be_u64(b, 0x1C + 8 * i);
-            section_sizes[i] = be_u64(b, 0x11C + 8 * i);
-        }
-        Ok(Self {
-            version,
-            flags: be_u16(b, 6),
-            default_mem: be_u64(b, 8),
-            default_cpus: be_u64(b, 0x10),
-            reserved: be_u16(b, 0x18),
-            num_sections,
-            section_offsets,
-            section_sizes,
-            unused: be_u32(b, 0x21C),
-            eif_crc32: be_u32(b, 0x220),
-        })
+        parse_header(b)
     }
 
     /// Serialises the header (the CRC field as stored in `eif_crc32`).
@@ -134,9 +105,15 @@ pub struct SectionHeader {
 }
 
 impl SectionHeader {
-    /// Decodes the 12 bytes.
+    /// Decodes the 12 bytes. The array type proves the length, so the
+    /// fields are split by pattern: infallible and without a panic path.
     pub fn parse(b: &[u8; SECTION_HEADER_LEN]) -> Self {
-        Self { section_type: be_u16(b, 0), flags: be_u16(b, 2), size: be_u64(b, 4) }
+        let [t0, t1, f0, f1, size @ ..] = *b;
+        Self {
+            section_type: u16::from_be_bytes([t0, t1]),
+            flags: u16::from_be_bytes([f0, f1]),
+            size: u64::from_be_bytes(size),
+        }
     }
 
     /// Encodes a header of `kind` with flags 0.
@@ -146,6 +123,61 @@ impl SectionHeader {
         b[4..].copy_from_slice(&size.to_be_bytes());
         b
     }
+}
+
+/// The header fields in file order (spec §1.1). A decode error can only
+/// mean a short buffer; it is reported as the field the buffer ends in.
+#[deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+fn parse_header(b: &[u8]) -> Result<EifHeader, EifError> {
+    let short = |e: DecodeError| EifError::TruncatedHeader {
+        offset: e.offset() as u64,
+        field: field_at(e.offset()),
+    };
+    let mut r = Reader::new(b);
+    let magic: [u8; 4] = r.array().map_err(short)?;
+    if magic != MAGIC {
+        return Err(EifError::BadMagic { found: magic });
+    }
+    let version = r.u16_be().map_err(short)?;
+    if !(2..=4).contains(&version) {
+        return Err(EifError::UnsupportedVersion { version });
+    }
+    let flags = r.u16_be().map_err(short)?;
+    let default_mem = r.u64_be().map_err(short)?;
+    let default_cpus = r.u64_be().map_err(short)?;
+    let reserved = r.u16_be().map_err(short)?;
+    let num_sections_at = r.offset() as u64;
+    let num_sections = r.u16_be().map_err(short)?;
+    if usize::from(num_sections) > MAX_SECTIONS {
+        return Err(EifError::TooManySections {
+            offset: num_sections_at,
+            field: "num_sections",
+            count: u64::from(num_sections),
+        });
+    }
+    let mut section_offsets = [0u64; MAX_SECTIONS];
+    for o in &mut section_offsets {
+        *o = r.u64_be().map_err(short)?;
+    }
+    let mut section_sizes = [0u64; MAX_SECTIONS];
+    for s in &mut section_sizes {
+        *s = r.u64_be().map_err(short)?;
+    }
+    let unused = r.u32_be().map_err(short)?;
+    let eif_crc32 = r.u32_be().map_err(short)?;
+    r.expect_end().map_err(short)?;
+    Ok(EifHeader {
+        version,
+        flags,
+        default_mem,
+        default_cpus,
+        reserved,
+        num_sections,
+        section_offsets,
+        section_sizes,
+        unused,
+        eif_crc32,
+    })
 }
 
 #[cfg(test)]
@@ -160,5 +192,33 @@ mod tests {
         assert_eq!(field_at(0x200), "section_sizes");
         assert_eq!(field_at(0x21F), "unused");
         assert_eq!(field_at(546), "eif_crc32");
+    }
+
+    #[test]
+    fn header_round_trips_and_prefixes_are_typed_errors() {
+        let h = EifHeader {
+            version: 4,
+            flags: 1,
+            default_mem: 2,
+            default_cpus: 3,
+            reserved: 0,
+            num_sections: 2,
+            section_offsets: [7; MAX_SECTIONS],
+            section_sizes: [9; MAX_SECTIONS],
+            unused: 5,
+            eif_crc32: 0xdead_beef,
+        };
+        let b = h.to_bytes();
+        assert_eq!(EifHeader::parse(&b).ok(), Some(h));
+        for n in 0..HEADER_LEN {
+            match parse_header(&b[..n]) {
+                Err(EifError::TruncatedHeader { offset, field }) => {
+                    assert_eq!(field, field_at(offset as usize), "prefix {n}");
+                }
+                other => panic!("prefix {n}: {other:?}"),
+            }
+        }
+        let sh = SectionHeader::parse(&SectionHeader::encode(SectionType::Kernel, 42));
+        assert_eq!((sh.section_type, sh.flags, sh.size), (SectionType::Kernel.to_u16(), 0, 42));
     }
 }

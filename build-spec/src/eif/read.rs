@@ -23,6 +23,8 @@
 //! mode the defects AWS tolerates are collected as findings and PCRs come
 //! out as nitro-cli computes them.
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use std::io::Read;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, SyncSender};
@@ -172,14 +174,15 @@ pub fn read_eif<R: Read>(
     if header.flags & !FLAG_ARCH_ARM64 != 0 {
         walk.layout(EifError::UnknownFlags { flags: header.flags })?;
     }
-    walk.crc.update(&hb[..CRC_OFFSET]);
+    let (crc_covered, _) = hb.split_at(CRC_OFFSET.min(HEADER_LEN));
+    walk.crc.update(crc_covered);
 
     let (h2, walked) = std::thread::scope(|s| {
         let (tx, rx) = sync_channel::<(Arc<Vec<u8>>, usize)>(opts.pipeline_depth.max(1));
         let worker = s.spawn(move || {
             let mut h = Sha384::new();
             for (chunk, n) in rx {
-                h.update(&chunk[..n]);
+                h.update(chunk.get(..n).unwrap_or(chunk.as_slice()));
             }
             h
         });
@@ -255,7 +258,7 @@ impl<'a> Walk<'a> {
                 return Err(EifError::TooManySections {
                     offset: off,
                     field: "section headers",
-                    count: MAX_SECTIONS as u64 + 1,
+                    count: (MAX_SECTIONS as u64).saturating_add(1),
                 });
             }
             let sh = SectionHeader::parse(&shb);
@@ -264,7 +267,8 @@ impl<'a> Walk<'a> {
             if sh.flags != 0 {
                 self.layout(EifError::SectionFlags { offset: off, flags: sh.flags })?;
             }
-            let data_offset = off + SECTION_HEADER_LEN as u64;
+            // `off` counts bytes actually read, far below 2^64.
+            let data_offset = off.saturating_add(SECTION_HEADER_LEN as u64);
             let end = data_offset
                 .checked_add(sh.size)
                 .ok_or(EifError::SizeOverflow { offset: off, size: sh.size })?;
@@ -387,18 +391,19 @@ impl<'a> Walk<'a> {
                 None => return Err(EifError::Thread),
             };
             let n = data.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            match r.fill(&mut data[..n]) {
+            let (buf, _) = data.split_at_mut(n);
+            match r.fill(buf) {
                 Ok(Fill::Full) => {}
                 Ok(Fill::Eof(got)) => {
                     return Err(EifError::SectionBeyondEof {
                         offset: off,
                         size,
-                        available: size - left + got as u64,
+                        available: size.saturating_sub(left).saturating_add(got as u64),
                     })
                 }
                 Err(source) => return Err(EifError::Io { offset: r.offset(), source }),
             }
-            let bytes = &data[..n];
+            let bytes: &[u8] = buf;
             self.crc.update(bytes);
             if let Some(s) = sha.as_mut() {
                 s.update(bytes);
@@ -408,7 +413,7 @@ impl<'a> Walk<'a> {
                 tx.send((Arc::clone(&chunk), n)).map_err(|_| EifError::Thread)?;
             }
             self.pool.push(chunk);
-            left -= n as u64;
+            left = left.saturating_sub(n as u64);
         }
         Ok(sha.map(|s| s.finalize().into()))
     }
@@ -481,21 +486,22 @@ impl<'a> Walk<'a> {
                 expected: count,
             })?;
         }
-        for i in 0..MAX_SECTIONS {
+        let table = header.section_offsets.iter().zip(&header.section_sizes).enumerate();
+        for (i, (&found_offset, &found_size)) in table {
             let (eo, es) = self.sections.get(i).map_or((0, 0), |s| (s.header_offset, s.size));
-            if header.section_offsets[i] != eo {
+            if found_offset != eo {
                 self.layout(EifError::TableMismatch {
                     offset: offsets_field(i),
                     field: format!("section_offsets[{i}]"),
-                    found: header.section_offsets[i],
+                    found: found_offset,
                     expected: eo,
                 })?;
             }
-            if header.section_sizes[i] != es {
+            if found_size != es {
                 self.layout(EifError::TableMismatch {
                     offset: sizes_field(i),
                     field: format!("section_sizes[{i}]"),
-                    found: header.section_sizes[i],
+                    found: found_size,
                     expected: es,
                 })?;
             }

@@ -11,6 +11,7 @@
 //! the recipient's KMS key, so neither the RSA key nor KMS alone opens it.
 
 mod content;
+pub(crate) mod framing;
 mod header;
 mod read;
 mod write;

@@ -1,8 +1,11 @@
 //! Reading and opening artifacts (receipts.md §5.1, §5.6).
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use zeroize::Zeroizing;
 
 use super::content::{decrypt_content, unwrap_dek};
+use super::framing::{self, Format, FrameError};
 use super::header::Header;
 use super::{key_id, EnvelopeError, MAGIC, MAX_HEADER, MAX_PLAINTEXT};
 use crate::backend::{DecryptRequest, Kms};
@@ -19,32 +22,27 @@ pub struct ParsedArtifact<'a> {
     pub sealed: &'a [u8],
 }
 
+/// The artifact's parameters of the shared framing.
+const FORMAT: Format =
+    Format { magic: &MAGIC, max_header: MAX_HEADER, max_plaintext: MAX_PLAINTEXT };
+
+impl From<FrameError> for EnvelopeError {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Truncated { len, need } => EnvelopeError::Truncated { len, need },
+            FrameError::BadMagic => EnvelopeError::BadMagic,
+            FrameError::Version(v) => EnvelopeError::Version(v),
+            FrameError::HeaderLength(h) => EnvelopeError::HeaderLength(h),
+            FrameError::TooLarge(n) => EnvelopeError::TooLarge(n),
+        }
+    }
+}
+
 /// Parses the framing and the header.
 pub fn parse(bytes: &[u8]) -> Result<ParsedArtifact<'_>, EnvelopeError> {
-    if bytes.len() < 12 {
-        return Err(EnvelopeError::Truncated { len: bytes.len(), need: 12 });
-    }
-    if bytes[..6] != MAGIC[..6] {
-        return Err(EnvelopeError::BadMagic);
-    }
-    let version = u16::from_be_bytes([bytes[6], bytes[7]]);
-    if version != 1 {
-        return Err(EnvelopeError::Version(version));
-    }
-    let h = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    let hl = h as usize;
-    if hl == 0 || hl > MAX_HEADER {
-        return Err(EnvelopeError::HeaderLength(h));
-    }
-    let need = 12 + hl + 16;
-    if bytes.len() < need {
-        return Err(EnvelopeError::Truncated { len: bytes.len(), need });
-    }
-    if bytes.len() - need > MAX_PLAINTEXT {
-        return Err(EnvelopeError::TooLarge(bytes.len() - need));
-    }
-    let header = Header::parse(&bytes[12..12 + hl])?;
-    Ok(ParsedArtifact { header, aad: &bytes[..12 + hl], sealed: &bytes[12 + hl..] })
+    let frame = framing::split(bytes, &FORMAT)?;
+    let header = Header::parse(frame.header)?;
+    Ok(ParsedArtifact { header, aad: frame.aad, sealed: frame.sealed })
 }
 
 /// Opens an artifact with the recipient's RSA private key, calling KMS for a

@@ -1,4 +1,7 @@
-//! The sealed-input file: framing, header (JCS JSON), strict bounded parser.
+//! The sealed-input file: framing (shared with the artifact, see
+//! `envelope::framing`), header (JCS JSON), strict bounded parser.
+
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::collections::BTreeMap;
 
@@ -7,6 +10,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::{SealError, FORMAT, MAGIC, MAX_HEADER, MAX_PLAINTEXT, MAX_WRAPPED};
+use crate::envelope::framing::{self, Format, FrameError};
 use crate::envelope::{CONTENT_ALG, KEY_WRAP, KMS_ALG};
 use crate::receipt::fields::{self, hex32};
 
@@ -82,7 +86,7 @@ impl SealedHeader {
             return Err(SealError::Seal("header too large".into()));
         }
         let len = u32::try_from(h.len()).map_err(|_| SealError::Seal("header too large".into()))?;
-        let mut out = Vec::with_capacity(12 + h.len());
+        let mut out = Vec::with_capacity(h.len().saturating_add(12));
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&h);
@@ -153,33 +157,28 @@ impl SealedHeader {
     }
 }
 
+/// The sealed input's parameters of the shared framing.
+const FRAMING: Format =
+    Format { magic: &MAGIC, max_header: MAX_HEADER, max_plaintext: MAX_PLAINTEXT };
+
+impl From<FrameError> for SealError {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Truncated { len, need } => SealError::Truncated { len, need },
+            FrameError::BadMagic => SealError::BadMagic,
+            FrameError::Version(v) => SealError::Version(v),
+            FrameError::HeaderLength(h) => SealError::HeaderLength(h),
+            FrameError::TooLarge(n) => SealError::TooLarge(n),
+        }
+    }
+}
+
 /// Parses the framing and the header of a sealed input. Bounded: every
 /// length is checked against the bytes present before it is used.
 pub fn parse(bytes: &[u8]) -> Result<SealedInput<'_>, SealError> {
-    if bytes.len() < 12 {
-        return Err(SealError::Truncated { len: bytes.len(), need: 12 });
-    }
-    if bytes[..6] != MAGIC[..6] {
-        return Err(SealError::BadMagic);
-    }
-    let version = u16::from_be_bytes([bytes[6], bytes[7]]);
-    if version != 1 {
-        return Err(SealError::Version(version));
-    }
-    let h = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    let hl = h as usize;
-    if hl == 0 || hl > MAX_HEADER {
-        return Err(SealError::HeaderLength(h));
-    }
-    let need = 12 + hl + 16;
-    if bytes.len() < need {
-        return Err(SealError::Truncated { len: bytes.len(), need });
-    }
-    if bytes.len() - need > MAX_PLAINTEXT {
-        return Err(SealError::TooLarge(bytes.len() - need));
-    }
-    let header = SealedHeader::parse(&bytes[12..12 + hl])?;
-    Ok(SealedInput { header, aad: &bytes[..12 + hl], sealed: &bytes[12 + hl..] })
+    let frame = framing::split(bytes, &FRAMING)?;
+    let header = SealedHeader::parse(frame.header)?;
+    Ok(SealedInput { header, aad: frame.aad, sealed: frame.sealed })
 }
 
 fn only(v: &Value, path: &str, allowed: &[&str]) -> Result<(), SealError> {
@@ -188,4 +187,38 @@ fn only(v: &Value, path: &str, allowed: &[&str]) -> Result<(), SealError> {
 
 fn s<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, SealError> {
     crate::json::str_member(v, key, path).map_err(|(f, p)| bad(f, p))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_prefix_is_rejected_and_the_whole_parses() {
+        let header = SealedHeader {
+            user: "alice".into(),
+            job: Some("deploy-42".into()),
+            org_fingerprint: [7; 32],
+            kms_key_arn:
+                "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+            encryption_context: BTreeMap::from([("proofpack:user".into(), "alice".into())]),
+            wrapped_key: vec![1, 2, 3],
+            iv: [9; 12],
+            content_type: "application/octet-stream".into(),
+        };
+        let mut bytes = header.prefix().unwrap();
+        let need = bytes.len() + 16;
+        bytes.extend_from_slice(&[0; 20]);
+        let parsed = parse(&bytes).unwrap();
+        assert_eq!(parsed.header, header);
+        assert_eq!(parsed.sealed.len(), 20);
+        for n in 0..need {
+            let want = if n < 12 { 12 } else { need };
+            assert!(
+                matches!(parse(&bytes[..n]), Err(SealError::Truncated { len, need }) if len == n && need == want),
+                "prefix {n}"
+            );
+        }
+    }
 }

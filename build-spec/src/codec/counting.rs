@@ -1,9 +1,11 @@
-//! Small shared pieces of the binary codecs (EIF, cpio): an offset-tracking
-//! reader and big-endian field decoding.
+//! [`CountingReader`]: offset bookkeeping for the streaming parsers.
 //!
-//! Both formats are parsed as streams, never loaded whole, so every error can
-//! name the absolute byte offset where the defect sits. [`CountingReader`]
-//! is that offset bookkeeping; the parsers stay free of `+=` arithmetic.
+//! EIF and cpio are parsed as streams, never loaded whole, so every error can
+//! name the absolute byte offset where the defect sits. This reader keeps
+//! that count; the parsers stay free of `+=` arithmetic. Fields are decoded
+//! from what it fills with a [`super::Reader`].
+
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::io::{self, Read};
 
@@ -34,24 +36,31 @@ impl<R: Read> CountingReader<R> {
         self.offset
     }
 
+    /// Counts `n` more bytes. Saturating: a stream cannot deliver 2^64
+    /// bytes, so saturation is unreachable, but it must not wrap.
+    fn advance(&mut self, n: usize) {
+        self.offset = self.offset.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+    }
+
     /// Reads until `buf` is full or input ends; retries on `Interrupted`.
     pub fn fill(&mut self, buf: &mut [u8]) -> io::Result<Fill> {
-        let mut got = 0;
-        while got < buf.len() {
-            match self.inner.read(&mut buf[got..]) {
+        let mut got = 0usize;
+        while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
+            match self.inner.read(rest) {
                 Ok(0) => {
-                    self.offset += got as u64;
+                    self.advance(got);
                     return Ok(Fill::Eof(got));
                 }
-                Ok(n) => got += n,
+                // `Read` promises n <= rest.len(); `min` makes that a fact.
+                Ok(n) => got = got.saturating_add(n.min(rest.len())),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.offset += got as u64;
+                    self.advance(got);
                     return Err(e);
                 }
             }
         }
-        self.offset += got as u64;
+        self.advance(got);
         Ok(Fill::Full)
     }
 
@@ -59,29 +68,6 @@ impl<R: Read> CountingReader<R> {
     pub fn into_inner(self) -> R {
         self.inner
     }
-}
-
-/// Big-endian u16 at `at` of a fixed-size buffer the caller has already
-/// bounds-checked by construction (callers index constant offsets into
-/// constant-size arrays).
-pub fn be_u16(buf: &[u8], at: usize) -> u16 {
-    let mut b = [0u8; 2];
-    b.copy_from_slice(&buf[at..at + 2]);
-    u16::from_be_bytes(b)
-}
-
-/// Big-endian u32, see [`be_u16`].
-pub fn be_u32(buf: &[u8], at: usize) -> u32 {
-    let mut b = [0u8; 4];
-    b.copy_from_slice(&buf[at..at + 4]);
-    u32::from_be_bytes(b)
-}
-
-/// Big-endian u64, see [`be_u16`].
-pub fn be_u64(buf: &[u8], at: usize) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&buf[at..at + 8]);
-    u64::from_be_bytes(b)
 }
 
 #[cfg(test)]
@@ -96,8 +82,6 @@ mod tests {
         assert_eq!(r.offset(), 4);
         assert_eq!(r.fill(&mut b).ok(), Some(Fill::Eof(2)));
         assert_eq!(r.offset(), 6);
-        assert_eq!(be_u16(&[1, 2], 0), 0x0102);
-        assert_eq!(be_u32(&[0, 1, 2, 3, 4], 1), 0x01020304);
-        assert_eq!(be_u64(&[0, 0, 0, 0, 0, 0, 1, 0], 0), 256);
+        assert_eq!(r.fill(&mut []).ok(), Some(Fill::Full));
     }
 }

@@ -40,9 +40,13 @@ use std::time::Duration;
 
 use zeroize::{Zeroize, Zeroizing};
 
+mod decode;
+
+pub use decode::{decode_error, decode_job, decode_job_with_credentials, decode_output};
+
 use crate::backend::kms_http::sigv4::Credentials;
 use crate::secret::SecretBytes;
-use crate::service::{Artifact, PackJob, PackOutput};
+use crate::service::{PackJob, PackOutput};
 
 /// Frame magic.
 pub const MAGIC: &[u8; 4] = b"PPT1";
@@ -366,13 +370,11 @@ pub fn write_frame(w: &mut impl Write, kind: u8, payload: &[u8]) -> Result<(), T
 }
 
 /// Reads one frame (kind, payload), bounded by `max`.
+#[deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 pub fn read_frame(r: &mut impl Read, max: usize) -> Result<(u8, Vec<u8>), TransportError> {
     let mut head = [0u8; 9];
     r.read_exact(&mut head)?;
-    if &head[..4] != MAGIC {
-        return Err(TransportError::Malformed { offset: 0, what: "magic is not PPT1" });
-    }
-    let len = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) as usize;
+    let (kind, len) = decode::frame_head(&head)?;
     if len > max {
         return Err(TransportError::TooLarge { len, max });
     }
@@ -380,46 +382,11 @@ pub fn read_frame(r: &mut impl Read, max: usize) -> Result<(u8, Vec<u8>), Transp
     r.take(len as u64).read_to_end(&mut payload)?;
     if payload.len() != len {
         return Err(TransportError::Malformed {
-            offset: 9 + payload.len(),
+            offset: payload.len().saturating_add(head.len()),
             what: "connection closed mid-frame",
         });
     }
-    Ok((head[4], payload))
-}
-
-/// A bounds-checked cursor over a payload.
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], TransportError> {
-        if self.buf.len() - self.pos < n {
-            return Err(TransportError::Malformed { offset: self.pos, what });
-        }
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-    fn u16(&mut self, what: &'static str) -> Result<usize, TransportError> {
-        let b = self.take(2, what)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]) as usize)
-    }
-    fn u32(&mut self, what: &'static str) -> Result<usize, TransportError> {
-        let b = self.take(4, what)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    }
-    fn bytes32(&mut self, what: &'static str) -> Result<&'a [u8], TransportError> {
-        let n = self.u32(what)?;
-        self.take(n, what)
-    }
-    fn end(&self) -> Result<(), TransportError> {
-        if self.pos != self.buf.len() {
-            return Err(TransportError::Malformed { offset: self.pos, what: "trailing bytes" });
-        }
-        Ok(())
-    }
+    Ok((kind, payload))
 }
 
 fn put32(out: &mut Vec<u8>, b: &[u8]) -> Result<(), TransportError> {
@@ -477,61 +444,6 @@ pub fn encode_job_with_credentials(
     Ok(out)
 }
 
-/// Decodes a job payload; credentials, if the job carries them, are dropped
-/// (zeroized). The enclave uses [`decode_job_with_credentials`].
-pub fn decode_job(payload: &[u8]) -> Result<PackJob, TransportError> {
-    decode_job_with_credentials(payload).map(|(job, _)| job)
-}
-
-/// Decodes a job payload and its optional credentials member.
-pub fn decode_job_with_credentials(
-    payload: &[u8],
-) -> Result<(PackJob, Option<JobCredentials>), TransportError> {
-    let mut c = Cursor { buf: payload, pos: 0 };
-    let request = c.bytes32("request")?.to_vec();
-    let n = c.u16("input count")?;
-    let mut inputs = Vec::with_capacity(n.min(1024));
-    for _ in 0..n {
-        inputs.push(c.bytes32("input")?.to_vec());
-    }
-    // Anything after the inputs that is not the credentials member is
-    // "trailing bytes", exactly as before the member existed.
-    let credentials = if payload.get(c.pos) == Some(&JOB_CREDENTIALS_TAG) {
-        Some(decode_credentials(&mut c)?)
-    } else {
-        None
-    };
-    c.end()?;
-    Ok((PackJob { request, inputs }, credentials))
-}
-
-fn decode_credentials(c: &mut Cursor<'_>) -> Result<JobCredentials, TransportError> {
-    let start = c.pos;
-    c.take(1, "member tag")?;
-    let mut part = |max: usize, what: &'static str| -> Result<&[u8], TransportError> {
-        let at = c.pos;
-        let n = c.u16(what)?;
-        if n > max {
-            return Err(TransportError::Malformed { offset: at, what: "credential part too long" });
-        }
-        c.take(n, what)
-    };
-    let id = part(MAX_ACCESS_KEY_ID, "access key id")?.to_vec();
-    let secret = SecretBytes::from_slice(part(MAX_SECRET_ACCESS_KEY, "secret access key")?);
-    let token = part(MAX_SESSION_TOKEN, "session token")?;
-    let token = (!token.is_empty()).then(|| SecretBytes::from_slice(token));
-    let bad = TransportError::Malformed { offset: start, what: "invalid credentials" };
-    let creds = JobCredentials {
-        access_key_id: String::from_utf8(id).map_err(|_| bad)?,
-        secret_access_key: secret,
-        session_token: token,
-    };
-    creds
-        .validate()
-        .map_err(|_| TransportError::Malformed { offset: start, what: "invalid credentials" })?;
-    Ok(creds)
-}
-
 /// Encodes an output payload.
 pub fn encode_output(out: &PackOutput) -> Result<Vec<u8>, TransportError> {
     let mut b = Vec::new();
@@ -545,27 +457,6 @@ pub fn encode_output(out: &PackOutput) -> Result<Vec<u8>, TransportError> {
     Ok(b)
 }
 
-/// Decodes an output payload.
-pub fn decode_output(payload: &[u8]) -> Result<PackOutput, TransportError> {
-    let mut c = Cursor { buf: payload, pos: 0 };
-    let n = c.u16("artifact count")?;
-    let mut artifacts = Vec::with_capacity(n.min(1024));
-    for _ in 0..n {
-        let l = c.u16("artifact name length")?;
-        let name = std::str::from_utf8(c.take(l, "artifact name")?)
-            .map_err(|_| TransportError::Malformed {
-                offset: c.pos,
-                what: "artifact name is not UTF-8",
-            })?
-            .to_string();
-        let bytes = c.bytes32("artifact")?.to_vec();
-        artifacts.push(Artifact { name, bytes });
-    }
-    let receipt = c.bytes32("receipt")?.to_vec();
-    c.end()?;
-    Ok(PackOutput { artifacts, receipt })
-}
-
 /// Encodes an error payload (message truncated to [`MAX_ERROR_MESSAGE`] at a char boundary).
 pub fn encode_error(code: ErrorCode, message: &str) -> Vec<u8> {
     let mut end = message.len().min(MAX_ERROR_MESSAGE);
@@ -575,18 +466,6 @@ pub fn encode_error(code: ErrorCode, message: &str) -> Vec<u8> {
     let mut b = (code as u16).to_be_bytes().to_vec();
     b.extend_from_slice(&message.as_bytes()[..end]);
     b
-}
-
-/// Decodes an error payload.
-pub fn decode_error(payload: &[u8]) -> Result<(ErrorCode, String), TransportError> {
-    let mut c = Cursor { buf: payload, pos: 0 };
-    let code = ErrorCode::from_u16(c.u16("error code")? as u16)
-        .ok_or(TransportError::Malformed { offset: 0, what: "unknown error code" })?;
-    let rest = &payload[2..];
-    if rest.len() > MAX_ERROR_MESSAGE {
-        return Err(TransportError::Malformed { offset: 2, what: "error message too long" });
-    }
-    Ok((code, String::from_utf8_lossy(rest).into_owned()))
 }
 
 /// A connected stream (TCP, or vsock with the feature).
@@ -738,6 +617,29 @@ impl Listener {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::service::Artifact;
+
+    #[test]
+    fn every_prefix_of_an_output_or_frame_is_malformed() {
+        let o = PackOutput {
+            artifacts: vec![Artifact { name: "a.ppk".into(), bytes: vec![1, 2, 3] }],
+            receipt: b"{}".to_vec(),
+        };
+        let p = encode_output(&o).unwrap();
+        for cut in 0..p.len() {
+            assert!(
+                matches!(decode_output(&p[..cut]), Err(TransportError::Malformed { .. })),
+                "cut at {cut}"
+            );
+        }
+        let mut frame = Vec::new();
+        write_frame(&mut frame, KIND_OUTPUT, &p).unwrap();
+        assert_eq!(read_frame(&mut &frame[..], 1 << 20).unwrap(), (KIND_OUTPUT, p));
+        for cut in 0..frame.len() {
+            assert!(read_frame(&mut &frame[..cut], 1 << 20).is_err(), "cut at {cut}");
+        }
+        assert!(matches!(decode_error(&[0]), Err(TransportError::Malformed { offset: 0, .. })));
+    }
 
     #[test]
     fn vsock_uds_endpoint_parses() {
