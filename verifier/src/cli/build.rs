@@ -9,7 +9,7 @@ use build_spec::pcr::Measurements;
 use build_spec::spec::{KernelSource, Spec, MAX_SPEC_LEN};
 use clap::{Args, Subcommand};
 
-use super::exit;
+use super::exit::{self, ResultExt as _};
 use super::output::{show_progress, Format};
 use crate::rebuild::{self, RebuildOptions};
 use crate::report::{Check, Checks, Verdict};
@@ -471,20 +471,18 @@ fn run_rebuild(a: RebuildArgs) -> anyhow::Result<ExitCode> {
     let r = r?;
     let seconds = started.elapsed().as_secs_f64();
     if let Some(out) = &a.out {
-        std::fs::create_dir_all(out)?;
+        std::fs::create_dir_all(out).internal(format!("creating {}", out.display()))?;
         let dir = r.eif_path.parent().unwrap_or(Path::new("."));
         for f in [build::EIF_FILE, build::PCRS_FILE, build::MANIFEST_FILE] {
-            std::fs::copy(dir.join(f), out.join(f)).with_context(|| format!("copying {f}"))?;
+            std::fs::copy(dir.join(f), out.join(f)).internal(format!("copying {f}"))?;
         }
         // An [app.oci] image's layer attribution travels with it (its digest
         // is in the manifest); a stale one from another image must not stay.
         let prov = build::OCI_PROVENANCE_FILE;
         if dir.join(prov).is_file() {
-            std::fs::copy(dir.join(prov), out.join(prov))
-                .with_context(|| format!("copying {prov}"))?;
+            std::fs::copy(dir.join(prov), out.join(prov)).internal(format!("copying {prov}"))?;
         } else if out.join(prov).is_file() {
-            std::fs::remove_file(out.join(prov))
-                .with_context(|| format!("removing stale {prov}"))?;
+            std::fs::remove_file(out.join(prov)).internal(format!("removing stale {prov}"))?;
         }
     }
     let mut checks = Checks::new();

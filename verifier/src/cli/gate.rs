@@ -56,7 +56,7 @@ Exit status:
   0  everything matches
   1  a mismatch or any other failed check
   2  invalid input or usage (unreadable or malformed file, bad flag)
-  3  internal error";
+  3  internal error (cannot write the output, or a bug)";
 
 /// Runs `proofpack gate`.
 pub fn run(args: GateArgs) -> anyhow::Result<ExitCode> {

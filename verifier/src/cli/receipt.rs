@@ -10,7 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use crate::attestation::render::status_word;
 use crate::attestation::{TrustAnchor, VerifyAt, VerifyOptions};
-use crate::cli::exit;
+use crate::cli::exit::{self, ResultExt as _, STDOUT};
 use crate::cli::output::{use_color, Format};
 use crate::receipt::{verify_receipt, ReceiptOptions, ReceiptReport};
 use crate::report::{Outcome, Verdict};
@@ -49,7 +49,7 @@ Exit status:
   0  every check passed
   1  a check failed
   2  invalid input or usage (unreadable file, bad flag)
-  3  internal error";
+  3  internal error (cannot write the output, or a bug)";
 
 /// `proofpack receipt`.
 #[derive(Debug, Args)]
@@ -199,9 +199,9 @@ pub fn run(args: ReceiptArgs) -> Result<ExitCode> {
                 "trust_roots": report.trust_roots,
                 "checks": report.checks,
             });
-            writeln!(out, "{v}")?;
+            writeln!(out, "{v}").internal(STDOUT)?;
         }
-        Format::Text => write!(out, "{}", text(&report, use_color()))?,
+        Format::Text => write!(out, "{}", text(&report, use_color())).internal(STDOUT)?,
     }
     Ok(match report.verdict() {
         Verdict::Pass => ExitCode::SUCCESS,

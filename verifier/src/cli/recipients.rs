@@ -44,7 +44,7 @@ Exit status:
   0  done (check: the policy is valid, and allows the --recipient keys)
   1  check: a --recipient key is not allowed for the service/environment
   2  invalid input (unreadable or malformed key or policy, bad flag)
-  3  internal error";
+  3  internal error (cannot write the output, or a bug)";
 
 /// `proofpack recipients`.
 #[derive(Debug, Args)]
