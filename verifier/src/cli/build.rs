@@ -514,26 +514,10 @@ fn run_rebuild(a: RebuildArgs) -> anyhow::Result<ExitCode> {
                 r.eif_path.display(),
                 pcr_lines(&r.pcrs)
             );
-            for c in &checks.0 {
-                let tag = match &c.outcome {
-                    crate::report::Outcome::Pass => "match".to_string(),
-                    crate::report::Outcome::Fail { .. } if c.id.starts_with("pcr.") => {
-                        "MISMATCH".into()
-                    }
-                    crate::report::Outcome::Fail { .. } => "FAIL".into(),
-                    crate::report::Outcome::Warn => "warning".into(),
-                    crate::report::Outcome::Skipped { .. } => "skipped".into(),
-                };
-                println!("{:<22} {tag:<9} {}", c.id, c.detail);
-                if let crate::report::Outcome::Fail { expected: Some(e), actual: Some(g) } =
-                    &c.outcome
-                {
-                    println!(
-                        "{:<22}           expected {e}\n{:<22}           rebuilt  {g}",
-                        "", ""
-                    );
-                }
-            }
+            let painter = checks::text::Painter::new(super::output::use_color());
+            let mut lines = String::new();
+            checks::text::check_lines(&mut lines, &painter, &checks, "");
+            print!("{lines}");
             if let Some(d) = &diff {
                 println!(
                     "image diff against {}:",
@@ -542,12 +526,13 @@ fn run_rebuild(a: RebuildArgs) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(d)?);
             }
             match verdict {
-                Some(Verdict::Pass) => {
-                    println!("verdict   PASS: every expected PCR matches the rebuild")
+                Some(v) => {
+                    let mut line = String::new();
+                    checks::text::verdict_line(&mut line, &painter, v);
+                    print!("{line}");
                 }
-                Some(Verdict::Fail) => println!("verdict   FAIL"),
                 None => println!(
-                    "verdict   (nothing to compare: pass --expect or --expect-attestation)"
+                    "verdict: (nothing to compare: pass --expect-pcrs or --expect-attestation)"
                 ),
             }
             if !a.common.quiet {
