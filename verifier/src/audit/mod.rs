@@ -734,7 +734,7 @@ pub fn pcr_rows(attested: &Measurements, expected: &Measurements) -> Vec<PcrRow>
         .collect()
 }
 
-/// The `gate --eif IMAGE --expect pcrs.json` subject: the image's computed
+/// The `gate --eif IMAGE --expect-pcrs pcrs.json` subject: the image's computed
 /// PCRs against the expected ones. PCR0, PCR1 and PCR2 are always required;
 /// any other PCR the expected file lists (e.g. PCR8, the signing
 /// certificate) must match too.

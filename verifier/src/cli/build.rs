@@ -36,7 +36,7 @@ Exit status: 0 built, 2 invalid input (spec, pins, blobs, toolchain), 3 internal
 const REBUILD_HELP: &str = "\
 Examples:
   proofpack rebuild --repo . --rev 0123…(40 hex) --profile demo
-  proofpack rebuild --repo https://github.com/org/app --rev <commit> --expect pcrs.json \\
+  proofpack rebuild --repo https://github.com/org/app --rev <commit> --expect-pcrs pcrs.json \\
       --blobs blobs/ --expect-eif published.eif
   proofpack rebuild --repo . --rev <commit> --expect-attestation doc.cbor
 
@@ -154,9 +154,9 @@ pub struct RebuildArgs {
     /// Profile.
     #[arg(long, default_value = "production")]
     pub profile: String,
-    /// Expected PCRs (nitro-cli JSON).
-    #[arg(long, conflicts_with = "expect_attestation")]
-    pub expect: Option<PathBuf>,
+    /// Expected PCRs (nitro-cli JSON). `--expect` is an older spelling.
+    #[arg(long, alias = "expect", value_name = "PCRS_JSON", conflicts_with = "expect_attestation")]
+    pub expect_pcrs: Option<PathBuf>,
     /// Expected PCRs from an attestation document (verified first; CBOR, base64 or hex).
     #[arg(long)]
     pub expect_attestation: Option<PathBuf>,
@@ -412,7 +412,7 @@ fn expected_from_attestation(path: &Path) -> anyhow::Result<(Measurements, Check
 }
 
 fn run_rebuild(a: RebuildArgs) -> anyhow::Result<ExitCode> {
-    let expected = match (&a.expect, &a.expect_attestation) {
+    let expected = match (&a.expect_pcrs, &a.expect_attestation) {
         (Some(p), _) => {
             let b = crate::cli::input::read_limited(
                 p,

@@ -15,7 +15,7 @@ use verifier::cli::exit::{CliError, ExitStatus};
 const AFTER_HELP: &str = "\
 Examples:
   proofpack audit receipt.json --repo . --kms-policy ARN=policy.json
-  proofpack rebuild --repo https://example.com/app.git --rev <40-hex commit> --expect pcrs.json
+  proofpack rebuild --repo https://example.com/app.git --rev <40-hex commit> --expect-pcrs pcrs.json
   proofpack pcrs image.eif
   proofpack diff old.eif new.eif
   proofpack kms-policy check policy.json --expect-pcrs pcrs.json
