@@ -104,11 +104,29 @@ impl<T, E: Into<anyhow::Error>> ResultExt<T> for Result<T, E> {
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// Something the user gave us is unreadable, malformed or contradictory.
-    #[error("{0:#}")]
+    #[error("{}", one_line(.0))]
     Input(anyhow::Error),
     /// The tool itself failed (cannot write its output, a bug).
-    #[error("{0:#}")]
+    #[error("{}", one_line(.0))]
     Internal(anyhow::Error),
+}
+
+/// The error and its causes on one line, `outer: inner: root`. A cause whose
+/// text its parent already ends with (an error type that prints its source
+/// and also returns it from `source()`) is said once, not twice.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 impl CliError {
@@ -148,5 +166,14 @@ mod tests {
         let e = CliError::classify(e);
         assert_eq!(e.status(), ExitStatus::Internal);
         assert_eq!(e.to_string(), "outer: cannot write the report: disk full");
+    }
+
+    #[test]
+    fn a_cause_already_printed_by_its_parent_is_said_once() {
+        let r = build_spec::bounded::read_file(std::path::Path::new("/nonexistent/x"), 10);
+        let e = CliError::classify(anyhow::Error::from(r.unwrap_err()).context("reading"));
+        let text = e.to_string();
+        assert!(text.starts_with("reading: cannot open /nonexistent/x: "), "{text}");
+        assert_eq!(text.matches("os error").count(), 1, "{text}");
     }
 }
