@@ -108,8 +108,13 @@ fn main() -> ExitCode {
             .map(|s| (*s).to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        let at =
-            info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        // A location inside the standard library (a failed `println!`)
+        // says nothing to the user.
+        let at = info
+            .location()
+            .filter(|l| !l.file().starts_with("/rustc/"))
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         eprintln!("error: internal error: {payload}{at}");
     }));
     match panic::catch_unwind(AssertUnwindSafe(|| dispatch(cli))) {
