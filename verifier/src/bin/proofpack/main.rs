@@ -33,6 +33,10 @@ Exit status:
 #[derive(Parser)]
 #[command(name = "proofpack", version, after_help = AFTER_HELP)]
 struct Cli {
+    /// When to colour text output: `auto` (a terminal, unless NO_COLOR is
+    /// set), `always` or `never`.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value = "auto")]
+    color: verifier::cli::output::ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -98,6 +102,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 fn main() -> ExitCode {
     // Usage errors exit 2 and --help/--version exit 0 inside clap.
     let cli = Cli::parse();
+    verifier::cli::output::set_color(cli.color);
     // A panic is a bug: say so on one line of stderr, then exit 3 below.
     // (`println!` also panics when standard output cannot be written, which
     // is an internal error as well.)
