@@ -60,10 +60,11 @@ pub struct PcrChange {
     pub because: Vec<String>,
 }
 
-/// Section status.
+/// How one section differs between A and B (serialised as the section's
+/// `status`). Not a check status: named apart from [`checks::Status`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub enum SectionState {
     /// Only in B.
     Added,
     /// Only in A.
@@ -79,8 +80,8 @@ pub enum Status {
 pub struct SectionChange {
     /// `kernel`, `cmdline`, `metadata`, `signature`, `ramdisk[i]`.
     pub role: String,
-    /// Status.
-    pub status: Status,
+    /// Added, removed, changed or the same.
+    pub status: SectionState,
     /// Size in A.
     pub a_size: Option<u64>,
     /// Size in B.
@@ -230,14 +231,17 @@ pub fn diff_summaries(
             (Some(x), Some(y))
                 if x.size == y.size && x.sha256 == y.sha256 && x.sha256.is_some() =>
             {
-                Status::Same
+                SectionState::Same
             }
-            (Some(_), Some(_)) => Status::Changed,
-            (Some(_), None) => Status::Removed,
-            (None, _) => Status::Added,
+            (Some(_), Some(_)) => SectionState::Changed,
+            (Some(_), None) => SectionState::Removed,
+            (None, _) => SectionState::Added,
         };
-        let detail =
-            if status == Status::Changed { section_detail(sa, pa, a, sb, pb, b) } else { None };
+        let detail = if status == SectionState::Changed {
+            section_detail(sa, pa, a, sb, pb, b)
+        } else {
+            None
+        };
         sections.push(SectionChange {
             pcrs: pcrs_of(&role),
             role,
@@ -258,7 +262,7 @@ pub fn diff_summaries(
         if x != y {
             let because = sections
                 .iter()
-                .filter(|s| s.status != Status::Same && s.pcrs.contains(&index))
+                .filter(|s| s.status != SectionState::Same && s.pcrs.contains(&index))
                 .map(|s| s.role.clone())
                 .collect();
             pcrs.push(PcrChange { index, a: x.map(hex::encode), b: y.map(hex::encode), because });
@@ -286,7 +290,7 @@ pub fn diff_summaries(
     field("crc_ok", sa.crc_ok().to_string(), sb.crc_ok().to_string());
     let identical = header.is_empty()
         && sa.header == sb.header
-        && sections.iter().all(|s| s.status == Status::Same);
+        && sections.iter().all(|s| s.status == SectionState::Same);
     EifDiff { identical, pcrs, header, sections }
 }
 

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use build_spec::cpio::{write_files, CpioOptions, EntryHeader, FileSource};
-use build_spec::diff::{diff_files, Detail, Status};
+use build_spec::diff::{diff_files, Detail, SectionState};
 use build_spec::eif::metadata::BuildMetadata;
 use build_spec::eif::{EifBuilder, EifMetadata, Input};
 
@@ -63,7 +63,7 @@ fn explains_a_pcr2_change_down_to_files() {
     assert_eq!(idx, [0, 2], "PCR1 must be unchanged");
     assert_eq!(d.pcrs[0].because, ["ramdisk[1]"]);
     let rd = d.sections.iter().find(|s| s.role == "ramdisk[1]").expect("rd1");
-    assert_eq!(rd.status, Status::Changed);
+    assert_eq!(rd.status, SectionState::Changed);
     let Some(Detail::Cpio(c)) = &rd.detail else { panic!("{:?}", rd.detail) };
     assert_eq!(c.added.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["new"]);
     assert_eq!(c.removed.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["old"]);
@@ -73,7 +73,11 @@ fn explains_a_pcr2_change_down_to_files() {
     let conf = c.changed.iter().find(|e| e.path == "conf").expect("conf changed");
     assert_eq!(conf.fields[0].field, "mode");
     assert_eq!(conf.fields[0].a.as_deref(), Some("0644"));
-    assert!(d.sections.iter().filter(|s| s.role != "ramdisk[1]").all(|s| s.status == Status::Same));
+    assert!(d
+        .sections
+        .iter()
+        .filter(|s| s.role != "ramdisk[1]")
+        .all(|s| s.status == SectionState::Same));
 }
 
 #[test]

@@ -11,6 +11,8 @@
 
 use serde::Serialize;
 
+pub mod text;
+
 /// The outcome of one check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "lowercase")]

@@ -3,32 +3,19 @@
 
 use std::fmt::Write as _;
 
-use anstyle::{AnsiColor, Style};
+use checks::text::Painter;
 
 use super::verify::AttestationReport;
-use crate::report::{Outcome, Verdict};
+use crate::report::{Check, Outcome, Status};
 
 /// Version of the JSON shape emitted by `attestation verify --format json`.
 pub const JSON_SCHEMA_VERSION: u32 = 1;
 
-fn styled(color: bool, style: Style, text: &str) -> String {
-    if color {
-        format!("{}{text}{}", style.render(), style.render_reset())
-    } else {
-        text.to_owned()
-    }
-}
-
-/// The status word of an outcome, padded to 4 characters.
+/// The status label of one check (`PASS`, `FAIL`, `WARN`, `SKIP`), styled
+/// as every check list prints it ([`checks::text`]).
 pub fn status_word(o: &Outcome, required: bool, color: bool) -> String {
-    let (word, c) = match o {
-        Outcome::Pass => ("PASS", AnsiColor::Green),
-        Outcome::Fail { .. } if required => ("FAIL", AnsiColor::Red),
-        Outcome::Fail { .. } => ("fail", AnsiColor::Yellow),
-        Outcome::Skipped { .. } => ("SKIP", AnsiColor::BrightBlack),
-        Outcome::Warn => ("WARN", AnsiColor::Yellow),
-    };
-    styled(color, Style::new().fg_color(Some(c.into())).bold(), word)
+    let c = Check { id: String::new(), required, outcome: o.clone(), detail: String::new() };
+    Painter::new(color).status(Status::of_check(&c))
 }
 
 /// Renders every check, one per line, then the verdict.
@@ -56,22 +43,6 @@ pub fn text(report: &AttestationReport, color: bool) -> String {
         }
     }
     let _ = writeln!(s);
-    for c in &report.checks.0 {
-        let _ =
-            writeln!(s, "{} {}  {}", status_word(&c.outcome, c.required, color), c.id, c.detail);
-        if let Outcome::Fail { expected: Some(e), actual: Some(a) } = &c.outcome {
-            let _ = writeln!(s, "       expected {e}\n       actual   {a}");
-        }
-    }
-    let _ = writeln!(s);
-    let v = match report.verdict() {
-        Verdict::Pass => {
-            styled(color, Style::new().fg_color(Some(AnsiColor::Green.into())).bold(), "PASS")
-        }
-        Verdict::Fail => {
-            styled(color, Style::new().fg_color(Some(AnsiColor::Red.into())).bold(), "FAIL")
-        }
-    };
-    let _ = writeln!(s, "verdict: {v}");
+    s.push_str(&checks::text::render(&report.checks, color));
     s
 }

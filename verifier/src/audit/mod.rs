@@ -708,27 +708,10 @@ pub fn short(commit: &str) -> &str {
 }
 
 /// Compares attested PCRs with expected ones: one required check per image
-/// PCR (0, 1, 2), which must be present on both sides and equal.
+/// PCR (0, 1, 2), which must be present on both sides and equal; see
+/// [`build_spec::pcr::CompareRules::attested`].
 pub fn compare_pcrs(attested: &Measurements, expected: &Measurements) -> Checks {
-    let mut out = Checks::new();
-    for i in IMAGE_PCRS {
-        let id = format!("rebuild.pcr.{i}");
-        let c = match (attested.get(i), expected.get(i)) {
-            (Some(a), Some(e)) if a == e => {
-                Check::pass(id, format!("PCR{i} equals the expected value"))
-            }
-            (Some(a), Some(e)) => Check::mismatch(
-                id,
-                format!("PCR{i} differs from the expected value"),
-                pcr_hex(e),
-                pcr_hex(a),
-            ),
-            (None, _) => Check::fail(id, format!("PCR{i} is not attested")),
-            (_, None) => Check::fail(id, format!("PCR{i} has no expected value")),
-        };
-        out.push(c);
-    }
-    out
+    build_spec::pcr::compare(expected, attested, &build_spec::pcr::CompareRules::attested())
 }
 
 /// PCRs always shown in the table: the image (0, 1, 2), the IAM role (3),
@@ -751,7 +734,7 @@ pub fn pcr_rows(attested: &Measurements, expected: &Measurements) -> Vec<PcrRow>
         .collect()
 }
 
-/// The `gate --eif IMAGE --expect pcrs.json` subject: the image's computed
+/// The `gate --eif IMAGE --expect-pcrs pcrs.json` subject: the image's computed
 /// PCRs against the expected ones. PCR0, PCR1 and PCR2 are always required;
 /// any other PCR the expected file lists (e.g. PCR8, the signing
 /// certificate) must match too.
@@ -778,26 +761,8 @@ pub fn gate_image(
             return s;
         }
     };
-    let mut checks = compare_pcrs(&computed, expected);
-    for (i, e) in &expected.pcrs {
-        if IMAGE_PCRS.contains(i) {
-            continue;
-        }
-        let id = format!("rebuild.pcr.{i}");
-        checks.push(match computed.get(*i) {
-            Some(a) if a == e => Check::pass(id, format!("PCR{i} equals the expected value")),
-            Some(a) => Check::mismatch(
-                id,
-                format!("PCR{i} differs from the expected value"),
-                pcr_hex(e),
-                pcr_hex(a),
-            ),
-            None => Check::fail(
-                id,
-                format!("PCR{i} is expected but the image has none (unsigned image?)"),
-            ),
-        });
-    }
+    let checks =
+        build_spec::pcr::compare(expected, &computed, &build_spec::pcr::CompareRules::image_gate());
     s.add(GroupKind::Rebuild, checks);
     // The table shows the image's PCRs in the "attested" column: they are what
     // an enclave started from this file would attest.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use build_spec::diff::{diff_files, Detail, EifDiff, Status as SectionStatus};
+use build_spec::diff::{diff_files, Detail, EifDiff, SectionState};
 use build_spec::eif::read::{read_eif_file, ReadOptions};
 use build_spec::pcr::Measurements;
 
@@ -403,10 +403,10 @@ pub fn diff_entries(d: &EifDiff) -> Vec<DiffEntry> {
     let mut out = Vec::new();
     for s in &d.sections {
         let section_change = match s.status {
-            SectionStatus::Same => continue,
-            SectionStatus::Added => DiffChange::Added,
-            SectionStatus::Removed => DiffChange::Removed,
-            SectionStatus::Changed => DiffChange::Modified,
+            SectionState::Same => continue,
+            SectionState::Added => DiffChange::Added,
+            SectionState::Removed => DiffChange::Removed,
+            SectionState::Changed => DiffChange::Modified,
         };
         match &s.detail {
             Some(Detail::Cpio(c)) if !c.framing_only => {

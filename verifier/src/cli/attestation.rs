@@ -22,7 +22,7 @@ use crate::attestation::{
     parse_with, verify_with_cache, ChainCache, Expectations, ParseOptions, TrustAnchor, VerifyAt,
     VerifyOptions,
 };
-use crate::cli::exit;
+use crate::cli::exit::{self, ResultExt as _, STDOUT};
 use crate::cli::output::{use_color, Format};
 use crate::report::Verdict;
 
@@ -55,7 +55,7 @@ Exit status:
   0  every check passed
   1  a check failed (including a document that does not parse as a Nitro document)
   2  invalid input or usage (unreadable file, undecodable text, bad flag)
-  3  internal error";
+  3  internal error (cannot write the output, or a bug)";
 
 const MINT_HELP: &str = "\
 TEST AND DEVELOPMENT ONLY. The test CA is NOT the AWS Nitro root: documents it
@@ -351,11 +351,11 @@ fn verify_cmd(a: VerifyArgs) -> Result<ExitCode> {
                 "verdict": report.verdict(),
                 "report": report,
             });
-            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?).internal(STDOUT)?;
         }
         Format::Text => {
-            writeln!(out, "document:      {} ({enc})", path.display())?;
-            write!(out, "{}", render::text(&report, use_color()))?;
+            writeln!(out, "document:      {} ({enc})", path.display()).internal(STDOUT)?;
+            write!(out, "{}", render::text(&report, use_color())).internal(STDOUT)?;
         }
     }
     Ok(exit::from_verdict(report.verdict()))
@@ -427,7 +427,7 @@ fn batch_cmd(batch: &Path, opts: &VerifyOptions, format: Format) -> Result<ExitC
                 "total": results.len(),
                 "passed": passed,
             });
-            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?).internal(STDOUT)?;
         }
         Format::Text => {
             let color = use_color();
@@ -450,9 +450,10 @@ fn batch_cmd(batch: &Path, opts: &VerifyOptions, format: Format) -> Result<ExitC
                             .map(|d| format!("{} {}", d.module_id, d.timestamp_utc))
                             .unwrap_or_default();
                         if why.is_empty() {
-                            writeln!(out, "{word} {}  {id}", p.display())?;
+                            writeln!(out, "{word} {}  {id}", p.display()).internal(STDOUT)?;
                         } else {
-                            writeln!(out, "{word} {}  {id}  {}", p.display(), why.join("; "))?;
+                            writeln!(out, "{word} {}  {id}  {}", p.display(), why.join("; "))
+                                .internal(STDOUT)?;
                         }
                     }
                     Err(e) => writeln!(
@@ -464,10 +465,11 @@ fn batch_cmd(batch: &Path, opts: &VerifyOptions, format: Format) -> Result<ExitC
                             color
                         ),
                         p.display()
-                    )?,
+                    )
+                    .internal(STDOUT)?,
                 }
             }
-            writeln!(out, "\n{passed}/{} documents passed", results.len())?;
+            writeln!(out, "\n{passed}/{} documents passed", results.len()).internal(STDOUT)?;
         }
     }
     eprintln!(
@@ -504,9 +506,9 @@ fn show_cmd(a: ShowArgs) -> Result<ExitCode> {
         let ders = std::iter::once(&parsed.doc.certificate).chain(parsed.doc.cabundle.iter().rev());
         for (der, s) in ders.zip(chain.iter()) {
             if let Ok(s) = s {
-                writeln!(out, "# {}: {}", s.role, s.subject)?;
+                writeln!(out, "# {}: {}", s.role, s.subject).internal(STDOUT)?;
             }
-            write!(out, "{}", pem_cert(der))?;
+            write!(out, "{}", pem_cert(der)).internal(STDOUT)?;
         }
         return Ok(ExitCode::from(exit::OK));
     }
@@ -528,50 +530,56 @@ fn show_cmd(a: ShowArgs) -> Result<ExitCode> {
                 "nonce": d.nonce.as_ref().map(hex::encode),
                 "chain": chain.iter().map(|c| match c { Ok(s) => serde_json::to_value(s).unwrap_or_default(), Err(e) => serde_json::json!({"error": e.to_string()}) }).collect::<Vec<_>>(),
             });
-            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?).internal(STDOUT)?;
         }
         Format::Text => {
             writeln!(
                 out,
                 "NOT VERIFIED: decoded only; run `proofpack attestation verify` to check it."
-            )?;
-            writeln!(out, "document:    {} ({enc}, {} bytes)", a.doc.display(), bytes.len())?;
+            )
+            .internal(STDOUT)?;
+            writeln!(out, "document:    {} ({enc}, {} bytes)", a.doc.display(), bytes.len())
+                .internal(STDOUT)?;
             writeln!(
                 out,
                 "envelope:    COSE_Sign1, {}, ES384, {} payload map",
                 if parsed.tagged { "tag 18" } else { "untagged" },
                 format!("{:?}", parsed.map_style).to_lowercase()
-            )?;
-            writeln!(out, "module_id:   {}", d.module_id)?;
-            writeln!(out, "digest:      {}", d.digest)?;
+            )
+            .internal(STDOUT)?;
+            writeln!(out, "module_id:   {}", d.module_id).internal(STDOUT)?;
+            writeln!(out, "digest:      {}", d.digest).internal(STDOUT)?;
             writeln!(
                 out,
                 "timestamp:   {} ({} ms)",
                 time_fmt::millis(i64::try_from(d.timestamp).unwrap_or(i64::MAX)),
                 d.timestamp
-            )?;
+            )
+            .internal(STDOUT)?;
             for (i, v) in &d.pcrs {
-                writeln!(out, "PCR{i:<2}       {}", hex::encode(v))?;
+                writeln!(out, "PCR{i:<2}       {}", hex::encode(v)).internal(STDOUT)?;
             }
             for (name, v) in
                 [("public_key", &d.public_key), ("user_data", &d.user_data), ("nonce", &d.nonce)]
             {
                 match v {
-                    Some(b) => writeln!(out, "{name:<12} {} bytes: {}", b.len(), hex::encode(b))?,
-                    None => writeln!(out, "{name:<12} null")?,
+                    Some(b) => writeln!(out, "{name:<12} {} bytes: {}", b.len(), hex::encode(b))
+                        .internal(STDOUT)?,
+                    None => writeln!(out, "{name:<12} null").internal(STDOUT)?,
                 }
             }
-            writeln!(out, "chain (leaf first):")?;
+            writeln!(out, "chain (leaf first):").internal(STDOUT)?;
             for c in &chain {
                 match c {
                     Ok(s) => {
-                        writeln!(out, "  {}: {}", s.role, s.subject)?;
-                        writeln!(out, "      issuer   {}", s.issuer)?;
-                        writeln!(out, "      valid    {} .. {}", s.not_before, s.not_after)?;
-                        writeln!(out, "      serial   {}", s.serial)?;
-                        writeln!(out, "      sha256   {}", s.sha256)?;
+                        writeln!(out, "  {}: {}", s.role, s.subject).internal(STDOUT)?;
+                        writeln!(out, "      issuer   {}", s.issuer).internal(STDOUT)?;
+                        writeln!(out, "      valid    {} .. {}", s.not_before, s.not_after)
+                            .internal(STDOUT)?;
+                        writeln!(out, "      serial   {}", s.serial).internal(STDOUT)?;
+                        writeln!(out, "      sha256   {}", s.sha256).internal(STDOUT)?;
                     }
-                    Err(e) => writeln!(out, "  {e}")?,
+                    Err(e) => writeln!(out, "  {e}").internal(STDOUT)?,
                 }
             }
         }
@@ -615,14 +623,14 @@ fn mint_cmd(a: MintArgs) -> Result<ExitCode> {
         OutEncoding::Hex => (hex::encode(&bytes) + "\n").into_bytes(),
     };
     match &a.out {
-        Some(p) => std::fs::write(p, &data).with_context(|| format!("writing {}", p.display()))?,
+        Some(p) => std::fs::write(p, &data).internal(format!("writing {}", p.display()))?,
         None => {
             if enc == OutEncoding::Raw && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
                 bail!(
                     "refusing to write raw CBOR to a terminal; use --out FILE or --encoding base64"
                 );
             }
-            std::io::stdout().lock().write_all(&data)?;
+            std::io::stdout().lock().write_all(&data).internal(STDOUT)?;
         }
     }
     eprintln!(

@@ -15,7 +15,8 @@ use crate::audit::stages::{
     find_images, CachedRebuild, GitSource, KmsKeyStateStage, KmsPolicyStage,
 };
 use crate::audit::{parse_policy_arg, ArtifactInput, Auditor, PolicyInput, ReceiptInput};
-use crate::cli::{exit, input, output};
+use crate::cli::exit::{self, ResultExt as _};
+use crate::cli::{input, output};
 use crate::receipt::ReceiptOptions;
 use crate::report::{self, AuditReport, InputFile, Settings, TrustRoot};
 
@@ -206,7 +207,7 @@ Exit status:
   0  every requested check passed
   1  a check failed (mismatch, bad signature, policy bypass, ...)
   2  invalid input or usage (unreadable or malformed file, bad flag)
-  3  internal error";
+  3  internal error (cannot write the output, or a bug)";
 
 /// Lowercase hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -316,7 +317,7 @@ pub fn emit(report: &AuditReport, out: &OutputArgs) -> anyhow::Result<ExitCode> 
     match &out.output {
         Some(path) => {
             std::fs::write(path, body.as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
+                .internal(format!("cannot write {}", path.display()))?;
             let sum = report.summary();
             eprintln!(
                 "{}: {} of {} subject(s) passed; report written to {}",

@@ -9,7 +9,7 @@ use build_spec::pcr::Measurements;
 use build_spec::spec::{KernelSource, Spec, MAX_SPEC_LEN};
 use clap::{Args, Subcommand};
 
-use super::exit;
+use super::exit::{self, ResultExt as _};
 use super::output::{show_progress, Format};
 use crate::rebuild::{self, RebuildOptions};
 use crate::report::{Check, Checks, Verdict};
@@ -36,7 +36,7 @@ Exit status: 0 built, 2 invalid input (spec, pins, blobs, toolchain), 3 internal
 const REBUILD_HELP: &str = "\
 Examples:
   proofpack rebuild --repo . --rev 0123…(40 hex) --profile demo
-  proofpack rebuild --repo https://github.com/org/app --rev <commit> --expect pcrs.json \\
+  proofpack rebuild --repo https://github.com/org/app --rev <commit> --expect-pcrs pcrs.json \\
       --blobs blobs/ --expect-eif published.eif
   proofpack rebuild --repo . --rev <commit> --expect-attestation doc.cbor
 
@@ -154,9 +154,9 @@ pub struct RebuildArgs {
     /// Profile.
     #[arg(long, default_value = "production")]
     pub profile: String,
-    /// Expected PCRs (nitro-cli JSON).
-    #[arg(long, conflicts_with = "expect_attestation")]
-    pub expect: Option<PathBuf>,
+    /// Expected PCRs (nitro-cli JSON). `--expect` is an older spelling.
+    #[arg(long, alias = "expect", value_name = "PCRS_JSON", conflicts_with = "expect_attestation")]
+    pub expect_pcrs: Option<PathBuf>,
     /// Expected PCRs from an attestation document (verified first; CBOR, base64 or hex).
     #[arg(long)]
     pub expect_attestation: Option<PathBuf>,
@@ -373,33 +373,10 @@ fn run_build(a: BuildArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Compares rebuilt PCRs with expected ones: one check per expected PCR
-/// among 0, 1, 2 (PCR8 needs the signing certificate and is skipped).
+/// among 0, 1, 2 (PCR8 needs the signing certificate and is skipped); see
+/// [`build_spec::pcr::CompareRules::rebuild`].
 pub fn compare(rebuilt: &Measurements, expected: &Measurements) -> Checks {
-    let mut c = Checks::new();
-    if expected.get(0).is_none() {
-        c.push(Check::fail("pcr.0", "the expected measurements have no PCR0"));
-    }
-    for (i, want) in &expected.pcrs {
-        let id = format!("pcr.{i}");
-        if *i > 2 {
-            c.push(Check::skipped(
-                id,
-                format!("PCR{i} is not a property of the image bytes a rebuild produces"),
-            ));
-            continue;
-        }
-        match rebuilt.get(*i) {
-            Some(got) if got == want => c.push(Check::pass(id, format!("PCR{i} matches"))),
-            Some(got) => c.push(Check::mismatch(
-                id,
-                format!("PCR{i} of the rebuilt image differs"),
-                hex::encode(want),
-                hex::encode(got),
-            )),
-            None => c.push(Check::fail(id, format!("the rebuild has no PCR{i}"))),
-        }
-    }
-    c
+    build_spec::pcr::compare(expected, rebuilt, &build_spec::pcr::CompareRules::rebuild())
 }
 
 fn expected_from_attestation(path: &Path) -> anyhow::Result<(Measurements, Checks)> {
@@ -435,7 +412,7 @@ fn expected_from_attestation(path: &Path) -> anyhow::Result<(Measurements, Check
 }
 
 fn run_rebuild(a: RebuildArgs) -> anyhow::Result<ExitCode> {
-    let expected = match (&a.expect, &a.expect_attestation) {
+    let expected = match (&a.expect_pcrs, &a.expect_attestation) {
         (Some(p), _) => {
             let b = crate::cli::input::read_limited(
                 p,
@@ -471,20 +448,18 @@ fn run_rebuild(a: RebuildArgs) -> anyhow::Result<ExitCode> {
     let r = r?;
     let seconds = started.elapsed().as_secs_f64();
     if let Some(out) = &a.out {
-        std::fs::create_dir_all(out)?;
+        std::fs::create_dir_all(out).internal(format!("creating {}", out.display()))?;
         let dir = r.eif_path.parent().unwrap_or(Path::new("."));
         for f in [build::EIF_FILE, build::PCRS_FILE, build::MANIFEST_FILE] {
-            std::fs::copy(dir.join(f), out.join(f)).with_context(|| format!("copying {f}"))?;
+            std::fs::copy(dir.join(f), out.join(f)).internal(format!("copying {f}"))?;
         }
         // An [app.oci] image's layer attribution travels with it (its digest
         // is in the manifest); a stale one from another image must not stay.
         let prov = build::OCI_PROVENANCE_FILE;
         if dir.join(prov).is_file() {
-            std::fs::copy(dir.join(prov), out.join(prov))
-                .with_context(|| format!("copying {prov}"))?;
+            std::fs::copy(dir.join(prov), out.join(prov)).internal(format!("copying {prov}"))?;
         } else if out.join(prov).is_file() {
-            std::fs::remove_file(out.join(prov))
-                .with_context(|| format!("removing stale {prov}"))?;
+            std::fs::remove_file(out.join(prov)).internal(format!("removing stale {prov}"))?;
         }
     }
     let mut checks = Checks::new();
@@ -539,26 +514,10 @@ fn run_rebuild(a: RebuildArgs) -> anyhow::Result<ExitCode> {
                 r.eif_path.display(),
                 pcr_lines(&r.pcrs)
             );
-            for c in &checks.0 {
-                let tag = match &c.outcome {
-                    crate::report::Outcome::Pass => "match".to_string(),
-                    crate::report::Outcome::Fail { .. } if c.id.starts_with("pcr.") => {
-                        "MISMATCH".into()
-                    }
-                    crate::report::Outcome::Fail { .. } => "FAIL".into(),
-                    crate::report::Outcome::Warn => "warning".into(),
-                    crate::report::Outcome::Skipped { .. } => "skipped".into(),
-                };
-                println!("{:<22} {tag:<9} {}", c.id, c.detail);
-                if let crate::report::Outcome::Fail { expected: Some(e), actual: Some(g) } =
-                    &c.outcome
-                {
-                    println!(
-                        "{:<22}           expected {e}\n{:<22}           rebuilt  {g}",
-                        "", ""
-                    );
-                }
-            }
+            let painter = checks::text::Painter::new(super::output::use_color());
+            let mut lines = String::new();
+            checks::text::check_lines(&mut lines, &painter, &checks, "");
+            print!("{lines}");
             if let Some(d) = &diff {
                 println!(
                     "image diff against {}:",
@@ -567,12 +526,13 @@ fn run_rebuild(a: RebuildArgs) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(d)?);
             }
             match verdict {
-                Some(Verdict::Pass) => {
-                    println!("verdict   PASS: every expected PCR matches the rebuild")
+                Some(v) => {
+                    let mut line = String::new();
+                    checks::text::verdict_line(&mut line, &painter, v);
+                    print!("{line}");
                 }
-                Some(Verdict::Fail) => println!("verdict   FAIL"),
                 None => println!(
-                    "verdict   (nothing to compare: pass --expect or --expect-attestation)"
+                    "verdict: (nothing to compare: pass --expect-pcrs or --expect-attestation)"
                 ),
             }
             if !a.common.quiet {

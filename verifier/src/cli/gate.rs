@@ -1,6 +1,6 @@
 //! `proofpack gate`: a CI gate that exits 0 only when everything matches.
 //!
-//! Two modes: `--eif IMAGE --expect pcrs.json` compares an image's PCRs with
+//! Two modes: `--eif IMAGE --expect-pcrs pcrs.json` compares an image's PCRs with
 //! the expected ones; `--receipt R --repo .` runs the full audit of
 //! receipts. Both write any report format, including GitHub annotations,
 //! JUnit XML and SARIF for CI systems.
@@ -22,13 +22,14 @@ use crate::report::{AuditReport, InputFile, ToolInfo};
 #[command(after_help = AFTER_HELP)]
 #[command(group(clap::ArgGroup::new("mode").required(true).args(["eif", "receipt"])))]
 pub struct GateArgs {
-    /// The enclave image to gate (with --expect).
-    #[arg(long, value_name = "IMAGE", requires = "expect", conflicts_with = "receipt")]
+    /// The enclave image to gate (with --expect-pcrs).
+    #[arg(long, value_name = "IMAGE", requires = "expect_pcrs", conflicts_with = "receipt")]
     pub eif: Option<PathBuf>,
 
-    /// The expected PCRs (nitro-cli measurement JSON, as `proofpack build` writes).
-    #[arg(long, value_name = "PCRS_JSON", requires = "eif")]
-    pub expect: Option<PathBuf>,
+    /// The expected PCRs (nitro-cli measurement JSON, as `proofpack build`
+    /// writes). `--expect` is an older spelling.
+    #[arg(long, alias = "expect", value_name = "PCRS_JSON", requires = "eif")]
+    pub expect_pcrs: Option<PathBuf>,
 
     /// Receipts to gate (with --repo); repeatable. Runs the full audit.
     #[arg(long, value_name = "RECEIPT")]
@@ -45,7 +46,7 @@ pub struct GateArgs {
 
 const AFTER_HELP: &str = "\
 Examples:
-  proofpack gate --eif out/enclave.eif --expect deploy/pcrs.json --format github
+  proofpack gate --eif out/enclave.eif --expect-pcrs deploy/pcrs.json --format github
   proofpack gate --receipt latest.receipt.json --repo . \\
       --kms-policy arn:aws:kms:eu-west-1:111122223333:key/1234=policy.json --format sarif -o gate.sarif
   proofpack gate --receipt r.json --repo . --kms-policy ARN=p.json --format junit -o gate.xml
@@ -56,11 +57,11 @@ Exit status:
   0  everything matches
   1  a mismatch or any other failed check
   2  invalid input or usage (unreadable or malformed file, bad flag)
-  3  internal error";
+  3  internal error (cannot write the output, or a bug)";
 
 /// Runs `proofpack gate`.
 pub fn run(args: GateArgs) -> anyhow::Result<ExitCode> {
-    let report = match (&args.eif, &args.expect) {
+    let report = match (&args.eif, &args.expect_pcrs) {
         (Some(eif), Some(expect)) => gate_eif(eif, expect, &args)?,
         _ => {
             if args.options.repo.is_none() {

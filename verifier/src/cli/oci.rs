@@ -15,7 +15,7 @@ use build_spec::oci::{self, diff, ImageSource, Platform, Sha256Digest};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::exit;
+use super::exit::{self, ResultExt as _};
 use super::output::Format;
 
 /// Subcommands of `proofpack oci`.
@@ -226,11 +226,11 @@ fn write_json_atomic<T: serde::Serialize>(path: &Path, v: &T) -> anyhow::Result<
     let tmp = tempfile::NamedTempFile::new_in(&dir)?;
     {
         let mut w = BufWriter::new(tmp.as_file());
-        serde_json::to_writer_pretty(&mut w, v)?;
-        w.write_all(b"\n")?;
-        w.flush()?;
+        serde_json::to_writer_pretty(&mut w, v).internal(format!("writing {}", path.display()))?;
+        w.write_all(b"\n").internal(format!("writing {}", path.display()))?;
+        w.flush().internal(format!("writing {}", path.display()))?;
     }
-    tmp.persist(path).with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path).internal(format!("writing {}", path.display()))?;
     Ok(())
 }
 

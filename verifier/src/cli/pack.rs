@@ -24,7 +24,7 @@ use enclave::transport::{
     call_with_credentials, Endpoint, ErrorCode, JobCredentials, Limits, TransportError,
 };
 
-use super::exit;
+use super::exit::{self, ResultExt as _};
 use super::input::read_limited;
 use super::output::Format;
 
@@ -191,7 +191,7 @@ fn input_name(p: &Path) -> anyhow::Result<String> {
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, bytes).internal(format!("writing {}", path.display()))
 }
 
 /// Runs `proofpack pack`.

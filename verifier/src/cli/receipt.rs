@@ -8,12 +8,11 @@ use anyhow::{Context, Result};
 use build_spec::pcr::Measurements;
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::attestation::render::status_word;
 use crate::attestation::{TrustAnchor, VerifyAt, VerifyOptions};
-use crate::cli::exit;
+use crate::cli::exit::{self, ResultExt as _, STDOUT};
 use crate::cli::output::{use_color, Format};
 use crate::receipt::{verify_receipt, ReceiptOptions, ReceiptReport};
-use crate::report::{Outcome, Verdict};
+use crate::report::Verdict;
 
 use crate::cli::input::{MAX_ARTIFACT, MAX_RECEIPT};
 
@@ -49,7 +48,7 @@ Exit status:
   0  every check passed
   1  a check failed
   2  invalid input or usage (unreadable file, bad flag)
-  3  internal error";
+  3  internal error (cannot write the output, or a bug)";
 
 /// `proofpack receipt`.
 #[derive(Debug, Args)]
@@ -199,9 +198,9 @@ pub fn run(args: ReceiptArgs) -> Result<ExitCode> {
                 "trust_roots": report.trust_roots,
                 "checks": report.checks,
             });
-            writeln!(out, "{v}")?;
+            writeln!(out, "{v}").internal(STDOUT)?;
         }
-        Format::Text => write!(out, "{}", text(&report, use_color()))?,
+        Format::Text => write!(out, "{}", text(&report, use_color())).internal(STDOUT)?,
     }
     Ok(match report.verdict() {
         Verdict::Pass => ExitCode::SUCCESS,
@@ -211,7 +210,8 @@ pub fn run(args: ReceiptArgs) -> Result<ExitCode> {
 
 use std::io::Write as _;
 
-/// Text rendering: header, one line per check, verdict.
+/// Text rendering: header, then the checks and verdict as every check list
+/// prints them ([`checks::text`]).
 pub fn text(r: &ReceiptReport, color: bool) -> String {
     let mut s = String::new();
     if r.uses_non_aws_root() {
@@ -230,21 +230,6 @@ pub fn text(r: &ReceiptReport, color: bool) -> String {
         );
     }
     let _ = writeln!(s);
-    for c in &r.checks.0 {
-        let _ =
-            writeln!(s, "{} {}  {}", status_word(&c.outcome, c.required, color), c.id, c.detail);
-        if let Outcome::Fail { expected: Some(e), actual: Some(a) } = &c.outcome {
-            let _ = writeln!(s, "       expected {e}\n       actual   {a}");
-        }
-    }
-    let _ = writeln!(s);
-    let _ = writeln!(
-        s,
-        "verdict: {}",
-        match r.verdict() {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-        }
-    );
+    s.push_str(&checks::text::render(&r.checks, color));
     s
 }

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use enclave::recipients::policy::{target_label, MAX_POLICY_BYTES};
 use enclave::recipients::{RecipientsPolicy, CONTEXT_KEY};
 
-use super::exit;
+use super::exit::{self, ResultExt as _, STDOUT};
 use super::output::Format;
 
 const HELP: &str = "\
@@ -44,7 +44,7 @@ Exit status:
   0  done (check: the policy is valid, and allows the --recipient keys)
   1  check: a --recipient key is not allowed for the service/environment
   2  invalid input (unreadable or malformed key or policy, bad flag)
-  3  internal error";
+  3  internal error (cannot write the output, or a bug)";
 
 /// `proofpack recipients`.
 #[derive(Debug, Args)]
@@ -126,9 +126,10 @@ pub fn run(args: RecipientsArgs) -> Result<ExitCode> {
             let id = hex::encode(fingerprint(&key)?);
             match format {
                 Format::Json => {
-                    writeln!(out, "{}", json!({"key": key.display().to_string(), "keyId": id}))?
+                    writeln!(out, "{}", json!({"key": key.display().to_string(), "keyId": id}))
+                        .internal(STDOUT)?
                 }
-                Format::Text => writeln!(out, "{id}")?,
+                Format::Text => writeln!(out, "{id}").internal(STDOUT)?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -161,7 +162,7 @@ pub fn run(args: RecipientsArgs) -> Result<ExitCode> {
                         })).collect::<Vec<_>>(),
                         "verdict": if ok { "PASS" } else { "FAIL" },
                     });
-                    writeln!(out, "{v}")?;
+                    writeln!(out, "{v}").internal(STDOUT)?;
                 }
                 Format::Text => {
                     writeln!(
@@ -192,7 +193,7 @@ pub fn run(args: RecipientsArgs) -> Result<ExitCode> {
                                 "PASS {k}: allowed as {name} for {}",
                                 target_label(target)
                             )?,
-                            Err(e) => writeln!(out, "FAIL {k}: {e}")?,
+                            Err(e) => writeln!(out, "FAIL {k}: {e}").internal(STDOUT)?,
                         }
                     }
                 }

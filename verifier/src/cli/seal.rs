@@ -18,7 +18,7 @@ use enclave::backend::kms_http::sigv4::Credentials;
 use enclave::backend::kms_http::{KmsHttpClient, KmsHttpConfig};
 use enclave::seal::{self, SealParams};
 
-use super::exit;
+use super::exit::{self, ResultExt as _};
 use super::output::Format;
 use crate::attestation::chain::TrustAnchor;
 use crate::attestation::verify::{VerifyAt, VerifyOptions};
@@ -210,7 +210,7 @@ pub fn run(a: SealArgs) -> anyhow::Result<ExitCode> {
         .create_new(true)
         .open(&a.out)
         .with_context(|| format!("creating {} (it must not exist)", a.out.display()))?;
-    f.write_all(&sealed).with_context(|| format!("writing {}", a.out.display()))?;
+    f.write_all(&sealed).internal(format!("writing {}", a.out.display()))?;
     let digest = hex::encode(Sha256::digest(&sealed));
     match a.format {
         Format::Json => println!(

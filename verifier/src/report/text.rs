@@ -1,5 +1,8 @@
 //! Plain-text report for terminals.
 //!
+//! Check lines and colours come from [`checks::text`], which every command
+//! that prints checks shares.
+//!
 //! The verdict comes first, then each subject with its groups and checks, the
 //! PCR table, the image diff and the policy findings. With `color` the text
 //! carries ANSI styles (anstyle); callers write it through `anstream`, which
@@ -7,55 +10,13 @@
 
 use std::fmt::Write as _;
 
-use anstyle::{AnsiColor, Style};
+use checks::text::{check_lines, style_of, verdict_status, Painter};
 
-use super::{AuditReport, Outcome, Severity, Status, SubjectReport, Verdict};
-
-fn style_of(status: Status) -> Style {
-    match status {
-        Status::Pass => AnsiColor::Green.on_default().bold(),
-        Status::Fail => AnsiColor::Red.on_default().bold(),
-        Status::Warn => AnsiColor::Yellow.on_default().bold(),
-        Status::Skipped => AnsiColor::BrightBlack.on_default(),
-    }
-}
-
-fn verdict_status(v: Verdict) -> Status {
-    match v {
-        Verdict::Pass => Status::Pass,
-        Verdict::Fail => Status::Fail,
-    }
-}
-
-struct Painter {
-    color: bool,
-}
-
-impl Painter {
-    fn paint(&self, style: Style, text: &str) -> String {
-        if self.color {
-            format!("{style}{text}{style:#}")
-        } else {
-            text.to_string()
-        }
-    }
-
-    fn status(&self, s: Status) -> String {
-        self.paint(style_of(s), s.label())
-    }
-
-    fn dim(&self, text: &str) -> String {
-        self.paint(AnsiColor::BrightBlack.on_default(), text)
-    }
-
-    fn bold(&self, text: &str) -> String {
-        self.paint(Style::new().bold(), text)
-    }
-}
+use super::{AuditReport, Severity, Status, SubjectReport};
 
 /// Renders the report as text; `color` adds ANSI styles.
 pub fn render(report: &AuditReport, color: bool) -> String {
-    let p = Painter { color };
+    let p = Painter::new(color);
     let mut out = String::new();
     let verdict = report.verdict();
     let sum = report.summary();
@@ -121,18 +82,7 @@ fn subject(out: &mut String, p: &Painter, s: &SubjectReport) {
     }
     for g in &s.groups {
         let _ = writeln!(out, "  {:<22} {}", g.kind.title(), p.status(g.status()));
-        for c in &g.checks.0 {
-            let st = Status::of_check(c);
-            let _ = writeln!(out, "    {} {}  {}", p.status(st), c.id, c.detail);
-            if let Outcome::Fail { expected, actual } = &c.outcome {
-                if let Some(e) = expected {
-                    let _ = writeln!(out, "         expected {e}");
-                }
-                if let Some(a) = actual {
-                    let _ = writeln!(out, "         actual   {a}");
-                }
-            }
-        }
+        check_lines(out, p, &g.checks, "    ");
     }
     if !s.chain.is_empty() {
         let _ = writeln!(out, "  certificate chain (root first)");

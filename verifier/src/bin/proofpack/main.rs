@@ -1,17 +1,21 @@
 //! `proofpack`: thin entry point over the `verifier` library.
 //!
 //! It parses arguments, dispatches to `verifier::cli::*`, prints errors with
-//! their cause chain and maps them to the documented exit codes.
+//! their cause chain and maps them to the documented exit codes: an error is
+//! classified by [`CliError::classify`] (2 for input, 3 for internal), and a
+//! panic is caught and reported as an internal error (3) instead of Rust's
+//! default 101, which no CI contract knows.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use verifier::cli::exit;
+use verifier::cli::exit::{CliError, ExitStatus};
 
 const AFTER_HELP: &str = "\
 Examples:
   proofpack audit receipt.json --repo . --kms-policy ARN=policy.json
-  proofpack rebuild --repo https://example.com/app.git --rev <40-hex commit> --expect pcrs.json
+  proofpack rebuild --repo https://example.com/app.git --rev <40-hex commit> --expect-pcrs pcrs.json
   proofpack pcrs image.eif
   proofpack diff old.eif new.eif
   proofpack kms-policy check policy.json --expect-pcrs pcrs.json
@@ -21,7 +25,7 @@ Exit status:
   0  every requested check passed
   1  a check failed (mismatch, bad signature, policy bypass, ...)
   2  invalid input or usage (unreadable or malformed file, bad flag)
-  3  internal error";
+  3  internal error (cannot write the output, or a bug)";
 
 /// Prove which exact code handled a secret: rebuild enclave images, verify
 /// Nitro attestation documents and receipts, and check that KMS key policies
@@ -29,6 +33,10 @@ Exit status:
 #[derive(Parser)]
 #[command(name = "proofpack", version, after_help = AFTER_HELP)]
 struct Cli {
+    /// When to colour text output: `auto` (a terminal, unless NO_COLOR is
+    /// set), `always` or `never`.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value = "auto")]
+    color: verifier::cli::output::ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,9 +77,9 @@ enum Command {
     Version,
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result: anyhow::Result<ExitCode> = match cli.command {
+/// Runs one parsed command.
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
         Command::Version => {
             println!("proofpack {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
@@ -88,12 +96,39 @@ fn main() -> ExitCode {
         Command::Recipients(args) => verifier::cli::recipients::run(args),
         Command::Image(cmd) => verifier::cli::image::run(cmd),
         Command::KmsPolicy(args) => verifier::cli::kms_policy::run(args),
-    };
-    match result {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(exit::INVALID_INPUT)
+    }
+}
+
+fn main() -> ExitCode {
+    // Usage errors exit 2 and --help/--version exit 0 inside clap.
+    let cli = Cli::parse();
+    verifier::cli::output::set_color(cli.color);
+    // A panic is a bug: say so on one line of stderr, then exit 3 below.
+    // (`println!` also panics when standard output cannot be written, which
+    // is an internal error as well.)
+    panic::set_hook(Box::new(|info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        // A location inside the standard library (a failed `println!`)
+        // says nothing to the user.
+        let at = info
+            .location()
+            .filter(|l| !l.file().starts_with("/rustc/"))
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal error: {payload}{at}");
+    }));
+    match panic::catch_unwind(AssertUnwindSafe(|| dispatch(cli))) {
+        Ok(Ok(code)) => code,
+        Ok(Err(err)) => {
+            let err = CliError::classify(err);
+            eprintln!("error: {err}");
+            err.status().into()
         }
+        Err(_) => ExitStatus::Internal.into(),
     }
 }

@@ -38,7 +38,7 @@ not matching the certificate, ...).";
 
 /// `proofpack eif build`
 #[derive(Debug, clap::Args)]
-pub struct BuildArgs {
+pub struct EifBuildArgs {
     /// Kernel image (bzImage for x86_64, Image for aarch64).
     #[arg(long)]
     pub kernel: PathBuf,
@@ -131,7 +131,7 @@ fn load_signer(cert: &Path, key: &Path) -> anyhow::Result<Signer> {
     Ok(Signer { cert_pem, key: p384::ecdsa::SigningKey::from(secret) })
 }
 
-pub(super) fn run(a: BuildArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(a: EifBuildArgs) -> anyhow::Result<ExitCode> {
     let cmdline = match (&a.cmdline, &a.cmdline_file) {
         (Some(c), _) => c.clone().into_bytes(),
         (None, Some(p)) => {

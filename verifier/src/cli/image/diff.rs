@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use build_spec::build::provenance_beside_eif;
 use build_spec::cpio::{Entry, EntryKind};
-use build_spec::diff::{diff_files, Detail, EifDiff, FieldChange, Status};
+use build_spec::diff::{diff_files, Detail, EifDiff, FieldChange, SectionState};
 use build_spec::oci::diff::{attribute_cpio_diff, AttributedEntry, Provenance};
 use build_spec::oci::Sha256Digest;
 
@@ -256,10 +256,10 @@ fn print_text(a: &DiffArgs, d: &EifDiff, att: Option<&Attribution>) {
     for s in &d.sections {
         let size = |x: Option<u64>| x.map_or_else(|| "-".into(), |v| v.to_string());
         let status = match s.status {
-            Status::Same => "same",
-            Status::Changed => "CHANGED",
-            Status::Added => "ADDED",
-            Status::Removed => "REMOVED",
+            SectionState::Same => "same",
+            SectionState::Changed => "CHANGED",
+            SectionState::Added => "ADDED",
+            SectionState::Removed => "REMOVED",
         };
         let sizes = if s.a_size == s.b_size {
             format!("{} B", size(s.a_size))

@@ -17,7 +17,7 @@ use build_spec::pcr::Measurements;
 use super::exit;
 use super::output::Format;
 
-pub use build::BuildArgs;
+pub use build::EifBuildArgs;
 pub use describe::DescribeArgs;
 pub use diff::DiffArgs;
 
@@ -47,7 +47,7 @@ pub enum ImageCmd {
 pub enum EifCmd {
     /// Build a deterministic EIF from a kernel, a command line and ramdisks.
     #[command(after_help = build::HELP)]
-    Build(Box<BuildArgs>),
+    Build(Box<EifBuildArgs>),
 }
 
 /// Runs one image subcommand.
