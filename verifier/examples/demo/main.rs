@@ -15,6 +15,7 @@
 
 #[path = "../../tests/support/audit_world.rs"]
 mod audit_world;
+#[path = "../../tests/common/kms_local.rs"]
 mod kms_local;
 #[path = "../../tests/common/sops_fixture.rs"]
 mod sops_fixture;
