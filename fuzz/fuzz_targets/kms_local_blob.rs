@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use verifier::kms_local::blob;
+use kms_local::blob;
 
 fuzz_target!(|data: &[u8]| {
     let ctx = Default::default();

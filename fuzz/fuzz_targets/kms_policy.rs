@@ -7,5 +7,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    verifier::kms_policy::fuzz_policy(data);
+    kms_policy::fuzz_policy(data);
 });

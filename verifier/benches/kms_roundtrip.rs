@@ -19,13 +19,10 @@ use enclave::backend::kms_http::sigv4::Credentials;
 use enclave::backend::kms_http::{KmsHttpClient, KmsHttpConfig};
 use enclave::backend::{DecryptRequest, EncryptRequest, EncryptionContext, Kms, Recipient};
 use enclave::secret::SecretBytes;
+use kms_local::http::{CredentialsFile, Principal};
+use kms_local::policy::AttestationRecipients;
 use rsa::pkcs8::EncodePublicKey;
 use serde_json::json;
-use verifier::kms_local::http::{serve, CredentialsFile, Principal, Principals};
-use verifier::kms_local::policy::{AttestationRecipients, KeyPolicyEngine};
-use verifier::kms_local::service::{Service, ServiceConfig};
-use verifier::kms_local::store::Store;
-use verifier::kms_local::Clock;
 
 fn stats(name: &str, mut v: Vec<Duration>, floor: Option<Duration>) {
     v.sort();
@@ -102,21 +99,11 @@ fn main() {
             iam_allow_all: true,
         }],
     };
-    let cfg = ServiceConfig {
-        region: "us-east-1".into(),
-        account: "111122223333".into(),
-        max_document_age_secs: 3600,
-    };
-    let mut service = Service::new(
-        cfg,
-        Store::open(dir.path()).unwrap(),
-        Box::new(KeyPolicyEngine),
-        Box::new(recipients),
-        Clock::System,
-    );
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let port = server.server_addr().to_ip().unwrap().port();
-    std::thread::spawn(move || serve(&server, &mut service, &Principals::new(creds), "us-east-1"));
+    let mut cfg = kms_local::Config::new(dir.path(), creds);
+    cfg.recipients = Some(recipients);
+    cfg.max_document_age_secs = 3600;
+    let server = kms_local::spawn(cfg).unwrap();
+    let port = server.port();
 
     let client = KmsHttpClient::new(KmsHttpConfig::new(
         format!("http://127.0.0.1:{port}"),

@@ -9,9 +9,11 @@ pub mod audit;
 pub mod blobs;
 pub mod cli;
 pub mod git;
-pub mod kms_local;
-pub mod kms_policy;
 pub mod org_key;
 pub mod rebuild;
 pub mod receipt;
 pub mod report;
+
+/// AWS KMS key policies (the `proofpack-kms-policy` crate), re-exported so
+/// that `verifier::kms_policy` keeps naming what the CLI and audit use.
+pub use kms_policy;

@@ -125,7 +125,7 @@ fn pack_through_the_emulated_enclave() {
     let pcrs_path = e.image.join("pcrs.json");
     let pcrs = Measurements::from_json(&std::fs::read(&pcrs_path).unwrap()).unwrap();
 
-    let kms = KmsLocal::start_with(Some(&root_pem), &["--accept-emulator-attestation"]);
+    let kms = KmsLocal::start_accepting_emulator(&root_pem);
     let admin = kms.client("AKIDADMIN");
     // The policy `proofpack kms-policy render` writes: Decrypt only for the
     // enclave role with a Recipient attesting these PCR0/1/2.

@@ -17,7 +17,7 @@ use serde_json::Value;
 use verifier::kms_policy::eval::{evaluate, DecisionKind, Request};
 use verifier::kms_policy::expected::Expected;
 use verifier::kms_policy::parse::{parse_readings, Policy, PolicyError, MAX_POLICY_BYTES};
-use verifier::kms_policy::pin::{analyse, analyse_bytes, Config, Origin, Verdict};
+use verifier::kms_policy::pin::{analyse, analyse_bytes, Config, Origin, PinVerdict};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testvectors/kms-policies")
@@ -46,12 +46,12 @@ fn suites() -> Vec<Suite> {
         .collect()
 }
 
-fn verdict_of(s: &str) -> Verdict {
+fn verdict_of(s: &str) -> PinVerdict {
     match s {
-        "PINNED" => Verdict::Pinned,
-        "NOT_PINNED" => Verdict::NotPinned,
-        "LOCKOUT_RISK" => Verdict::LockoutRisk,
-        "CANNOT_DECIDE" => Verdict::CannotDecide,
+        "PINNED" => PinVerdict::Pinned,
+        "NOT_PINNED" => PinVerdict::NotPinned,
+        "LOCKOUT_RISK" => PinVerdict::LockoutRisk,
+        "CANNOT_DECIDE" => PinVerdict::CannotDecide,
         other => panic!("unknown verdict {other}"),
     }
 }
@@ -236,7 +236,7 @@ fn analyser_reproduces_every_verdict() {
                     ));
                 }
             }
-            if want == Verdict::NotPinned {
+            if want == PinVerdict::NotPinned {
                 let confirmed = a.witnesses.iter().filter(|w| w.documented && w.confirmed).count();
                 // A metadata-driven verdict (key material outside KMS) has no request witness.
                 if confirmed == 0 && v["origin"].is_null() {
@@ -252,7 +252,7 @@ fn analyser_reproduces_every_verdict() {
                     assert_eq!(d.kind, DecisionKind::Allow, "{file}: witness {w:?}");
                 }
             }
-            if want != Verdict::Pinned && a.findings.is_empty() {
+            if want != PinVerdict::Pinned && a.findings.is_empty() {
                 failures.push(format!("{file}: verdict {want:?} without findings"));
             }
             // Variants of the same policy under other settings.
@@ -336,7 +336,7 @@ fn mutations_of_pinned_policies_are_never_wrongly_pinned() {
                         if evaluate(&policy, &r).kind == DecisionKind::Allow {
                             assert_ne!(
                                 verdict,
-                                Verdict::Pinned,
+                                PinVerdict::Pinned,
                                 "mutation allows {p} {a} {sc:?} but analyser says PINNED:\n{text}"
                             );
                         }
@@ -573,19 +573,19 @@ mod render {
             let text = policy_text(&gov).expect("render");
             assert!(text.len() < MAX_POLICY_BYTES);
             let a = analyse_bytes(text.as_bytes(), &cfg_for(&gov, &[ADMIN])).expect("analyse");
-            assert_eq!(a.verdict, Verdict::Pinned, "{text}\n{:#?}", a.findings);
+            assert_eq!(a.verdict, PinVerdict::Pinned, "{text}\n{:#?}", a.findings);
             assert!(
                 !a.warnings.contains(&"GRANTS_NOT_EXAMINED".to_string()),
                 "guards cover grants"
             );
             let a = analyse_bytes(text.as_bytes(), &cfg_for(&gov, &[])).expect("analyse");
-            assert_eq!(a.verdict, Verdict::NotPinned);
+            assert_eq!(a.verdict, PinVerdict::NotPinned);
             assert!(a.findings.iter().any(|f| f.id == "kms.policy.policy-rewrite"));
             // Immutable: PINNED with nobody trusted.
             let imm = input(&m, true);
             let text = policy_text(&imm).expect("render");
             let a = analyse_bytes(text.as_bytes(), &cfg_for(&imm, &[])).expect("analyse");
-            assert_eq!(a.verdict, Verdict::Pinned, "{text}");
+            assert_eq!(a.verdict, PinVerdict::Pinned, "{text}");
             assert!(a.warnings.contains(&"IMMUTABLE_POLICY".to_string()));
             // PCR8 is pinned only when it is non-zero.
             assert_eq!(text.contains("PCR8"), seed % 2 == 0);

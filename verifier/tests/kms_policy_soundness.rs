@@ -17,7 +17,7 @@ use verifier::kms_policy::expected::Expected;
 use verifier::kms_policy::findings;
 use verifier::kms_policy::parse::{Policy, PolicyError};
 use verifier::kms_policy::pin::{
-    analyse_bytes, unbound_decrypt, Analysis, Config, Origin, Verdict,
+    analyse_bytes, unbound_decrypt, Analysis, Config, Origin, PinVerdict,
 };
 use verifier::report::Outcome;
 
@@ -74,7 +74,7 @@ fn assert_audit_fails_by_verdict(a: &Analysis) {
 /// Every NOT_PINNED names at least one documented witness that the concrete
 /// evaluator, re-run here from scratch, allows.
 fn assert_witnessed(a: &Analysis, text: &str) {
-    assert_eq!(a.verdict, Verdict::NotPinned, "{text}\n{:#?}", a.findings);
+    assert_eq!(a.verdict, PinVerdict::NotPinned, "{text}\n{:#?}", a.findings);
     assert_audit_fails_by_verdict(a);
     let policy = Policy::parse_str(text).expect("strict parse");
     let ok = a
@@ -87,7 +87,7 @@ fn assert_witnessed(a: &Analysis, text: &str) {
 
 fn assert_not_pass(a: &Analysis, text: &str) {
     assert!(
-        matches!(a.verdict, Verdict::NotPinned | Verdict::CannotDecide),
+        matches!(a.verdict, PinVerdict::NotPinned | PinVerdict::CannotDecide),
         "{:?} for\n{text}\n{:#?}",
         a.verdict,
         a.findings
@@ -98,7 +98,7 @@ fn assert_not_pass(a: &Analysis, text: &str) {
 #[test]
 fn baseline_is_pinned() {
     let t = pinned_with("");
-    assert_eq!(analyse(&t).verdict, Verdict::Pinned);
+    assert_eq!(analyse(&t).verdict, PinVerdict::Pinned);
 }
 
 // ---- class 1: Nitro keys as policy variables ------------------------------
@@ -173,7 +173,7 @@ fn nitro_variable_variants_are_never_pinned() {
         let t = pinned_with(&nitro_var_stmt(op, key, value));
         let a = analyse(&t);
         assert_not_pass(&a, &t);
-        if a.verdict == Verdict::NotPinned {
+        if a.verdict == PinVerdict::NotPinned {
             assert_witnessed(&a, &t);
         }
     }
@@ -196,8 +196,8 @@ fn nitro_variable_behind_deny_guards_is_cannot_decide() {
             "${kms:RecipientAttestation:PCR8}"
         )
     ));
-    assert_eq!(analyse(&t).verdict, Verdict::CannotDecide, "{t}");
-    assert_eq!(analyse(&pinned_with(&guards.join(","))).verdict, Verdict::Pinned);
+    assert_eq!(analyse(&t).verdict, PinVerdict::CannotDecide, "{t}");
+    assert_eq!(analyse(&pinned_with(&guards.join(","))).verdict, PinVerdict::Pinned);
 }
 
 #[test]
@@ -271,7 +271,7 @@ fn case_variant_pcr_keys_are_ambiguous() {
         e(2)
     );
     let a = analyse(&t);
-    assert_eq!(a.verdict, Verdict::CannotDecide, "{:#?}", a.readings);
+    assert_eq!(a.verdict, PinVerdict::CannotDecide, "{:#?}", a.readings);
     assert!(a.findings.iter().any(|f| f.id == "kms.policy.case-variant-key"));
     assert_eq!(a.readings.len(), 3, "{:?}", a.readings);
     // Under the last-wins reading another image decrypts: that reading's

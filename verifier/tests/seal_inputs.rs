@@ -19,11 +19,11 @@ use enclave::backend::{
 };
 use enclave::seal::{self, JobContext, KeyUnavailable, SealError, SealParams};
 use enclave::secret::SecretBytes;
+use kms_local::{blob, cms};
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
 use sealed::reheader;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use verifier::kms_local::{blob, cms};
 
 const KEY_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
 const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";

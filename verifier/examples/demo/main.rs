@@ -4,7 +4,8 @@
 //! 1. a demo repository (two tiny crates and a build spec, committed);
 //! 2. the demo image: `proofpack rebuild` of that commit (demo profile, a
 //!    labelled stand-in kernel), which also fills the rebuild cache;
-//! 3. a development test CA (NOT AWS) and `proofpack-kms-local` with a key
+//! 3. a development test CA (NOT AWS) and the local KMS, run in this process
+//!    (`kms_local::spawn`, the server of `proofpack-kms-local`), with a key
 //!    whose policy is rendered pinned to the image's PCR0/1/2;
 //! 4. a SOPS file under that key, packed by the pack service with the
 //!    development NSM measuring the image: artifact + signed receipt.
@@ -15,6 +16,7 @@
 
 #[path = "../../tests/support/audit_world.rs"]
 mod audit_world;
+#[path = "../../tests/common/kms_local.rs"]
 mod kms_local;
 #[path = "../../tests/common/sops_fixture.rs"]
 mod sops_fixture;

@@ -18,7 +18,9 @@ use crate::kms_policy::eval::{evaluate, DecisionKind, Request};
 use crate::kms_policy::expected::{Expected, DEFAULT_INDICES};
 use crate::kms_policy::findings::Severity;
 use crate::kms_policy::parse::{self, Policy};
-use crate::kms_policy::pin::{analyse_bytes_with_limit, Analysis, Config, Origin, Verdict};
+use crate::kms_policy::pin::{
+    analyse_bytes_with_limit, Analysis, Config, Origin, PinVerdict as Verdict,
+};
 use crate::kms_policy::render::{self, RenderInput, DEFAULT_RENDER_INDICES};
 use crate::report::Verdict as CheckVerdict;
 
@@ -573,8 +575,8 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(if d.kind == DecisionKind::Allow { exit::OK } else { exit::CHECK_FAILED }))
 }
 
-fn outcome_text(o: &crate::kms_policy::eval::Outcome) -> String {
-    use crate::kms_policy::eval::Outcome;
+fn outcome_text(o: &crate::kms_policy::eval::StatementMatch) -> String {
+    use crate::kms_policy::eval::StatementMatch as Outcome;
     match o {
         Outcome::Matched => "matched".into(),
         Outcome::Inert => "inert (no Action or Resource)".into(),

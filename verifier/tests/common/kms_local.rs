@@ -1,10 +1,13 @@
-//! Spawns `proofpack-kms-local` on a free loopback port for a test.
+//! The local KMS for a test, a bench or the demo: [`kms_local::spawn`] on a
+//! free loopback port in this process, with fixed principals, a clock file
+//! the test can move forward, and a request log file to read back.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
+use ::kms_local::http::{CredentialsFile, Principal};
+use ::kms_local::policy::AttestationRecipients;
+use ::kms_local::{Clock, Config, LogTo, Running};
 use enclave::backend::kms_http::sigv4::Credentials;
 use enclave::backend::kms_http::{KmsHttpClient, KmsHttpConfig};
 use enclave::secret::SecretBytes;
@@ -41,69 +44,75 @@ pub const PRINCIPALS: &[(&str, &str, &str, bool)] = &[
 ];
 
 pub struct KmsLocal {
-    child: Child,
-    /// The write end of the server's stdin: when this process exits, even
-    /// without dropping a `static` holding us, the server sees EOF and stops
-    /// (`--exit-on-stdin-eof`).
-    _lifeline: Option<std::process::ChildStdin>,
+    /// Declared first so that it drops first: the server stops before its
+    /// state directory is removed.
+    server: Running,
     pub port: u16,
-    pub dir: tempfile::TempDir,
     pub clock_file: PathBuf,
     pub log: PathBuf,
+    /// The temporary state directory of [`KmsLocal::start`].
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl KmsLocal {
-    /// Starts the server; `root` is the attestation root PEM, if any.
+    /// Starts the server in a temporary directory; `root` is the attestation
+    /// root PEM, if any.
     pub fn start(root: Option<&Path>) -> Self {
-        Self::start_with(root, &[])
+        let dir = tempfile::tempdir().unwrap();
+        Self::spawn_in(dir.path(), root, false).with_dir(dir)
     }
 
-    /// [`KmsLocal::start`] with extra server arguments.
-    pub fn start_with(root: Option<&Path>, extra: &[&str]) -> Self {
+    /// [`KmsLocal::start`] also accepting unsigned QEMU emulator documents
+    /// (`proofpack-kms-local --accept-emulator-attestation`).
+    pub fn start_accepting_emulator(root: &Path) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let creds = serde_json::json!({"principals": PRINCIPALS.iter().map(|(id, s, arn, iam)| serde_json::json!({
-            "access_key_id": id, "secret_access_key": s, "principal_arn": arn, "iam_allow_all": iam
-        })).collect::<Vec<_>>()});
-        let cred_path = dir.path().join("credentials.json");
-        std::fs::write(&cred_path, creds.to_string()).unwrap();
-        let clock_file = dir.path().join("clock");
+        Self::spawn_in(dir.path(), Some(root), true).with_dir(dir)
+    }
+
+    /// Starts the server with its state, clock and log under `dir` (the demo).
+    pub fn start_in(dir: &Path, root: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        Self::spawn_in(dir, Some(root), false)
+    }
+
+    fn spawn_in(dir: &Path, root: Option<&Path>, emulator: bool) -> Self {
+        let credentials = CredentialsFile {
+            principals: PRINCIPALS
+                .iter()
+                .map(|(id, secret, arn, iam)| Principal {
+                    access_key_id: id.to_string(),
+                    secret_access_key: secret.to_string(),
+                    principal_arn: arn.to_string(),
+                    iam_allow_all: *iam,
+                })
+                .collect(),
+        };
+        let clock_file = dir.join("clock");
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
         std::fs::write(&clock_file, now.to_string()).unwrap();
-        let port_file = dir.path().join("port");
-        let log = dir.path().join("server.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_proofpack-kms-local"));
-        cmd.arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .arg("--credentials")
-            .arg(&cred_path)
-            .arg("--clock-file")
-            .arg(&clock_file)
-            .arg("--port-file")
-            .arg(&port_file)
-            .arg("--exit-on-stdin-eof")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        if let Some(r) = root {
-            cmd.arg("--attestation-root").arg(r);
-        }
-        cmd.args(extra);
-        let mut child = cmd.spawn().unwrap();
-        let lifeline = child.stdin.take();
-        let start = Instant::now();
-        let port = loop {
-            if let Ok(s) = std::fs::read_to_string(&port_file) {
-                break s.trim().parse().unwrap();
+        let log = dir.join("server.log");
+        let mut cfg = Config::new(dir.join("state"), credentials);
+        cfg.region = REGION.into();
+        cfg.account = ACCOUNT.into();
+        cfg.clock = Clock::File(clock_file.clone());
+        cfg.log = LogTo::File(log.clone());
+        cfg.recipients = root.map(|r| {
+            let pem = std::fs::read(r).unwrap();
+            let recipients = AttestationRecipients::new(&pem, &r.display().to_string()).unwrap();
+            if emulator {
+                recipients.accepting_emulator_documents()
+            } else {
+                recipients
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "kms-local did not start: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Self { child, _lifeline: lifeline, port, dir, clock_file, log }
+        });
+        let server = ::kms_local::spawn(cfg).unwrap();
+        Self { port: server.port(), server, clock_file, log, _dir: None }
+    }
+
+    fn with_dir(mut self, dir: tempfile::TempDir) -> Self {
+        self._dir = Some(dir);
+        self
     }
 
     pub fn endpoint(&self) -> String {
@@ -129,12 +138,5 @@ impl KmsLocal {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for KmsLocal {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

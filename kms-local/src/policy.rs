@@ -1,18 +1,18 @@
 //! The real adapters behind the server's seams: key policies through
-//! [`crate::kms_policy`] (the evaluator of issue 04) and Recipient documents
-//! through [`crate::attestation`] (the strict verifier of issue 02).
+//! [`kms_policy`] (the evaluator of issue 04) and Recipient documents
+//! through [`attestation`] (the strict verifier of issue 02).
 
 use std::time::Duration;
 
-use crate::attestation::chain::TrustAnchor;
-use crate::attestation::verify::{verify, VerifyAt, VerifyOptions};
-use crate::kms_policy::eval::{evaluate, DecisionKind, Request};
-use crate::kms_policy::parse::Policy;
-use crate::report::Verdict;
+use attestation::chain::TrustAnchor;
+use attestation::verify::{verify, VerifyAt, VerifyOptions};
+use checks::Verdict;
+use kms_policy::eval::{evaluate, DecisionKind, Request};
+use kms_policy::parse::Policy;
 
 use super::{PolicyDecision, PolicyEngine, PolicyRequest, RecipientVerifier, VerifiedRecipient};
 
-/// Key policies evaluated with [`crate::kms_policy::eval::evaluate`].
+/// Key policies evaluated with [`kms_policy::eval::evaluate`].
 #[derive(Debug, Default)]
 pub struct KeyPolicyEngine;
 
@@ -70,6 +70,11 @@ impl AttestationRecipients {
         self
     }
 
+    /// Whether [`Self::accepting_emulator_documents`] was asked for.
+    pub fn accepts_emulator_documents(&self) -> bool {
+        self.accept_emulator
+    }
+
     /// SHA-256 of the root certificate, for the startup log.
     pub fn root_sha256(&self) -> String {
         self.root.sha256_hex()
@@ -84,7 +89,7 @@ impl RecipientVerifier for AttestationRecipients {
             at: VerifyAt::Instant(now_ms),
             max_age: Some(Duration::from_secs(max_age_secs)),
             now_ms: Some(now_ms),
-            parse: crate::attestation::parse::ParseOptions {
+            parse: attestation::parse::ParseOptions {
                 emulator: self.accept_emulator,
                 ..Default::default()
             },

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use super::blob;
 use super::cms;
-use super::store::{KeyRecord, KeyState, Store};
+use super::store::{KeyLifecycle, KeyRecord, Store};
 use super::{
     Caller, Clock, PolicyDecision, PolicyEngine, PolicyRequest, RecipientVerifier,
     VerifiedRecipient,
@@ -129,7 +129,7 @@ fn key_metadata(k: &KeyRecord) -> Value {
         "KeyId": k.key_id,
         "Arn": k.arn,
         "CreationDate": k.creation_date,
-        "Enabled": k.key_state == KeyState::Enabled,
+        "Enabled": k.key_state == KeyLifecycle::Enabled,
         "Description": k.description,
         "KeyUsage": "ENCRYPT_DECRYPT",
         "KeyState": k.key_state.as_str(),
@@ -248,11 +248,11 @@ impl Service {
 
     fn usable(key: &KeyRecord) -> Result<(), KmsFault> {
         match key.key_state {
-            KeyState::Enabled => Ok(()),
-            KeyState::Disabled => {
+            KeyLifecycle::Enabled => Ok(()),
+            KeyLifecycle::Disabled => {
                 Err(KmsFault::new("DisabledException", format!("{} is disabled.", key.arn)))
             }
-            KeyState::PendingDeletion => Err(KmsFault::new(
+            KeyLifecycle::PendingDeletion => Err(KmsFault::new(
                 "KMSInvalidStateException",
                 format!(
                     "{} is pending deletion{}.",
@@ -382,7 +382,7 @@ impl Service {
         Self::policy_name(body)?;
         let k = self.key(body)?;
         self.authorize(caller, k, "kms:PutKeyPolicy", None, &EncryptionContext::new())?;
-        if k.key_state == KeyState::PendingDeletion {
+        if k.key_state == KeyLifecycle::PendingDeletion {
             Self::usable(k)?;
         }
         let policy = req_str(body, "Policy")?.to_string();
@@ -569,15 +569,16 @@ impl Service {
         };
         match op {
             "EnableKey" | "DisableKey" => {
-                if state == KeyState::PendingDeletion {
+                if state == KeyLifecycle::PendingDeletion {
                     return Err(invalid(if op == "EnableKey" { "enabled" } else { "disabled" }));
                 }
-                let to = if op == "EnableKey" { KeyState::Enabled } else { KeyState::Disabled };
+                let to =
+                    if op == "EnableKey" { KeyLifecycle::Enabled } else { KeyLifecycle::Disabled };
                 self.store.update(&id, |r| r.key_state = to).map_err(internal)?;
                 Ok(json!({}))
             }
             "ScheduleKeyDeletion" => {
-                if state == KeyState::PendingDeletion {
+                if state == KeyLifecycle::PendingDeletion {
                     return Err(invalid("scheduled for deletion again"));
                 }
                 let days = match body.get("PendingWindowInDays") {
@@ -594,7 +595,7 @@ impl Service {
                 let when = now + days * 86_400;
                 self.store
                     .update(&id, |r| {
-                        r.key_state = KeyState::PendingDeletion;
+                        r.key_state = KeyLifecycle::PendingDeletion;
                         r.deletion_date = Some(when);
                     })
                     .map_err(internal)?;
@@ -603,12 +604,12 @@ impl Service {
                 )
             }
             _ => {
-                if state != KeyState::PendingDeletion {
+                if state != KeyLifecycle::PendingDeletion {
                     return Err(invalid("have its deletion cancelled"));
                 }
                 self.store
                     .update(&id, |r| {
-                        r.key_state = KeyState::Disabled;
+                        r.key_state = KeyLifecycle::Disabled;
                         r.deletion_date = None;
                     })
                     .map_err(internal)?;

@@ -311,7 +311,7 @@ fn to_tri(b: bool) -> Tri {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kms_policy::parse::{parse_operator, split_variables};
+    use crate::parse::{parse_operator, split_variables};
     use std::collections::BTreeMap;
 
     struct Map(BTreeMap<String, Lookup>);

@@ -15,6 +15,10 @@
 //!   ([`RecipientVerifier`]) and answers with `CiphertextForRecipient`, a CMS
 //!   EnvelopedData to the document's RSA key ([`cms`]), like KMS.
 //!
+//! [`spawn`] runs the whole server on a thread of the calling process (tests,
+//! benches, the demo); the `proofpack-kms-local` binary is a thin layer over
+//! it.
+//!
 //! Differences from KMS (documented, deliberate): only symmetric
 //! `SYMMETRIC_DEFAULT` keys; no aliases, grants, tags or rotation; one
 //! account; key material at rest unencrypted in the state directory; IAM
@@ -25,8 +29,11 @@ pub mod blob;
 pub mod cms;
 pub mod http;
 pub mod policy;
+pub mod server;
 pub mod service;
 pub mod store;
+
+pub use server::{spawn, Config, LogTo, Running, SpawnError};
 
 use std::path::PathBuf;
 

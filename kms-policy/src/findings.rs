@@ -14,7 +14,7 @@ use super::parse::{
     BaseOp, Clause, Effect, Operator, Policy, PrincipalKind, Principals, SetOp, Statement, Version,
 };
 use super::pin::{nitro_index, Config, Witness};
-use crate::report::{Check, Checks};
+use checks::{Check, Checks};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -906,7 +906,7 @@ pub fn checks(analysis: &super::pin::Analysis) -> Checks {
     let v = analysis.verdict;
     c.push(Check::from_bool(
         "kms.policy.verdict",
-        v == super::pin::Verdict::Pinned,
+        v == super::pin::PinVerdict::Pinned,
         "key policy is pinned to the expected PCRs",
         format!("key policy verdict is {}", v.as_str()),
     ));

@@ -41,7 +41,7 @@ use super::eval::{self, evaluate_with, ContextValue, DecisionKind, Reading, Requ
 use super::expected::{zero_pcr, Expected};
 use super::findings;
 use super::parse::{self, Policy};
-use super::pin::{self, nitro_index, Config, Origin, Verdict};
+use super::pin::{self, nitro_index, Config, Origin, PinVerdict};
 
 const KEY_ACCT: &str = "111122223333";
 const OTHER_ACCT: &str = "444455556666";
@@ -557,7 +557,7 @@ pub struct Violation {
     /// The reading of the policy (duplicate members, case variants).
     pub reading: String,
     /// The analyser's verdict for that reading.
-    pub verdict: Verdict,
+    pub verdict: PinVerdict,
     /// The request, when one contradicts the verdict.
     pub request: Option<Request>,
     /// The case.
@@ -646,10 +646,10 @@ pub fn check(case: &Case, ch: &mut Choices<'_>) -> Result<Stats, Box<Violation>>
         let a = pin::analyse(&r.policy, &case.cfg);
         stats.readings += 1;
         let slot = match a.verdict {
-            Verdict::NotPinned => 0,
-            Verdict::CannotDecide => 1,
-            Verdict::LockoutRisk => 2,
-            Verdict::Pinned => 3,
+            PinVerdict::NotPinned => 0,
+            PinVerdict::CannotDecide => 1,
+            PinVerdict::LockoutRisk => 2,
+            PinVerdict::Pinned => 3,
         };
         if let Some(n) = stats.verdicts.get_mut(slot) {
             *n += 1;
@@ -664,7 +664,7 @@ pub fn check(case: &Case, ch: &mut Choices<'_>) -> Result<Stats, Box<Violation>>
             })
         };
         match a.verdict {
-            Verdict::NotPinned => {
+            PinVerdict::NotPinned => {
                 let key = case.cfg.key_arn.as_deref();
                 let ok = a.witnesses.iter().filter(|w| w.documented).any(|w| {
                     eval::evaluate(&r.policy, &w.to_request(key)).kind == DecisionKind::Allow
@@ -674,7 +674,7 @@ pub fn check(case: &Case, ch: &mut Choices<'_>) -> Result<Stats, Box<Violation>>
                     return Err(fail("NOT_PINNED without a witness the evaluator allows", None));
                 }
             }
-            Verdict::Pinned | Verdict::LockoutRisk => {
+            PinVerdict::Pinned | PinVerdict::LockoutRisk => {
                 if let Some(req) = sweep(&r.policy, &case.cfg, ch, &mut stats) {
                     return Err(fail(
                         "the evaluator allows a request that is not attested-match for an untrusted principal",
@@ -682,14 +682,14 @@ pub fn check(case: &Case, ch: &mut Choices<'_>) -> Result<Stats, Box<Violation>>
                     ));
                 }
             }
-            Verdict::CannotDecide => {}
+            PinVerdict::CannotDecide => {}
         }
     }
-    if combined == Some(Verdict::Pinned) && stats.verdicts[3] != stats.readings {
+    if combined == Some(PinVerdict::Pinned) && stats.verdicts[3] != stats.readings {
         return Err(Box::new(Violation {
             what: "PINNED overall although a reading is not",
             reading: "combined".into(),
-            verdict: Verdict::Pinned,
+            verdict: PinVerdict::Pinned,
             request: None,
             case: case.clone(),
         }));

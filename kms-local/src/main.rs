@@ -1,18 +1,21 @@
 //! `proofpack-kms-local`: an offline AWS-KMS-compatible server on loopback.
-//! See [`verifier::kms_local`] for what it implements and how it differs from KMS.
+//! See the [`kms_local`] library for what it implements and how it differs
+//! from KMS; this is its command line over [`kms_local::spawn`].
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
 
-use verifier::kms_local::http::{serve, CredentialsFile, Principals};
-use verifier::kms_local::policy::{AttestationRecipients, KeyPolicyEngine};
-use verifier::kms_local::service::{Service, ServiceConfig};
-use verifier::kms_local::store::Store;
-use verifier::kms_local::{Clock, NoRecipients, RecipientVerifier};
+use attestation::chain::TrustAnchor;
+use kms_local::http::{CredentialsFile, EMULATOR_LOG_TAG};
+use kms_local::policy::AttestationRecipients;
+use kms_local::{Clock, Config, LogTo};
+
+/// Largest attestation root file read (a certificate is a few KiB).
+const MAX_CERT_FILE: u64 = 64 * 1024;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -80,6 +83,19 @@ struct Args {
     accept_emulator_attestation: bool,
 }
 
+/// Reads `path` (standard input for `-`), refusing more than `max` bytes.
+fn read_limited(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        return Ok(build_spec::bounded::read_stream(
+            std::io::stdin().lock(),
+            Path::new("standard input"),
+            max,
+            None,
+        )?);
+    }
+    Ok(build_spec::bounded::read_file(path, max)?)
+}
+
 fn run(args: Args) -> anyhow::Result<()> {
     if !args.listen.ip().is_loopback() {
         eprintln!("kms-local: WARNING: listening on a non-loopback address {}", args.listen);
@@ -89,53 +105,44 @@ fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("reading {}", args.credentials.display()))?,
     )
     .with_context(|| format!("parsing {}", args.credentials.display()))?;
-    let principals = Principals::new(creds);
-    let recipients: Box<dyn RecipientVerifier> = match &args.attestation_root {
+    let recipients = match &args.attestation_root {
         Some(p) => {
-            let bytes = verifier::cli::input::read_limited(p, verifier::cli::input::MAX_CERT_FILE)?;
+            let bytes = read_limited(p, MAX_CERT_FILE)?;
             let r = AttestationRecipients::new(&bytes, &p.display().to_string())
                 .map_err(|e| anyhow::anyhow!("attestation root {}: {e}", p.display()))?;
             eprintln!(
                 "kms-local: Recipient documents must chain to root sha256:{} ({}){}",
                 r.root_sha256(),
                 p.display(),
-                if r.root_sha256()
-                    == verifier::attestation::chain::TrustAnchor::aws_nitro_root_g1().sha256_hex()
-                {
+                if r.root_sha256() == TrustAnchor::aws_nitro_root_g1().sha256_hex() {
                     " = AWS Nitro Enclaves Root G1"
                 } else {
                     " - NOT the AWS Nitro root: development only"
                 }
             );
             if args.accept_emulator_attestation {
-                verifier::kms_local::http::set_log_tag(
-                    "kms-local[ACCEPTS UNSIGNED EMULATOR ATTESTATION]",
-                );
                 eprintln!(
-                    "kms-local[ACCEPTS UNSIGNED EMULATOR ATTESTATION]: --accept-emulator-attestation: \
+                    "{EMULATOR_LOG_TAG}: --accept-emulator-attestation: \
                      QEMU nitro-enclave documents are accepted without chain or signature; \
                      not evidence of Nitro hardware"
                 );
-                Box::new(r.accepting_emulator_documents())
+                Some(r.accepting_emulator_documents())
             } else {
-                Box::new(r)
+                Some(r)
             }
         }
-        None => Box::new(NoRecipients),
+        None => None,
     };
-    let store = Store::open(&args.state_dir)
-        .with_context(|| format!("opening {}", args.state_dir.display()))?;
-    let clock = args.clock_file.clone().map(Clock::File).unwrap_or(Clock::System);
-    clock.now().map_err(|e| anyhow::anyhow!(e))?;
-    let cfg = ServiceConfig {
-        region: args.region.clone(),
-        account: args.account.clone(),
-        max_document_age_secs: args.max_document_age,
-    };
-    let mut service = Service::new(cfg, store, Box::new(KeyPolicyEngine), recipients, clock);
-    let server = tiny_http::Server::http(args.listen)
-        .map_err(|e| anyhow::anyhow!("listen on {}: {e}", args.listen))?;
-    let port = server.server_addr().to_ip().map(|a| a.port()).unwrap_or(0);
+    let mut cfg = Config::new(&args.state_dir, creds);
+    cfg.listen = args.listen;
+    cfg.recipients = recipients;
+    cfg.region = args.region.clone();
+    cfg.account = args.account.clone();
+    cfg.max_document_age_secs = args.max_document_age;
+    cfg.clock = args.clock_file.clone().map(Clock::File).unwrap_or(Clock::System);
+    cfg.log = LogTo::Stderr;
+    let server = kms_local::spawn(cfg)?;
+    let port = server.port();
     eprintln!(
         "kms-local: listening on http://127.0.0.1:{port} (region {}, account {})",
         args.region, args.account
@@ -153,7 +160,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             std::process::exit(0);
         });
     }
-    serve(&server, &mut service, &principals, &args.region);
+    server.wait();
     Ok(())
 }
 

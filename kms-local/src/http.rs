@@ -8,7 +8,7 @@
 //! [`MAX_SKEW_SECS`] of the wall clock. Errors use KMS's auth error codes.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -213,25 +213,62 @@ pub fn handle(
     }
 }
 
-/// The tag every request log line starts with (`kms-local`, or a tag that
-/// names a dangerous mode such as `--accept-emulator-attestation`).
-static LOG_TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// Sets the log tag once, before [`serve`] (later calls are ignored).
-pub fn set_log_tag(tag: impl Into<String>) {
-    let _ = LOG_TAG.set(tag.into());
+/// Where request log lines go, and the tag each starts with.
+///
+/// Per server rather than process-wide, so that several in-process servers
+/// (tests, the demo) each keep their own log and their own tag.
+#[derive(Debug)]
+pub struct RequestLog {
+    tag: String,
+    sink: LogSink,
 }
 
-fn log_tag() -> &'static str {
-    LOG_TAG.get().map_or("kms-local", String::as_str)
+#[derive(Debug)]
+enum LogSink {
+    Stderr,
+    File(std::fs::File),
 }
 
-/// Serves requests from `server` until it is closed.
+/// The default log tag.
+pub const DEFAULT_LOG_TAG: &str = "kms-local";
+/// The log tag of a server that accepts unsigned emulator documents, so
+/// every request line says so.
+pub const EMULATOR_LOG_TAG: &str = "kms-local[ACCEPTS UNSIGNED EMULATOR ATTESTATION]";
+
+impl RequestLog {
+    /// Lines to standard error.
+    pub fn stderr(tag: impl Into<String>) -> Self {
+        Self { tag: tag.into(), sink: LogSink::Stderr }
+    }
+
+    /// Lines appended to `file`.
+    pub fn file(tag: impl Into<String>, file: std::fs::File) -> Self {
+        Self { tag: tag.into(), sink: LogSink::File(file) }
+    }
+
+    /// The tag lines start with.
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// Writes one line `<tag>: <line>`. A log that cannot be written is not
+    /// a reason to fail a request, so errors are dropped.
+    pub fn line(&mut self, line: std::fmt::Arguments<'_>) {
+        let text = format!("{}: {line}\n", self.tag);
+        let _ = match &mut self.sink {
+            LogSink::Stderr => std::io::stderr().lock().write_all(text.as_bytes()),
+            LogSink::File(f) => f.write_all(text.as_bytes()),
+        };
+    }
+}
+
+/// Serves requests from `server` until it is closed or unblocked.
 pub fn serve(
     server: &tiny_http::Server,
     service: &mut Service,
     principals: &Principals,
     region: &str,
+    log: &mut RequestLog,
 ) {
     for mut rq in server.incoming_requests() {
         let headers: Vec<(String, String)> = rq
@@ -261,14 +298,10 @@ pub fn serve(
         };
         let request_id = super::store::uuid4();
         // Log line: never key material, plaintext or blobs.
-        eprintln!(
-            "{}: {request_id} {} {} -> {} {}",
-            log_tag(),
-            resp.principal,
-            resp.operation,
-            resp.status,
-            resp.outcome
-        );
+        log.line(format_args!(
+            "{request_id} {} {} -> {} {}",
+            resp.principal, resp.operation, resp.status, resp.outcome
+        ));
         let mut out = tiny_http::Response::from_data(resp.body).with_status_code(resp.status);
         for (n, v) in [("Content-Type", CONTENT_TYPE), ("x-amzn-RequestId", request_id.as_str())] {
             if let Ok(h) = tiny_http::Header::from_bytes(n.as_bytes(), v.as_bytes()) {
@@ -276,7 +309,7 @@ pub fn serve(
             }
         }
         if let Err(e) = rq.respond(out) {
-            eprintln!("{}: {request_id} response write failed: {e}", log_tag());
+            log.line(format_args!("{request_id} response write failed: {e}"));
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The concrete evaluator: one request against one key policy.
 //!
 //! ```
-//! use verifier::kms_policy::{eval::{evaluate, Request, DecisionKind}, parse::Policy};
+//! use kms_policy::{eval::{evaluate, Request, DecisionKind}, parse::Policy};
 //! let policy = Policy::parse_str(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
 //!   "Principal":{"AWS":"arn:aws:iam::111122223333:role/app"},"Action":"kms:Decrypt","Resource":"*"}]}"#).unwrap();
 //! let req = Request::new("arn:aws:iam::111122223333:role/app", "kms:Decrypt");
@@ -243,7 +243,7 @@ pub enum DecisionKind {
 /// Why one statement did or did not apply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
+pub enum StatementMatch {
     /// Principal, action, resource and every condition matched.
     Matched,
     /// The statement lacks `Action` or `Resource`: KMS ignores it.
@@ -278,8 +278,8 @@ pub struct StatementTrace {
     pub sid: Option<String>,
     /// Effect.
     pub effect: Effect,
-    /// Outcome.
-    pub outcome: Outcome,
+    /// How the statement matched the request.
+    pub outcome: StatementMatch,
 }
 
 /// The result of [`evaluate`].
@@ -611,17 +611,17 @@ pub fn evaluate_with(policy: &Policy, req: &Request, reading: Reading) -> Decisi
     let mut ambiguous = false;
     for st in &policy.statements {
         let outcome = match eval_statement(st, &caller, &req.action, req.key_arn.as_deref(), &ctx) {
-            None => Outcome::Inert,
+            None => StatementMatch::Inert,
             Some(e) => {
                 if e.principal == PMatch::No {
-                    Outcome::PrincipalMismatch
+                    StatementMatch::PrincipalMismatch
                 } else if !e.action {
-                    Outcome::ActionMismatch
+                    StatementMatch::ActionMismatch
                 } else if e.resource == Tri::False {
-                    Outcome::ResourceMismatch
+                    StatementMatch::ResourceMismatch
                 } else if let Some(i) = e.clauses.iter().position(|t| *t == Tri::False) {
                     let c = st.conditions.get(i);
-                    Outcome::ConditionFalse {
+                    StatementMatch::ConditionFalse {
                         clause: c
                             .map(|c| format!("{} {}", c.operator_name, c.key))
                             .unwrap_or_default(),
@@ -650,20 +650,20 @@ pub fn evaluate_with(policy: &Policy, req: &Request, reading: Reading) -> Decisi
                         }
                         _ => {}
                     }
-                    Outcome::Ambiguous { what }
+                    StatementMatch::Ambiguous { what }
                 } else {
                     match st.effect {
                         Effect::Deny => {
                             denies.push(st.index);
-                            Outcome::Matched
+                            StatementMatch::Matched
                         }
                         Effect::Allow => {
                             let needs_iam = e.principal == PMatch::Delegated || cross_account;
                             if needs_iam && !req.iam_allows {
-                                Outcome::NeedsIamPolicy
+                                StatementMatch::NeedsIamPolicy
                             } else {
                                 allows.push(st.index);
-                                Outcome::Matched
+                                StatementMatch::Matched
                             }
                         }
                     }

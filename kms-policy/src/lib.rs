@@ -41,7 +41,7 @@ pub fn fuzz_policy(data: &[u8]) {
     let cfg = pin::Config::new(expected::Expected { pcrs: e });
     for r in &parsed.interpretations {
         let a = pin::analyse(&r.policy, &cfg);
-        if a.verdict != pin::Verdict::Pinned {
+        if a.verdict != pin::PinVerdict::Pinned {
             continue;
         }
         for class in pin::classes(&r.policy, &cfg) {

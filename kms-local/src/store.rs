@@ -20,9 +20,10 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-/// A key's state, named as KMS names them.
+/// A key's lifecycle state (KMS's `KeyState` field), named apart from the
+/// verifier's `audit::KeyState`, the audit stage that reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeyState {
+pub enum KeyLifecycle {
     /// Usable.
     Enabled,
     /// Disabled: cryptographic operations fail with `DisabledException`.
@@ -31,13 +32,13 @@ pub enum KeyState {
     PendingDeletion,
 }
 
-impl KeyState {
+impl KeyLifecycle {
     /// KMS's string.
     pub fn as_str(self) -> &'static str {
         match self {
-            KeyState::Enabled => "Enabled",
-            KeyState::Disabled => "Disabled",
-            KeyState::PendingDeletion => "PendingDeletion",
+            KeyLifecycle::Enabled => "Enabled",
+            KeyLifecycle::Disabled => "Disabled",
+            KeyLifecycle::PendingDeletion => "PendingDeletion",
         }
     }
 }
@@ -57,7 +58,7 @@ pub struct KeyRecord {
     /// Unix seconds.
     pub creation_date: i64,
     /// Current state.
-    pub key_state: KeyState,
+    pub key_state: KeyLifecycle,
     /// Unix seconds at which a pending deletion happens.
     pub deletion_date: Option<i64>,
     /// The key policy text, exactly as put.
@@ -176,7 +177,7 @@ impl Store {
             account: account.into(),
             description: description.into(),
             creation_date: now,
-            key_state: KeyState::Enabled,
+            key_state: KeyLifecycle::Enabled,
             deletion_date: None,
             policy,
             material: Zeroizing::new(hex::encode(m.as_ref())),
@@ -212,7 +213,7 @@ impl Store {
             .keys
             .values()
             .filter(|k| {
-                k.key_state == KeyState::PendingDeletion
+                k.key_state == KeyLifecycle::PendingDeletion
                     && k.deletion_date.is_some_and(|d| now >= d)
             })
             .map(|k| k.key_id.clone())
@@ -285,7 +286,7 @@ mod tests {
             assert_eq!(mode & 0o077, 0);
         }
         s.update(&id, |k| {
-            k.key_state = KeyState::PendingDeletion;
+            k.key_state = KeyLifecycle::PendingDeletion;
             k.deletion_date = Some(200);
         })
         .unwrap();

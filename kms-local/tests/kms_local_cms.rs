@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use verifier::kms_local::cms::{envelope, subject_key_identifier, Encoding};
+use kms_local::cms::{envelope, subject_key_identifier, Encoding};
 
 fn openssl(args: &[&str]) -> std::process::Output {
     let out = Command::new("openssl")

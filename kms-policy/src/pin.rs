@@ -46,10 +46,11 @@ pub const MAX_PCR_COMBINATIONS: usize = 20_000;
 const MAX_UNCONFIRMED_SCENARIOS: usize = 8;
 
 /// The analyser's answer (precedence NOT_PINNED > CANNOT_DECIDE >
-/// LOCKOUT_RISK > PINNED).
+/// LOCKOUT_RISK > PINNED). Named apart from [`checks::Verdict`], the
+/// pass/fail of one check, which the analysis is reported through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Verdict {
+pub enum PinVerdict {
     /// A documented-semantics bypass exists.
     NotPinned,
     /// A bypass exists under an undocumented reading.
@@ -60,14 +61,14 @@ pub enum Verdict {
     Pinned,
 }
 
-impl Verdict {
+impl PinVerdict {
     /// Wire name, e.g. `NOT_PINNED`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Verdict::NotPinned => "NOT_PINNED",
-            Verdict::CannotDecide => "CANNOT_DECIDE",
-            Verdict::LockoutRisk => "LOCKOUT_RISK",
-            Verdict::Pinned => "PINNED",
+            PinVerdict::NotPinned => "NOT_PINNED",
+            PinVerdict::CannotDecide => "CANNOT_DECIDE",
+            PinVerdict::LockoutRisk => "LOCKOUT_RISK",
+            PinVerdict::Pinned => "PINNED",
         }
     }
 }
@@ -176,7 +177,7 @@ impl Witness {
 #[derive(Debug, Clone, Serialize)]
 pub struct Analysis {
     /// The verdict.
-    pub verdict: Verdict,
+    pub verdict: PinVerdict,
     /// Findings, most severe first.
     pub findings: Vec<Finding>,
     /// Warning codes (never change the verdict).
@@ -859,7 +860,7 @@ pub fn analyse_bytes_with_limit(
         Ok(p) => p,
         Err(parse::PolicyError::TooManyInterpretations { objects }) => {
             return Ok(Analysis {
-                verdict: Verdict::CannotDecide,
+                verdict: PinVerdict::CannotDecide,
                 findings: vec![findings::make(
                     "duplicate-member",
                     None,
@@ -886,11 +887,11 @@ pub fn analyse_bytes_with_limit(
     let mut combined = if results.len() == 1 {
         results.remove(0)
     } else {
-        let verdicts: BTreeSet<Verdict> = results.iter().map(|a| a.verdict).collect();
+        let verdicts: BTreeSet<PinVerdict> = results.iter().map(|a| a.verdict).collect();
         let verdict = if verdicts.len() == 1 {
-            verdicts.iter().next().copied().unwrap_or(Verdict::CannotDecide)
+            verdicts.iter().next().copied().unwrap_or(PinVerdict::CannotDecide)
         } else {
-            Verdict::CannotDecide
+            PinVerdict::CannotDecide
         };
         let mut findings = Vec::new();
         let mut warnings = Vec::new();
@@ -1073,13 +1074,13 @@ pub fn analyse(policy: &Policy, cfg: &Config) -> Analysis {
     }
 
     let verdict = if any_s {
-        Verdict::NotPinned
+        PinVerdict::NotPinned
     } else if any_a {
-        Verdict::CannotDecide
+        PinVerdict::CannotDecide
     } else if !enclave_ok {
-        Verdict::LockoutRisk
+        PinVerdict::LockoutRisk
     } else {
-        Verdict::Pinned
+        PinVerdict::Pinned
     };
 
     let warnings = warnings(&an, &d_actions);
@@ -1494,7 +1495,7 @@ mod tests {
 #[cfg(test)]
 mod class_tests {
     use super::*;
-    use crate::kms_policy::expected::Expected;
+    use crate::expected::Expected;
 
     fn cfg() -> Config {
         let mut e = std::collections::BTreeMap::new();
@@ -1510,7 +1511,7 @@ mod class_tests {
     fn account_only_in_condition() {
         let p = Policy::parse_str(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"444455556666"}}}]}"#).expect("parses");
         let a = analyse(&p, &cfg());
-        assert_eq!(a.verdict, Verdict::NotPinned);
+        assert_eq!(a.verdict, PinVerdict::NotPinned);
         assert!(a.witnesses.iter().any(|w| w.principal.contains("444455556666") && w.confirmed));
     }
 
@@ -1518,6 +1519,6 @@ mod class_tests {
     #[test]
     fn partial_wildcard_principal() {
         let p = Policy::parse_str(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/*"},"Action":"kms:Decrypt","Resource":"*"}]}"#).expect("parses");
-        assert_eq!(analyse(&p, &cfg()).verdict, Verdict::CannotDecide);
+        assert_eq!(analyse(&p, &cfg()).verdict, PinVerdict::CannotDecide);
     }
 }
