@@ -2,7 +2,7 @@
 //!
 //! Sections are paired by role (kernel, cmdline, metadata, signature,
 //! ramdisk *i*), compared by size and SHA-256, and each change is tied to the
-//! PCRs it moves (spec §4.2: kernel/cmdline/ramdisk 0 -> PCR0+PCR1, later
+//! PCRs it moves (docs/formats/eif-and-pcrs.md §4.2: kernel/cmdline/ramdisk 0 -> PCR0+PCR1, later
 //! ramdisks -> PCR0+PCR2, signature -> PCR8, metadata -> no PCR, only the
 //! file hash and CRC). Changed ramdisks are opened as cpio (plain or gzip)
 //! and compared entry by entry. The result is plain data; rendering is the

@@ -15,7 +15,7 @@ fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
-/// The GNU cpio 2.13 vector of docs spec §6.5: `dev` (0755 dir), `init`
+/// The GNU cpio 2.13 vector of docs/formats/eif-and-pcrs.md §6.5: `dev` (0755 dir), `init`
 /// = "INIT" (0555), `nsm.ko` = "NSM" (0444), mtime 1, `-H newc -R +0:+0
 /// --reproducible`.
 #[test]

@@ -49,7 +49,7 @@ fn same_bytes_as_gnu_cpio_reproducible() {
         .expect("touch");
     assert!(st.success());
 
-    // GNU: sorted NUL-separated list on stdin (monzo's recipe, spec §6.4).
+    // GNU: sorted NUL-separated list on stdin (monzo's recipe, docs/formats/eif-and-pcrs.md §6.4).
     let mut list: Vec<String> = Vec::new();
     for p in [".hidden", "dev", "etc", "etc/a.conf", "etc/b", "init", "link"] {
         list.push(p.into());

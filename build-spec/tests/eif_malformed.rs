@@ -176,7 +176,7 @@ fn unknown_section_type() {
     assert!(matches!(strict(&img), Err(EifError::UnknownSectionType { offset: 892, value: 0 })));
 }
 
-/// Spec §4.3: Kernel, Ramdisk("ramdisk-one"), Cmdline, Metadata,
+/// docs/formats/eif-and-pcrs.md §4.3: Kernel, Ramdisk("ramdisk-one"), Cmdline, Metadata,
 /// Ramdisk("ramdisk-two") is rejected by default, and lenient mode gives the
 /// PCRs AWS's reader computes for it.
 #[test]
@@ -289,7 +289,8 @@ fn duplicates_missing_and_table_defects() {
     assert!(matches!(strict(&img), Err(EifError::BadMetadata { offset: 574, .. })));
 }
 
-/// Spec §4.3: boundaries are not bound, an empty later ramdisk is invisible,
+/// docs/formats/eif-and-pcrs.md §4.3: boundaries are not bound, an empty later ramdisk is
+/// invisible,
 /// and an empty first ramdisk still shifts routing.
 #[test]
 fn pcr_routing_facts() {

@@ -1,7 +1,7 @@
 //! Opening KMS `CiphertextForRecipient`: a BER-encoded CMS EnvelopedData
 //! (RFC 5652) with one KeyTransRecipientInfo whose content-encryption key is
 //! wrapped with RSAES-OAEP (SHA-256, MGF1-SHA-256) to the enclave's per-job
-//! RSA key, and content encrypted with AES-256-CBC (attestation.md §7).
+//! RSA key, and content encrypted with AES-256-CBC (docs/formats/attestation.md §7).
 //!
 //! Hand-written on purpose: KMS sends **BER** (indefinite lengths and
 //! constructed OCTET STRINGs are allowed there, as the AWS Nitro Enclaves

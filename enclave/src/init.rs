@@ -1,14 +1,14 @@
 //! The enclave init (PID 1), as a library so the pure parts are unit-tested.
 //!
 //! The image layout it expects is the one `proofpack build` writes (and the
-//! one nitro-cli writes, see `shared/spec/eif-and-pcrs.md` §6):
+//! one nitro-cli writes, see `docs/formats/eif-and-pcrs.md` §6):
 //!
 //! * ramdisk 0 (PCR1): `dev/`, `init` (this program), `nsm.ko` (production only),
 //!   `modules/NN-name.ko` (profiles whose kernel needs modules, e.g. `emulator`);
 //! * ramdisk 1 (PCR2): `rootfs/…`, `cmd` (argv, one element per line),
 //!   `env` (`NAME=value`, one per line).
 //!
-//! What it does, in order (compare AWS's `init.c`, spec §6.3):
+//! What it does, in order (compare AWS's `init.c`, docs/formats/eif-and-pcrs.md §6.3):
 //!
 //! 1. mounts `devtmpfs` on `/dev` and re-opens `/dev/console` as
 //!    stdin/stdout/stderr, so every later failure is reported on the console;

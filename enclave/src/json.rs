@@ -7,7 +7,7 @@
 //! * [`parse_strict`] rejects duplicate object keys at any depth, which
 //!   `serde_json` silently accepts (last one wins) — a parser-differential
 //!   hazard between us and other tools reading the same bytes.
-//! * [`to_jcs`] writes JCS for our restricted value space (receipts.md §2.4):
+//! * [`to_jcs`] writes JCS for our restricted value space (docs/formats/receipts.md §2.4):
 //!   no floats, no negative numbers, integers below 2^53, no `null`.
 //!   Written here because serde_json sorts nothing once `preserve_order` is on
 //!   and does not refuse floats; the output rules are small enough to keep

@@ -1,4 +1,4 @@
-//! The pack operation (receipts.md §4.3): the one place where secrets exist
+//! The pack operation (docs/formats/receipts.md §4.3): the one place where secrets exist
 //! in plaintext, inside the enclave.
 //!
 //! ```text
@@ -20,7 +20,7 @@ pub use request::{PackRequest, RequestError};
 /// input files in the order the request names them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PackJob {
-    /// The job request bytes (JSON, receipts.md §3.6), hashed as received.
+    /// The job request bytes (JSON, docs/formats/receipts.md §3.6), hashed as received.
     pub request: Vec<u8>,
     /// The files: one SOPS file per `inputs[]` entry of the request, same
     /// order; then, when the request has `sealedInputs` (issue 10), one
@@ -38,7 +38,7 @@ impl std::fmt::Debug for PackJob {
     }
 }
 
-/// One encrypted output artifact (receipts.md §5).
+/// One encrypted output artifact (docs/formats/receipts.md §5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Artifact {
     /// File name (= receipt subject name).
@@ -327,7 +327,7 @@ impl<'a> PackService<'a> {
         Self { nsm, kms, build_info, binding }
     }
 
-    /// Runs one job (receipts.md §4.3).
+    /// Runs one job (docs/formats/receipts.md §4.3).
     pub fn pack(&self, job: &PackJob) -> Result<PackOutput, PackError> {
         self.pack_timed(job).map(|(o, _)| o)
     }

@@ -1,4 +1,4 @@
-//! The artifact format (receipts.md §5): the synthetic vector, RSA-OAEP-SHA512
+//! The artifact format (docs/formats/receipts.md §5): the synthetic vector, RSA-OAEP-SHA512
 //! vectors, roundtrip with a KMS layer, and tamper cases.
 #![allow(clippy::unwrap_used)]
 

@@ -241,7 +241,7 @@ fn golden_statements_read_back_through_the_model() {
 }
 
 /// The spec's openness rules: unknown members are ignored at the Statement
-/// level (in-toto) and refused inside the predicate (receipts.md §3.1);
+/// level (in-toto) and refused inside the predicate (docs/formats/receipts.md §3.1);
 /// `null` is never an absent optional member.
 #[test]
 fn unknown_members_and_nulls() {

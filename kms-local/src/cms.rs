@@ -4,7 +4,7 @@
 //! RSAES-OAEP (SHA-256, MGF1-SHA-256, empty label; RFC 8017/4055) and the
 //! content encrypted with AES-256-CBC (PKCS#7 padding), which is what AWS KMS
 //! returns for `Recipient` requests and the AWS Nitro Enclaves SDK parses
-//! (attestation.md §7).
+//! (docs/formats/attestation.md §7).
 //!
 //! Hand-written TLV writer: the RustCrypto `cms` builder wraps keys with
 //! PKCS#1 v1.5 only and always emits DER; KMS answers in BER with indefinite

@@ -268,7 +268,7 @@ impl Service {
     }
 
     fn iam_only(caller: &Caller, action: &str) -> Result<(), KmsFault> {
-        // Not key-scoped: authorised by IAM only (kms-policy.md §3.6 class N).
+        // Not key-scoped: authorised by IAM only (docs/formats/kms-policy.md §3.6 class N).
         if caller.iam_allow_all {
             Ok(())
         } else {

@@ -299,7 +299,7 @@ fn analyser_reproduces_every_verdict() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Spec §9 (4): whenever the evaluator allows a non-attested disclosing
+/// docs/formats/kms-policy.md §9 (4): whenever the evaluator allows a non-attested disclosing
 /// request of an untrusted principal, the analyser must not say PINNED.
 /// Mutations of the PINNED vectors: drop a statement, drop a condition
 /// clause, add IfExists, swap Allow/Deny.

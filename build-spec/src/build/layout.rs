@@ -1,6 +1,6 @@
 //! The image layout: which files go into which ramdisk, and the EIF around
-//! them. Same two-ramdisk layout as nitro-cli (spec §6.2), written with the
-//! deterministic cpio writer. An `[app.oci]` application's ramdisk is
+//! them. Same two-ramdisk layout as nitro-cli (docs/formats/eif-and-pcrs.md
+//! §6.2), written with the deterministic cpio writer. An `[app.oci]` application's ramdisk is
 //! written by [`crate::oci`] instead and joins here
 //! ([`assemble_with_app_ramdisk`]).
 

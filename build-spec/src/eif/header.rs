@@ -8,7 +8,7 @@
 use super::{EifError, SectionType, HEADER_LEN, MAGIC, MAX_SECTIONS, SECTION_HEADER_LEN};
 use crate::codec::{DecodeError, Reader};
 
-/// The EIF file header (spec §1.1).
+/// The EIF file header (docs/formats/eif-and-pcrs.md §1.1).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct EifHeader {
     /// Format version (2..=4).
@@ -93,7 +93,7 @@ impl EifHeader {
     }
 }
 
-/// A 12-byte section header (spec §1.4).
+/// A 12-byte section header (docs/formats/eif-and-pcrs.md §1.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SectionHeader {
     /// Raw type value.
@@ -125,7 +125,7 @@ impl SectionHeader {
     }
 }
 
-/// The header fields in file order (spec §1.1). A decode error can only
+/// The header fields in file order (docs/formats/eif-and-pcrs.md §1.1). A decode error can only
 /// mean a short buffer; it is reported as the field the buffer ends in.
 #[deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 fn parse_header(b: &[u8]) -> Result<EifHeader, EifError> {

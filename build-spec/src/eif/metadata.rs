@@ -1,5 +1,5 @@
 //! The metadata section (type 5): compact JSON in AWS's struct key order,
-//! free-form objects with keys sorted recursively (spec §3.1).
+//! free-form objects with keys sorted recursively (docs/formats/eif-and-pcrs.md §3.1).
 //!
 //! The workspace enables serde_json's `preserve_order`, so the sorting AWS
 //! gets for free from `BTreeMap` is done explicitly by [`canonical`].

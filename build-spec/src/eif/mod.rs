@@ -1,6 +1,6 @@
 //! The Enclave Image File (EIF): AWS Nitro Enclaves' boot image.
 //!
-//! Layout (all integers big-endian, spec `eif-and-pcrs.md` §1):
+//! Layout (all integers big-endian, spec `docs/formats/eif-and-pcrs.md` §1):
 //! a 548-byte [`EifHeader`], then sections, each a 12-byte section header
 //! (type, flags, size) followed by its data; no padding, no trailer.
 //!
@@ -45,7 +45,7 @@ pub const MAX_SIGNATURE_LEN: u64 = 32 * 1024;
 /// Docker inspect output can be larger, so allow 1 MiB.
 pub const MAX_METADATA_LEN: u64 = 1024 * 1024;
 
-/// Section types (spec §1.4).
+/// Section types (docs/formats/eif-and-pcrs.md §1.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum SectionType {
     /// 1: kernel image.

@@ -3,7 +3,7 @@
 //! The file is read once, front to back, in fixed-size chunks:
 //!
 //! * CRC-32 covers header bytes `[0, 544)` then every section header and
-//!   data, in file order (spec §2);
+//!   data, in file order (docs/formats/eif-and-pcrs.md §2);
 //! * one SHA-384 state hashes kernel, cmdline and ramdisk data (PCR0's
 //!   content). PCR1's content is a prefix of PCR0's as long as at most one
 //!   ramdisk has been seen, so PCR1 is a *clone* of that state taken when the
@@ -358,7 +358,8 @@ impl<'a> Walk<'a> {
         }
         if kind == SectionType::Signature && self.seen(kind) {
             // Fatal even in lenient mode: AWS would hash both certificates
-            // into PCR8, a value no single certificate explains (spec §4.2).
+            // into PCR8, a value no single certificate explains
+            // (docs/formats/eif-and-pcrs.md §4.2).
             return Err(order("is a duplicate (at most one allowed)"));
         }
         if kind != SectionType::Ramdisk && self.seen(kind) {

@@ -1,4 +1,4 @@
-//! The signature section (type 4), spec §3.2.
+//! The signature section (type 4), docs/formats/eif-and-pcrs.md §3.2.
 //!
 //! Section data = CBOR `[ {signing_certificate: [u8...], signature: [u8...]} ]`
 //! where both byte vectors are CBOR *arrays of integers* (serde's `Vec<u8>`

@@ -1,4 +1,5 @@
-//! EIF builder, byte-identical to AWS's `EifBuilder` (spec §1.6, §2, §3).
+//! EIF builder, byte-identical to AWS's `EifBuilder`
+//! (docs/formats/eif-and-pcrs.md §1.6, §2, §3).
 //!
 //! Section order: Kernel, Cmdline, Metadata, Ramdisk..., Signature
 //! (optional). Header: version 4, `default_mem` 1 GiB, `default_cpus` 2,

@@ -11,7 +11,7 @@ use super::source::ImageSource;
 use super::tree::{DroppedReport, NodeKind, Tree, SYNTHETIC};
 use super::{digest::Sha256Digest, OciError};
 
-/// Directories init mounts over or expects (eif-and-pcrs.md §6.2), created
+/// Directories init mounts over or expects (docs/formats/eif-and-pcrs.md §6.2), created
 /// under `rootfs/` as 0755 root:root unless the image has them as
 /// directories already (then the image's metadata is kept).
 pub const MOUNT_POINTS: [&str; 6] = ["dev", "proc", "run", "sys", "tmp", "var"];

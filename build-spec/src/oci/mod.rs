@@ -41,7 +41,7 @@
 //!   FIFOs are dropped and listed (init mounts devtmpfs on `/dev`), but
 //!   still hide what lower layers had at that path. Sparse and other exotic
 //!   tar types are rejected. Files above 4 GiB - 1 are rejected (newc limit).
-//! * **Layout** (eif-and-pcrs.md §6.2): `cmd` and `env` (0644 root) per
+//! * **Layout** (docs/formats/eif-and-pcrs.md §6.2): `cmd` and `env` (0644 root) per
 //!   [`cmd_file`]/[`env_file`], `rootfs/` (0755 root) with the image, and
 //!   the mount points [`MOUNT_POINTS`].
 //!
@@ -410,7 +410,7 @@ pub fn write_ramdisk<W: std::io::Write>(
 }
 
 /// PCR2 of an EIF whose second (and last) ramdisk has SHA-384 `ramdisk_sha384`:
-/// `SHA384(0^48 || SHA384(ramdisk))` (eif-and-pcrs.md §4.1; nitro-cli
+/// `SHA384(0^48 || SHA384(ramdisk))` (docs/formats/eif-and-pcrs.md §4.1; nitro-cli
 /// `pcr --input` semantics).
 pub fn pcr_of_content_digest(content_sha384: &[u8; 48]) -> [u8; 48] {
     use sha2::Digest as _;

@@ -1,4 +1,4 @@
-//! PCR arithmetic (spec §4): `PCR = SHA384(0^48 || SHA384(content))`.
+//! PCR arithmetic (docs/formats/eif-and-pcrs.md §4): `PCR = SHA384(0^48 || SHA384(content))`.
 
 use std::io::{self, Read};
 
@@ -36,7 +36,7 @@ pub fn pcr_of_reader<R: Read>(mut r: R) -> io::Result<Pcr> {
     Ok(finish(h))
 }
 
-/// Routes section data into the PCR content hashes (spec §4.2), shared by
+/// Routes section data into the PCR content hashes (docs/formats/eif-and-pcrs.md §4.2), shared by
 /// the reader and the builder so the rule lives in one place.
 ///
 /// Kernel and cmdline go to PCR0 and PCR1; the first ramdisk to PCR0 and

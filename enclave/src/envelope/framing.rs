@@ -1,4 +1,4 @@
-//! The framing shared by the artifact (receipts.md §5.1) and the sealed
+//! The framing shared by the artifact (docs/formats/receipts.md §5.1) and the sealed
 //! input: one parser for both, so they cannot drift apart.
 //!
 //! ```text

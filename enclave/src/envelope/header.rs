@@ -1,4 +1,4 @@
-//! The artifact header (receipts.md §5.2): build, serialise (JCS), parse strictly.
+//! The artifact header (docs/formats/receipts.md §5.2): build, serialise (JCS), parse strictly.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! The deployment artifact (receipts.md §5): a versioned two-level envelope.
+//! The deployment artifact (docs/formats/receipts.md §5): a versioned two-level envelope.
 //!
 //! ```text
 //! magic "PPACK\0" ‖ version 0x0001 ‖ H (u32 BE) ‖ header (JCS JSON, H bytes) ‖ ciphertext ‖ tag

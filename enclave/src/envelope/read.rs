@@ -1,4 +1,4 @@
-//! Reading and opening artifacts (receipts.md §5.1, §5.6).
+//! Reading and opening artifacts (docs/formats/receipts.md §5.1, §5.6).
 
 #![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 

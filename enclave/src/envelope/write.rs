@@ -1,4 +1,5 @@
-//! Sealing: encrypt a plaintext into an artifact (receipts.md §5.6, encrypt procedure).
+//! Sealing: encrypt a plaintext into an artifact (docs/formats/receipts.md §5.6, encrypt
+//! procedure).
 
 use rand_core::{OsRng, RngCore};
 
@@ -31,7 +32,7 @@ pub struct Sealed {
 }
 
 /// Encrypts `plaintext` for `recipients`. `artifact_name` and `job_id` go
-/// into the KMS encryption context (receipts.md §5.5). The DEK and the OAEP
+/// into the KMS encryption context (docs/formats/receipts.md §5.5). The DEK and the OAEP
 /// ciphertexts are zeroized before returning.
 pub fn seal(
     plaintext: &[u8],

@@ -1,4 +1,4 @@
-//! DSSE v1 envelopes (receipts.md §1): PAE, strict JSON parsing, Ed25519
+//! DSSE v1 envelopes (docs/formats/receipts.md §1): PAE, strict JSON parsing, Ed25519
 //! signing and strict verification.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
@@ -123,7 +123,7 @@ impl Envelope {
         crate::json::to_jcs(&v).unwrap_or_else(|_| v.to_string().into_bytes())
     }
 
-    /// Parses an envelope strictly (receipts.md §1.2 and §6 steps 1 and 3).
+    /// Parses an envelope strictly (docs/formats/receipts.md §1.2 and §6 steps 1 and 3).
     pub fn parse(bytes: &[u8]) -> Result<Self, DsseError> {
         if bytes.len() > MAX_ENVELOPE {
             return Err(DsseError::TooLarge {
@@ -187,7 +187,7 @@ impl Envelope {
     }
 }
 
-/// Strict Ed25519 verification of `sig` over `msg` (receipts.md §1.4): a
+/// Strict Ed25519 verification of `sig` over `msg` (docs/formats/receipts.md §1.4): a
 /// signature that is not 64 bytes, a non-canonical S, or a small-order R or
 /// key fails.
 pub fn verify_strict(key: &VerifyingKey, msg: &[u8], sig: &[u8]) -> bool {

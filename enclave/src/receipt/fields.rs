@@ -1,5 +1,5 @@
 //! Field rules shared by the request parser, the statement builder and the
-//! receipt verifier (receipts.md §2.5, §3.2, §3.6), so producer and checker
+//! receipt verifier (docs/formats/receipts.md §2.5, §3.2, §3.6), so producer and checker
 //! cannot drift apart.
 
 use std::collections::BTreeMap;
@@ -81,7 +81,8 @@ pub fn is_enc_ctx(ctx: &BTreeMap<String, String>) -> bool {
         })
 }
 
-/// Renders an NSM millisecond timestamp as `YYYY-MM-DDTHH:MM:SS.sssZ` (receipts.md §3.2).
+/// Renders an NSM millisecond timestamp as `YYYY-MM-DDTHH:MM:SS.sssZ`
+/// (docs/formats/receipts.md §3.2).
 pub fn render_time_ms(ms: u64) -> Option<String> {
     let secs = i64::try_from(ms / 1000).ok()?;
     let t = time::OffsetDateTime::from_unix_timestamp(secs).ok()?;

@@ -1,4 +1,4 @@
-//! The record of one KMS call (`KmsCall`, receipts.md §3.3) as the enclave
+//! The record of one KMS call (`KmsCall`, docs/formats/receipts.md §3.3) as the enclave
 //! keeps it while a job runs. It goes into a receipt only as
 //! [`KmsCallRecord`], the model's member; the operation stays a
 //! `&'static str` here because the producers name it with a literal.
@@ -37,7 +37,7 @@ impl KmsCall {
         }
     }
 
-    /// The receipt member for this call (receipts.md §3.3 `KmsCall`).
+    /// The receipt member for this call (docs/formats/receipts.md §3.3 `KmsCall`).
     pub fn to_record(&self) -> KmsCallRecord {
         KmsCallRecord {
             operation: self.operation.to_owned(),

@@ -1,5 +1,5 @@
 //! Building the in-toto Statement with the pack-receipt predicate
-//! (receipts.md §3) and the binding string (§4.2): the enclave's records are
+//! (docs/formats/receipts.md §3) and the binding string (§4.2): the enclave's records are
 //! turned into the [`model`] and serialised as JCS.
 
 use std::collections::BTreeMap;
@@ -53,7 +53,7 @@ pub fn binding(request_sha256: &[u8; 32], doc_k: &[u8]) -> [u8; 114] {
     b
 }
 
-/// The build-info file baked into the image (receipts.md §3.4): the
+/// The build-info file baked into the image (docs/formats/receipts.md §3.4): the
 /// predicate's `source` and `tools`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildInfo {

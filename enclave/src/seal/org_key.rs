@@ -1,6 +1,6 @@
 //! The organisation key: an RSA key pair made inside the enclave, whose
 //! private half exists in plaintext only inside the enclave image that a KMS
-//! key policy pins (attestation.md §7), and whose public half is published
+//! key policy pins (docs/formats/attestation.md §7), and whose public half is published
 //! in an **org-key bundle** with an attestation document that binds it.
 //!
 //! Bundle (JSON, no secret in it):

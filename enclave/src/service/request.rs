@@ -1,4 +1,4 @@
-//! The job request (receipts.md §3.6 plus the `target` member of this
+//! The job request (docs/formats/receipts.md §3.6 plus the `target` member of this
 //! service): parsed strictly, kept as the exact bytes received, because those
 //! bytes are hashed into the receipt binding.
 
@@ -16,15 +16,15 @@ use crate::recipients::{PolicyError, RecipientsPolicy};
 
 /// The `_type` of a job request.
 pub const REQUEST_TYPE: &str = "https://proofpack.dev/pack-request/v1";
-/// Largest accepted request (receipts.md §3.3 `job.request`).
+/// Largest accepted request (docs/formats/receipts.md §3.3 `job.request`).
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// Most inputs per job.
 pub const MAX_INPUTS: usize = 64;
 /// Most outputs per job.
 pub const MAX_OUTPUTS: usize = 16;
-/// Most recipients per output (receipts.md §5.2).
+/// Most recipients per output (docs/formats/receipts.md §5.2).
 pub const MAX_RECIPIENTS: usize = 64;
-/// Prefix reserved for the context entries the enclave adds (receipts.md §5.5).
+/// Prefix reserved for the context entries the enclave adds (docs/formats/receipts.md §5.5).
 pub const RESERVED_CONTEXT_PREFIX: &str = "proofpack:";
 
 /// Why a request was refused.

@@ -65,7 +65,7 @@ pub enum SopsError {
         /// What is wrong.
         problem: String,
     },
-    /// Shamir key groups are not supported (receipts.md §8 q8).
+    /// Shamir key groups are not supported (docs/formats/receipts.md §8 q8).
     #[error("SOPS key_groups (Shamir secret sharing) are not supported")]
     KeyGroups,
     /// An `ENC[...]` string does not follow the syntax.

@@ -1,4 +1,4 @@
-//! Reading SOPS-encrypted YAML and JSON files (sops.md): parse in file
+//! Reading SOPS-encrypted YAML and JSON files (docs/formats/sops.md): parse in file
 //! order, extract the `sops` metadata, decrypt every `ENC[...]` value with
 //! its key-path AAD and verify the MAC before any value is used.
 //!
@@ -210,7 +210,7 @@ fn walk(
             }
             PlainNode::Map(out)
         }
-        // List indexes are not part of the AAD (sops.md §2).
+        // List indexes are not part of the AAD (docs/formats/sops.md §2).
         Node::List(items) => PlainNode::List(
             items
                 .iter()
@@ -290,7 +290,7 @@ fn canonical(kind: ValueType, raw: SecretBytes, path: &str) -> Result<SecretByte
 }
 
 /// Re-renders `lastmodified` as Go's `time.Format(time.RFC3339)`: seconds
-/// precision, `Z` for a zero offset, otherwise `±hh:mm` (sops.md §5.6).
+/// precision, `Z` for a zero offset, otherwise `±hh:mm` (docs/formats/sops.md §5.6).
 pub fn normalize_lastmodified(s: &str) -> Result<String, SopsError> {
     use time::format_description::well_known::Rfc3339;
     let t = time::OffsetDateTime::parse(s, &Rfc3339)

@@ -1,7 +1,7 @@
 //! The document tree of a SOPS file, in file order, and its YAML/JSON loaders.
 //!
 //! Order matters: the SOPS MAC hashes values in document order
-//! (sops.md §5), so the tree keeps mappings as ordered pairs. Both loaders
+//! (docs/formats/sops.md §5), so the tree keeps mappings as ordered pairs. Both loaders
 //! reject duplicate keys, anchors/aliases, tags and multiple documents, and
 //! bound depth and node count.
 
@@ -146,7 +146,7 @@ fn yaml_node(
                 let key = match ev {
                     Event::MappingEnd => break,
                     Event::Scalar(k, _, 0, None) => k,
-                    // SOPS requires string keys (sops.md §2).
+                    // SOPS requires string keys (docs/formats/sops.md §2).
                     _ => return Err(unsupported(kmark, "non-string mapping key")),
                 };
                 if pairs.iter().any(|(k, _)| *k == key) {

@@ -1,5 +1,5 @@
 //! The `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]` value syntax and its
-//! AES-256-GCM with 32-byte IVs (sops.md §1).
+//! AES-256-GCM with 32-byte IVs (docs/formats/sops.md §1).
 
 use aes_gcm::aead::consts::U32;
 use aes_gcm::aead::{Aead, KeyInit, Payload};

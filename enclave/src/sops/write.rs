@@ -1,6 +1,6 @@
 //! Writing SOPS JSON files (used for test fixtures, benchmarks and the
 //! local development flow). Every non-null leaf is encrypted; the MAC and
-//! metadata follow sops.md §5 and §8 rule 6.
+//! metadata follow docs/formats/sops.md §5 and §8 rule 6.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;

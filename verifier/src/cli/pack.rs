@@ -1,5 +1,5 @@
 //! `proofpack pack`: the parent side of a pack job. Builds the job request
-//! (receipts.md §3.6 plus `target`), sends it with the SOPS files to the
+//! (docs/formats/receipts.md §3.6 plus `target`), sends it with the SOPS files to the
 //! enclave (`proofpack-enclave serve`, vsock or TCP), and writes the returned
 //! artifacts and the signed receipt.
 //!

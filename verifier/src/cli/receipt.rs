@@ -1,4 +1,4 @@
-//! `proofpack receipt verify`: check a signed pack receipt (receipts.md §6).
+//! `proofpack receipt verify`: check a signed pack receipt (docs/formats/receipts.md §6).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! The checks of receipts.md §6, in order.
+//! The checks of docs/formats/receipts.md §6, in order.
 
 use std::collections::BTreeMap;
 
@@ -49,7 +49,7 @@ fn attest_check(id: &str, which: &str, r: &AttestationReport) -> Check {
     }
 }
 
-/// Verifies one receipt envelope (receipts.md §6 phases A–I; J is `audit`).
+/// Verifies one receipt envelope (docs/formats/receipts.md §6 phases A–I; J is `audit`).
 pub fn verify_receipt(envelope_bytes: &[u8], opts: &ReceiptOptions) -> ReceiptReport {
     let mut c = Checks::new();
     let mut rep = ReceiptReport {

@@ -1,4 +1,4 @@
-//! Verification of pack receipts (receipts.md §6): DSSE envelope, both
+//! Verification of pack receipts (docs/formats/receipts.md §6): DSSE envelope, both
 //! attestation documents (via [`crate::attestation`]), the Ed25519 key
 //! binding, the signature, the statement schema, the binding string,
 //! doc_K/doc_R consistency, the request, and optionally artifact files.

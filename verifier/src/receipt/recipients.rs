@@ -47,7 +47,7 @@ pub fn facts_of(p: &Predicate) -> RecipientsFacts {
         .ok()
         .and_then(|b| PackRequest::parse(&b).ok());
     let embedded = request.as_ref().and_then(|r| {
-        // The request is its own format (receipts.md §3.6), read here only
+        // The request is its own format (docs/formats/receipts.md §3.6), read here only
         // for the policy copy it embeds.
         let v: Value = serde_json::from_slice(r.bytes()).ok()?;
         let b64 = v.pointer("/recipientsPolicy/document").and_then(Value::as_str)?;

@@ -1,4 +1,4 @@
-//! `proofpack-enclave open`: the runtime side of the artifact (receipts.md §5.6).
+//! `proofpack-enclave open`: the runtime side of the artifact (docs/formats/receipts.md §5.6).
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,13 +1,13 @@
-//! The receipt Statement as types (receipts.md §2.2, §3.3): the one model the
+//! The receipt Statement as types (docs/formats/receipts.md §2.2, §3.3): the one model the
 //! enclave serialises and the verifier deserialises, so producer and checker
 //! cannot disagree about a member's name, type or presence.
 //!
 //! Openness follows the spec:
 //!
 //! * The in-toto [`Statement`] top level is **open**: in-toto says consumers
-//!   MUST ignore unrecognised fields there, and receipts.md §3.1 keeps that
+//!   MUST ignore unrecognised fields there, and docs/formats/receipts.md §3.1 keeps that
 //!   rule outside `predicate`. So it has no `deny_unknown_fields`.
-//! * Everything inside `predicate` is **closed** (receipts.md §3.1: unknown
+//! * Everything inside `predicate` is **closed** (docs/formats/receipts.md §3.1: unknown
 //!   predicate members are rejected, because ignoring a member a newer
 //!   producer relies on would break the monotonic principle in the dangerous
 //!   direction), and so are the subject entries and digest sets, which the
@@ -17,11 +17,11 @@
 //!   (`eifSha384`; `ref`, `profile`, `dirty` of issue 14; `orgKey` and
 //!   `sealedInputs` of issue 10; `recipientsPolicy` of issue 20), so older
 //!   receipts still deserialise. An optional member that is present must have
-//!   a value: `null` is refused (receipts.md §6 step 11, "no `null`").
+//!   a value: `null` is refused (docs/formats/receipts.md §6 step 11, "no `null`").
 //!
 //! Serde checks shape (members, types); the value rules (hex lengths, ARNs,
 //! names, times…) are in [`validate`]. Bytes are always written through
-//! [`crate::json::to_jcs`] (receipts.md §2.4), so the struct order does not
+//! [`crate::json::to_jcs`] (docs/formats/receipts.md §2.4), so the struct order does not
 //! affect the signed bytes; it follows the spec for readability.
 
 pub mod validate;
@@ -44,7 +44,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
-/// An in-toto Statement v1 (receipts.md §2.2). `P` is the predicate: the
+/// An in-toto Statement v1 (docs/formats/receipts.md §2.2). `P` is the predicate: the
 /// verifier first reads the Statement layer with an untyped predicate object,
 /// then the predicate itself, so each layer's schema check stays separate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,7 +61,7 @@ pub struct Statement<P = Predicate> {
     pub predicate: P,
 }
 
-/// A subject (receipts.md §2.5): an artifact name and its digest.
+/// A subject (docs/formats/receipts.md §2.5): an artifact name and its digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Subject {
@@ -71,7 +71,7 @@ pub struct Subject {
     pub digest: DigestSet,
 }
 
-/// A DigestSet (receipts.md §2.3) restricted to the accepted algorithms:
+/// A DigestSet (docs/formats/receipts.md §2.3) restricted to the accepted algorithms:
 /// `sha256` required, `sha384`/`sha512` optional, nothing else.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,7 +93,7 @@ impl DigestSet {
     }
 }
 
-/// The `https://proofpack.dev/pack-receipt/v1` predicate (receipts.md §3.3).
+/// The `https://proofpack.dev/pack-receipt/v1` predicate (docs/formats/receipts.md §3.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Predicate {
@@ -229,13 +229,13 @@ pub struct AttestationRecord {
     pub document: String,
     /// Hex SHA-384 of those bytes.
     pub sha384: String,
-    /// The document's timestamp, rendered (receipts.md §3.2 `Time`).
+    /// The document's timestamp, rendered (docs/formats/receipts.md §3.2 `Time`).
     pub timestamp: String,
     /// Hex SHA-256 of the document's `public_key`.
     pub public_key_sha256: String,
 }
 
-/// `predicate.source` (receipts.md §3.4).
+/// `predicate.source` (docs/formats/receipts.md §3.4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Source {
@@ -338,7 +338,7 @@ pub struct Recipient {
     pub kms: Option<KmsCallRecord>,
 }
 
-/// `KmsCall` (receipts.md §3.3): one KMS call as recorded.
+/// `KmsCall` (docs/formats/receipts.md §3.3): one KMS call as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KmsCallRecord {
@@ -417,13 +417,13 @@ pub struct RecipientsPolicy {
 }
 
 /// The Statement layer with the predicate left as an object, for the
-/// separate Statement and predicate schema checks (receipts.md §6 steps 10
+/// separate Statement and predicate schema checks (docs/formats/receipts.md §6 steps 10
 /// and 11).
 pub type StatementLayer = Statement<serde_json::Map<String, Value>>;
 
 impl Statement {
     /// The canonical JCS bytes of the Statement: the DSSE payload
-    /// (receipts.md §2.4).
+    /// (docs/formats/receipts.md §2.4).
     pub fn to_jcs(&self) -> Result<Vec<u8>, crate::json::JsonError> {
         let v = serde_json::to_value(self)
             .map_err(|e| crate::json::JsonError::Syntax(e.to_string()))?;

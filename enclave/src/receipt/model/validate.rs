@@ -1,4 +1,4 @@
-//! The value rules of the receipt schema (receipts.md §3.2, §3.3; §6 steps 10
+//! The value rules of the receipt schema (docs/formats/receipts.md §3.2, §3.3; §6 steps 10
 //! and 11): what serde cannot express about the [`super`] model (hex lengths,
 //! ARNs, names, times, fixed strings, non-empty arrays, members that come
 //! together).
@@ -118,7 +118,7 @@ fn is_outcome(s: &str) -> bool {
             .is_some_and(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.sssZ` that parses as a time (receipts.md §3.2 `Time`).
+/// `YYYY-MM-DDTHH:MM:SS.sssZ` that parses as a time (docs/formats/receipts.md §3.2 `Time`).
 pub fn is_time(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 24
@@ -217,7 +217,7 @@ impl StatementLayer {
 }
 
 impl Predicate {
-    /// Step 11: reads the predicate and checks it against receipts.md §3.3
+    /// Step 11: reads the predicate and checks it against docs/formats/receipts.md §3.3
     /// exactly (no unknown members, no `null`, every value rule).
     pub fn from_value(v: &Value) -> Result<Self, SchemaError> {
         let p: Self = shape(v, "predicate", &PREDICATE_MEMBERS)?;
