@@ -1,5 +1,5 @@
 //! Pack latency and throughput for 1, 100 and 10,000 secrets with the fake
-//! NSM/KMS doubles (tests/common), broken down by phase, plus two peers
+//! NSM/KMS doubles (tests/it/common), broken down by phase, plus two peers
 //! measured in the same run:
 //!
 //! * raw AES-256-GCM (32-byte IV) decryption of the same values, i.e. the
@@ -11,7 +11,7 @@
 //! smoke test: one pack of 1 and of 100 secrets.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;

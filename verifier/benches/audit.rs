@@ -20,13 +20,13 @@
 //! with their chains, one Ed25519 signature), single-threaded.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "../tests/support/audit_world.rs"]
+#[path = "../tests/it/common/audit_world.rs"]
 mod audit_world;
-#[path = "../tests/common/kms_local.rs"]
+#[path = "../tests/it/common/kms_local.rs"]
 mod kms_local;
-#[path = "../tests/common/sops_fixture.rs"]
+#[path = "../tests/it/common/sops_fixture.rs"]
 mod sops_fixture;
-#[path = "../tests/support/tiny_workspace.rs"]
+#[path = "../tests/it/common/tiny_workspace.rs"]
 mod tiny_workspace;
 
 use std::time::Instant;

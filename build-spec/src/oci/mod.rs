@@ -13,7 +13,7 @@
 //!   -> convert pass 2 (cmd, env, rootfs, rootfs/... in byte order -> RamdiskSink)
 //! ```
 //!
-//! # Rules (each one is tested in `build-spec/tests/oci.rs`)
+//! # Rules (each one is tested in `build-spec/tests/it/oci.rs`)
 //!
 //! * **Trust:** the pinned digest is the root. A blob is used only after
 //!   its size and SHA-256 match its descriptor; layers are checked by the end

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Generates the ES384 signing fixtures used by build-spec/tests/eif_signature.rs.
+# Generates the ES384 signing fixtures used by build-spec/tests/it/eif_signature.rs.
 # Run once; outputs are committed (keys are test-only, never used elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -12,7 +12,7 @@
 //! (`aws-sig-v4-test-suite`: get-vanilla, get-vanilla-query-order-key-case,
 //! get-utf8, post-vanilla, post-x-www-form-urlencoded, session token; see
 //! `testvectors/sigv4/README.md`) and, end to end, by botocore (boto3) signing
-//! requests that our server verifies (`verifier/tests/kms_local_boto3.rs`).
+//! requests that our server verifies (`verifier/tests/it/kms_local_boto3.rs`).
 //!
 //! Scope: header signing with `AWS4-HMAC-SHA256`, signed payload hash. Path
 //! normalisation of `.`/`..` segments is not done: KMS always uses `/`.
