@@ -426,6 +426,13 @@ pub enum AttestationError {
         /// Index.
         index: u8,
     },
+    /// The expected PCRs leave out one of PCR0, PCR1, PCR2, so the image
+    /// would not be pinned.
+    #[error("PCR{index} is not in the expected PCRs (PCR0, PCR1 and PCR2 must all be pinned)")]
+    ExpectedPcrMissing {
+        /// Index.
+        index: u8,
+    },
     /// An expected PCR is absent from the document.
     #[error("PCR{index} is expected but absent from the document")]
     PcrMissing {

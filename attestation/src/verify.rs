@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use build_spec::pcr::Measurements;
+
+/// The PCRs that measure the image (step 19): every expectation pins all three.
+const IMAGE_PCRS: [u8; 3] = [0, 1, 2];
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -480,6 +483,21 @@ fn verify_claims(
     // PCR expectations (step 19-21).
     match &opts.expect.pcrs {
         Some(exp) => {
+            // Step 19 compares PCR0 **and** PCR1 **and** PCR2: an expected
+            // set without one of them would pass a document whose image it
+            // does not pin, so their absence from the expectation fails.
+            for i in IMAGE_PCRS {
+                if exp.get(i).is_none() {
+                    r.checks.push(Check::fail(
+                        format!("attestation.pcr.{i}"),
+                        format!(
+                            "PCR{i} is not in the expected PCRs: PCR0, PCR1 and PCR2 must all \
+                             be pinned (docs/formats/attestation.md §4 step 19)"
+                        ),
+                    ));
+                    r.errors.push(AttestationError::ExpectedPcrMissing { index: i });
+                }
+            }
             for (i, want) in &exp.pcrs {
                 let id = format!("attestation.pcr.{i}");
                 match decoded.pcrs.get(*i) {

@@ -100,6 +100,15 @@ pub fn read_stream(
     Ok(buf)
 }
 
+/// [`read_file`], or standard input (read with [`read_stream`]) when `path`
+/// is `-`: the command-line convention every binary of the workspace follows.
+pub fn read_file_or_stdin(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    if path.as_os_str() == "-" {
+        return read_stream(std::io::stdin().lock(), Path::new("standard input"), limit, None);
+    }
+    read_file(path, limit)
+}
+
 /// [`read_file`], then UTF-8: the error names the file.
 pub fn read_file_to_string(path: &Path, limit: u64) -> Result<String, ReadError> {
     let bytes = read_file(path, limit)?;

@@ -85,15 +85,7 @@ struct Args {
 
 /// Reads `path` (standard input for `-`), refusing more than `max` bytes.
 fn read_limited(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
-    if path.as_os_str() == "-" {
-        return Ok(build_spec::bounded::read_stream(
-            std::io::stdin().lock(),
-            Path::new("standard input"),
-            max,
-            None,
-        )?);
-    }
-    Ok(build_spec::bounded::read_file(path, max)?)
+    Ok(build_spec::bounded::read_file_or_stdin(path, max)?)
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

@@ -274,23 +274,6 @@ pub fn build_with_sealed(
     sealed: Option<(&OrgKeyRecord, &[SealedRecord])>,
     recipients: Option<&RecipientsRecord>,
 ) -> Result<Vec<u8>, StatementError> {
-    statement(request, doc_k, doc_r, build_info, inputs, outputs, sealed, recipients)?
-        .to_jcs()
-        .map_err(|e| StatementError::Invalid(e.to_string()))
-}
-
-/// The Statement model of [`build_with_sealed`].
-#[allow(clippy::too_many_arguments)] // one argument per predicate part
-pub fn statement(
-    request: &PackRequest,
-    doc_k: &[u8],
-    doc_r: &[u8],
-    build_info: &BuildInfo,
-    inputs: &[InputRecord],
-    outputs: &[OutputRecord],
-    sealed: Option<(&OrgKeyRecord, &[SealedRecord])>,
-    recipients: Option<&RecipientsRecord>,
-) -> Result<model::Statement, StatementError> {
     let k = doc("doc_K", doc_k)?;
     let r = doc("doc_R", doc_r)?;
     let kpk = k
@@ -388,12 +371,14 @@ pub fn statement(
         sealed_inputs,
         recipients_policy: recipients.map(RecipientsRecord::to_model),
     };
-    Ok(model::Statement {
+    model::Statement {
         type_: STATEMENT_TYPE.to_owned(),
         subject,
         predicate_type: PREDICATE_TYPE.to_owned(),
         predicate,
-    })
+    }
+    .to_jcs()
+    .map_err(|e| StatementError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use build_spec::diff::{diff_files, Detail, EifDiff, SectionState};
+use build_spec::diff::{diff_files, Detail, EifDiff, FieldChange, SectionState};
 use build_spec::eif::read::{read_eif_file, ReadOptions};
 use build_spec::pcr::Measurements;
 
@@ -397,6 +397,18 @@ pub fn key_state_check(key_arn: &str, meta: &serde_json::Value) -> Check {
     Check::warn("kms.key.state", format!("{key_arn} is {why}"))
 }
 
+/// `field a -> b; ...` for the changed fields of one entry or section
+/// (`-` where a side has no value).
+fn field_changes(fields: &[FieldChange]) -> String {
+    fields
+        .iter()
+        .map(|f| {
+            format!("{} {} -> {}", f.field, f.a.as_deref().unwrap_or("-"), f.b.as_deref().unwrap_or("-"))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Flattens an image diff (A = expected, B = actual) into report entries:
 /// one per changed file inside a ramdisk, else one per changed section.
 pub fn diff_entries(d: &EifDiff) -> Vec<DiffEntry> {
@@ -429,19 +441,7 @@ pub fn diff_entries(d: &EifDiff) -> Vec<DiffEntry> {
                         .fields
                         .iter()
                         .any(|f| f.field == "sha256" || f.field == "size" || f.field == "kind");
-                    let detail = e
-                        .fields
-                        .iter()
-                        .map(|f| {
-                            format!(
-                                "{} {} -> {}",
-                                f.field,
-                                f.a.as_deref().unwrap_or("-"),
-                                f.b.as_deref().unwrap_or("-")
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; ");
+                    let detail = field_changes(&e.fields);
                     out.push(DiffEntry {
                         path: format!("{}/{}", s.role, e.path),
                         change: if content { DiffChange::Modified } else { DiffChange::Metadata },
@@ -460,18 +460,7 @@ pub fn diff_entries(d: &EifDiff) -> Vec<DiffEntry> {
                 let detail = match other {
                     Some(Detail::Cmdline { a, b }) => format!("{a:?} -> {b:?}"),
                     Some(Detail::Metadata { fields }) | Some(Detail::Signature { fields }) => {
-                        fields
-                            .iter()
-                            .map(|f| {
-                                format!(
-                                    "{} {} -> {}",
-                                    f.field,
-                                    f.a.as_deref().unwrap_or("-"),
-                                    f.b.as_deref().unwrap_or("-")
-                                )
-                            })
-                            .collect::<Vec<_>>()
-                            .join("; ")
+                        field_changes(fields)
                     }
                     Some(Detail::Opaque { reason }) => reason.clone(),
                     Some(Detail::Cpio(_)) => "same entries, different archive bytes".into(),

@@ -137,26 +137,34 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| e.to_string())
 }
 
+/// The document fields `verify` checks and `mint` writes: the same flags,
+/// the expected values for one and the values to write for the other.
 #[derive(Debug, Args)]
-struct ExpectArgs {
-    /// Expected PCRs from a nitro-cli measurement JSON (`{"Measurements": {...}}`).
+struct DocFieldArgs {
+    /// PCRs from a nitro-cli measurement JSON (`{"Measurements": {...}}`).
     #[arg(long, value_name = "FILE", conflicts_with = "eif")]
     expect_pcrs: Option<PathBuf>,
-    /// Expected PCR0/1/2 (and 8 if signed) recomputed from this enclave image.
+    /// PCR0/1/2 (and 8 if signed) recomputed from this enclave image.
     #[arg(long, value_name = "IMAGE")]
     eif: Option<PathBuf>,
-    /// One expected PCR, `N=HEX` (repeatable; added to --expect-pcrs/--eif).
+    /// One PCR, `N=HEX` (repeatable; added to --expect-pcrs/--eif).
     #[arg(long = "pcr", value_name = "N=HEX", value_parser = parse_pcr_arg)]
     pcr: Vec<(u8, [u8; 48])>,
-    /// Expected `nonce` (hex).
+    /// `nonce` (hex).
     #[arg(long, value_name = "HEX", value_parser = parse_hex)]
     nonce: Option<HexBytes>,
-    /// Expected `user_data` (hex).
+    /// `user_data` (hex).
     #[arg(long, value_name = "HEX", value_parser = parse_hex)]
     user_data: Option<HexBytes>,
-    /// Expected `public_key` (hex).
+    /// `public_key` (hex).
     #[arg(long, value_name = "HEX", value_parser = parse_hex)]
     public_key: Option<HexBytes>,
+}
+
+#[derive(Debug, Args)]
+struct ExpectArgs {
+    #[command(flatten)]
+    fields: DocFieldArgs,
     /// Required `module_id` prefix (e.g. an instance id `i-0123...`).
     #[arg(long, value_name = "PREFIX")]
     module_id: Option<String>,
@@ -220,24 +228,8 @@ struct MintArgs {
     /// Test CA directory; created with a fresh CA when it holds none.
     #[arg(long, value_name = "DIR")]
     ca_dir: PathBuf,
-    /// PCR values from a nitro-cli measurement JSON.
-    #[arg(long, value_name = "FILE")]
-    expect_pcrs: Option<PathBuf>,
-    /// PCR values from an enclave image.
-    #[arg(long, value_name = "IMAGE", conflicts_with = "expect_pcrs")]
-    eif: Option<PathBuf>,
-    /// One PCR, `N=HEX` (repeatable).
-    #[arg(long = "pcr", value_name = "N=HEX", value_parser = parse_pcr_arg)]
-    pcr: Vec<(u8, [u8; 48])>,
-    /// `nonce` (hex).
-    #[arg(long, value_name = "HEX", value_parser = parse_hex)]
-    nonce: Option<HexBytes>,
-    /// `user_data` (hex).
-    #[arg(long, value_name = "HEX", value_parser = parse_hex)]
-    user_data: Option<HexBytes>,
-    /// `public_key` (hex).
-    #[arg(long, value_name = "HEX", value_parser = parse_hex)]
-    public_key: Option<HexBytes>,
+    #[command(flatten)]
+    fields: DocFieldArgs,
     /// `module_id` (default `<instance>-enc<enclave>`).
     #[arg(long)]
     module_id: Option<String>,
@@ -322,10 +314,10 @@ fn verify_options(a: &VerifyArgs) -> Result<VerifyOptions> {
         },
         max_age: a.max_age,
         expect: Expectations {
-            pcrs: measurements(&a.expect.expect_pcrs, &a.expect.eif, &a.expect.pcr)?,
-            nonce: unhex(&a.expect.nonce),
-            user_data: unhex(&a.expect.user_data),
-            public_key: unhex(&a.expect.public_key),
+            pcrs: measurements(&a.expect.fields.expect_pcrs, &a.expect.fields.eif, &a.expect.fields.pcr)?,
+            nonce: unhex(&a.expect.fields.nonce),
+            user_data: unhex(&a.expect.fields.user_data),
+            public_key: unhex(&a.expect.fields.public_key),
             module_id_prefix: a.expect.module_id.clone(),
         },
         allow_debug: a.allow_debug,
@@ -602,12 +594,12 @@ fn mint_cmd(a: MintArgs) -> Result<ExitCode> {
         .min(u64::try_from(now_ms / 1000).unwrap_or(0).saturating_sub(3600));
     let ca = TestCa::load_or_generate(&a.ca_dir, &TestCaConfig::long_lived(valid_from, a.ca_days))
         .with_context(|| format!("test CA in {}", a.ca_dir.display()))?;
-    let pcrs = measurements(&a.expect_pcrs, &a.eif, &a.pcr)?.unwrap_or_default();
+    let pcrs = measurements(&a.fields.expect_pcrs, &a.fields.eif, &a.fields.pcr)?.unwrap_or_default();
     let mut spec = DocSpec::new(ts, pcrs);
     spec.module_id = a.module_id;
-    spec.nonce = unhex(&a.nonce);
-    spec.user_data = unhex(&a.user_data);
-    spec.public_key = unhex(&a.public_key);
+    spec.nonce = unhex(&a.fields.nonce);
+    spec.user_data = unhex(&a.fields.user_data);
+    spec.public_key = unhex(&a.fields.public_key);
     if a.indefinite {
         spec.map_style = MapStyle::Indefinite;
     }

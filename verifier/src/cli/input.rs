@@ -24,15 +24,7 @@ pub const MAX_CERT_FILE: u64 = 64 * 1024;
 /// most `max + 1` bytes (see [`build_spec::bounded`], the one implementation
 /// shared by every crate). The error says "too large" and names the limit.
 pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
-    if path.as_os_str() == "-" {
-        return Ok(build_spec::bounded::read_stream(
-            std::io::stdin().lock(),
-            Path::new("standard input"),
-            max,
-            None,
-        )?);
-    }
-    Ok(build_spec::bounded::read_file(path, max)?)
+    Ok(build_spec::bounded::read_file_or_stdin(path, max)?)
 }
 
 /// [`read_limited`] for a text file (a PEM key, a list of paths).

@@ -11,22 +11,12 @@ use std::fmt::Write as _;
 
 use super::{AuditReport, Outcome, Severity, Status, SubjectReport, Verdict};
 
-/// Escapes text for HTML element content and double-quoted attributes.
+/// Escapes text for HTML element content and double-quoted attributes
+/// (control characters other than newline are dropped).
 pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c if c.is_control() && c != '\n' => {}
-            c => o.push(c),
-        }
-    }
-    o
+    super::markup::escape(s, super::markup::Dialect::Html)
 }
+
 
 const STYLE: &str = "\
 body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1b1f24;background:#f6f8fa}

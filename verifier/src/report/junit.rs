@@ -13,21 +13,9 @@ use super::{AuditReport, Check, Outcome, Status, SubjectReport, NOTHING_PASSED};
 /// Escapes text for XML 1.0 content and attributes; characters XML 1.0
 /// cannot carry at all (most C0 controls) are dropped.
 pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            '\t' | '\n' | '\r' => o.push(ch),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
-            c => o.push(c),
-        }
-    }
-    o
+    super::markup::escape(s, super::markup::Dialect::Xml)
 }
+
 
 struct Case<'a> {
     class: &'a str,
