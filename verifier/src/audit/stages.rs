@@ -403,7 +403,12 @@ fn field_changes(fields: &[FieldChange]) -> String {
     fields
         .iter()
         .map(|f| {
-            format!("{} {} -> {}", f.field, f.a.as_deref().unwrap_or("-"), f.b.as_deref().unwrap_or("-"))
+            format!(
+                "{} {} -> {}",
+                f.field,
+                f.a.as_deref().unwrap_or("-"),
+                f.b.as_deref().unwrap_or("-")
+            )
         })
         .collect::<Vec<_>>()
         .join("; ")

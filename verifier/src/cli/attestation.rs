@@ -141,22 +141,22 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// the expected values for one and the values to write for the other.
 #[derive(Debug, Args)]
 struct DocFieldArgs {
-    /// PCRs from a nitro-cli measurement JSON (`{"Measurements": {...}}`).
+    /// PCRs (expected by verify, written by mint) from a nitro-cli measurement JSON.
     #[arg(long, value_name = "FILE", conflicts_with = "eif")]
     expect_pcrs: Option<PathBuf>,
-    /// PCR0/1/2 (and 8 if signed) recomputed from this enclave image.
+    /// PCR0/1/2 (and 8 if signed) recomputed from this enclave image (expected / written).
     #[arg(long, value_name = "IMAGE")]
     eif: Option<PathBuf>,
-    /// One PCR, `N=HEX` (repeatable; added to --expect-pcrs/--eif).
+    /// One PCR, `N=HEX` (expected / written; repeatable; added to --expect-pcrs/--eif).
     #[arg(long = "pcr", value_name = "N=HEX", value_parser = parse_pcr_arg)]
     pcr: Vec<(u8, [u8; 48])>,
-    /// `nonce` (hex).
+    /// `nonce` (hex; expected by verify, written by mint).
     #[arg(long, value_name = "HEX", value_parser = parse_hex)]
     nonce: Option<HexBytes>,
-    /// `user_data` (hex).
+    /// `user_data` (hex; expected by verify, written by mint).
     #[arg(long, value_name = "HEX", value_parser = parse_hex)]
     user_data: Option<HexBytes>,
-    /// `public_key` (hex).
+    /// `public_key` (hex; expected by verify, written by mint).
     #[arg(long, value_name = "HEX", value_parser = parse_hex)]
     public_key: Option<HexBytes>,
 }
@@ -314,7 +314,11 @@ fn verify_options(a: &VerifyArgs) -> Result<VerifyOptions> {
         },
         max_age: a.max_age,
         expect: Expectations {
-            pcrs: measurements(&a.expect.fields.expect_pcrs, &a.expect.fields.eif, &a.expect.fields.pcr)?,
+            pcrs: measurements(
+                &a.expect.fields.expect_pcrs,
+                &a.expect.fields.eif,
+                &a.expect.fields.pcr,
+            )?,
             nonce: unhex(&a.expect.fields.nonce),
             user_data: unhex(&a.expect.fields.user_data),
             public_key: unhex(&a.expect.fields.public_key),
@@ -594,7 +598,8 @@ fn mint_cmd(a: MintArgs) -> Result<ExitCode> {
         .min(u64::try_from(now_ms / 1000).unwrap_or(0).saturating_sub(3600));
     let ca = TestCa::load_or_generate(&a.ca_dir, &TestCaConfig::long_lived(valid_from, a.ca_days))
         .with_context(|| format!("test CA in {}", a.ca_dir.display()))?;
-    let pcrs = measurements(&a.fields.expect_pcrs, &a.fields.eif, &a.fields.pcr)?.unwrap_or_default();
+    let pcrs =
+        measurements(&a.fields.expect_pcrs, &a.fields.eif, &a.fields.pcr)?.unwrap_or_default();
     let mut spec = DocSpec::new(ts, pcrs);
     spec.module_id = a.module_id;
     spec.nonce = unhex(&a.fields.nonce);

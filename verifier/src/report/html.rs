@@ -17,7 +17,6 @@ pub fn escape(s: &str) -> String {
     super::markup::escape(s, super::markup::Dialect::Html)
 }
 
-
 const STYLE: &str = "\
 body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1b1f24;background:#f6f8fa}
 main{max-width:1100px;margin:0 auto;padding:24px}

@@ -16,7 +16,6 @@ pub fn escape(s: &str) -> String {
     super::markup::escape(s, super::markup::Dialect::Xml)
 }
 
-
 struct Case<'a> {
     class: &'a str,
     check: Check,

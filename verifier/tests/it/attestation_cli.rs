@@ -167,6 +167,8 @@ fn mint_is_labelled_and_verifies_only_with_the_test_root() {
     let ca = dir.path().join("ca");
     let doc = dir.path().join("doc.cbor");
     let pcr0 = format!("0={}", "11".repeat(48));
+    let pcr1 = format!("1={}", "22".repeat(48));
+    let pcr2 = format!("2={}", "33".repeat(48));
     let o = run(&[
         "attestation",
         "mint",
@@ -174,6 +176,10 @@ fn mint_is_labelled_and_verifies_only_with_the_test_root() {
         ca.to_str().expect("utf8"),
         "--pcr",
         &pcr0,
+        "--pcr",
+        &pcr1,
+        "--pcr",
+        &pcr2,
         "--nonce",
         "abcd",
         "--indefinite",
@@ -198,9 +204,28 @@ fn mint_is_labelled_and_verifies_only_with_the_test_root() {
         "abcd",
         "--pcr",
         &pcr0,
+        "--pcr",
+        &pcr1,
+        "--pcr",
+        &pcr2,
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
     assert!(String::from_utf8_lossy(&o.stdout).contains("indefinite payload map"));
+    // Expecting PCR0 alone pins neither PCR1 nor PCR2: not a PASS (step 19).
+    let partial = run(&[
+        "attestation",
+        "verify",
+        d,
+        "--root",
+        root.to_str().expect("utf8"),
+        "--at",
+        "now",
+        "--pcr",
+        &pcr0,
+    ]);
+    assert_eq!(partial.status.code(), Some(1), "{}", String::from_utf8_lossy(&partial.stdout));
+    let out = String::from_utf8_lossy(&partial.stdout);
+    assert!(out.contains("attestation.pcr.1") && out.contains("not in the expected PCRs"), "{out}");
     assert_eq!(run(&["attestation", "verify", d]).status.code(), Some(1));
     let help = run(&["attestation", "mint", "--help"]);
     assert!(String::from_utf8_lossy(&help.stdout).contains("TEST AND DEVELOPMENT ONLY"));
