@@ -119,7 +119,16 @@ impl AttestationDoc {
     /// True when PCR0, PCR1 and PCR2 are all present and all zero: the
     /// signature of a debug-mode enclave.
     pub fn is_debug_mode(&self) -> bool {
-        (0..3u64).all(|i| self.pcrs.get(&i).is_some_and(|v| v.iter().all(|b| *b == 0)))
+        self.zero_image_pcrs().len() == 3
+    }
+
+    /// Which of PCR0, PCR1 and PCR2 are present and all zero. Any of them
+    /// zero is refused like a debug-mode document (docs/formats/attestation.md
+    /// §4 step 18): no real image measures to zero.
+    pub fn zero_image_pcrs(&self) -> Vec<u8> {
+        (0..3u8)
+            .filter(|i| self.pcrs.get(&u64::from(*i)).is_some_and(|v| v.iter().all(|b| *b == 0)))
+            .collect()
     }
 }
 

@@ -166,7 +166,13 @@ impl DecodedDoc {
 
     /// True when PCR0, PCR1 and PCR2 are all zero (debug-mode enclave).
     pub fn is_debug_mode(&self) -> bool {
-        (0..3u8).all(|i| self.pcrs.get(i).is_some_and(|v| v.iter().all(|b| *b == 0)))
+        self.zero_image_pcrs().len() == 3
+    }
+
+    /// Which of PCR0, PCR1 and PCR2 are present and all zero (step 18
+    /// refuses any of them zero, not only all three).
+    pub fn zero_image_pcrs(&self) -> Vec<u8> {
+        (0..3u8).filter(|i| self.pcrs.get(*i).is_some_and(|v| v.iter().all(|b| *b == 0))).collect()
     }
 }
 
@@ -462,22 +468,32 @@ fn verify_claims(
             .push(Check::skipped("attestation.freshness.max_age", "no maximum age requested")),
     }
 
-    // Debug mode (step 18).
-    if decoded.is_debug_mode() {
-        if opts.allow_debug {
-            r.checks.push(Check::warn("attestation.debug_mode", "debug-mode enclave (PCR0/1/2 all zero), accepted because debug was explicitly allowed"));
-        } else {
-            r.checks.push(Check::fail(
-                "attestation.debug_mode",
-                AttestationError::DebugMode.to_string(),
-            ));
-            r.errors.push(AttestationError::DebugMode);
-        }
-    } else {
+    // Debug mode (step 18): PCR0, PCR1 or PCR2 all zero.
+    let zero = decoded.zero_image_pcrs();
+    if zero.is_empty() {
         r.checks.push(Check::pass(
             "attestation.debug_mode",
             "not a debug-mode enclave (PCR0/1/2 not all zero)",
         ));
+    } else {
+        let what = if zero.len() == 3 {
+            "debug-mode enclave (PCR0/1/2 all zero)".to_owned()
+        } else {
+            let list: Vec<String> = zero.iter().map(|i| format!("PCR{i}")).collect();
+            format!("{} all zero, as only a debug-mode enclave measures", list.join(", "))
+        };
+        if opts.allow_debug {
+            r.checks.push(Check::warn(
+                "attestation.debug_mode",
+                format!("{what}, accepted because debug was explicitly allowed"),
+            ));
+        } else {
+            r.checks.push(Check::fail(
+                "attestation.debug_mode",
+                if zero.len() == 3 { AttestationError::DebugMode.to_string() } else { what },
+            ));
+            r.errors.push(AttestationError::DebugMode);
+        }
     }
 
     // PCR expectations (step 19-21).

@@ -326,17 +326,26 @@ fn authenticated(
     ));
 
     // Phase G (PCR pinning itself is the attestation verifier's, with --expect-pcrs).
-    c.push(match (r.is_debug_mode(), opts.attestation.allow_debug) {
-        (false, _) => {
-            Check::pass("measurement.debug", "not a debug-mode enclave (PCR0-2 non-zero)")
-        }
-        (true, true) => Check::warn(
+    // Step 20: any of PCR0-2 zero is a debug-mode measurement.
+    let zero = r.zero_image_pcrs();
+    let zero_list = zero.iter().map(|i| format!("PCR{i}")).collect::<Vec<_>>().join(", ");
+    c.push(match (zero.len(), opts.attestation.allow_debug) {
+        (0, _) => Check::pass("measurement.debug", "not a debug-mode enclave (PCR0-2 non-zero)"),
+        (3, true) => Check::warn(
             "measurement.debug",
             "DEBUG-MODE enclave (PCR0-2 zero) accepted because --allow-debug was given",
         ),
-        (true, false) => {
+        (3, false) => {
             Check::fail("measurement.debug", "debug-mode enclave: PCR0, PCR1 and PCR2 are zero")
         }
+        (_, true) => Check::warn(
+            "measurement.debug",
+            format!("{zero_list} zero (a debug-mode measurement), accepted because --allow-debug was given"),
+        ),
+        (_, false) => Check::fail(
+            "measurement.debug",
+            format!("{zero_list} zero: only a debug-mode enclave measures to zero"),
+        ),
     });
     if opts.attestation.expect.pcrs.is_none() && !opts.pcrs_compared_by_caller {
         c.push(Check::warn(

@@ -776,6 +776,15 @@ fn cases() -> (Vec<Case>, Vec<Control>) {
         VerifyOptions { expect: Expectations { pcrs: None, ..o.expect.clone() }, ..o.clone() },
         |e| matches!(e, E::DebugMode),
     ));
+    // Step 18 refuses PCR0, PCR1 *or* PCR2 zero, not only all three.
+    let mut one_zero = spec();
+    one_zero.pcrs.insert(1, [0u8; 48]);
+    v.push(only_case(
+        "one_image_pcr_zero",
+        ca.mint(&one_zero).expect("mint"),
+        VerifyOptions { expect: Expectations { pcrs: None, ..o.expect.clone() }, ..o.clone() },
+        |e| matches!(e, E::DebugMode),
+    ));
 
     // --- Controls that must pass ---
     let n = hex::decode(N384).expect("n");
