@@ -418,7 +418,9 @@ pub enum AttestationError {
         ahead_ms: i128,
     },
     /// A debug-mode document (PCR0/1/2 all zero) and debug not allowed.
-    #[error("debug-mode enclave: PCR0, PCR1 and PCR2 are all zero (pass --allow-debug to accept)")]
+    #[error(
+        "debug-mode measurement: PCR0, PCR1 or PCR2 is all zero (pass --allow-debug to accept)"
+    )]
     DebugMode,
     /// An expected PCR differs.
     #[error("PCR{index} differs from the expected value")]

@@ -95,7 +95,9 @@ fn main() {
     let t0 = 1_760_000_000u64;
     let ca = TestCa::generate(&TestCaConfig::starting_at(t0)).expect("test CA");
     let mut pcrs = Measurements::new();
-    pcrs.insert(0, [1; 48]);
+    for i in 0..3u8 {
+        pcrs.insert(i, [i + 1; 48]);
+    }
     let minted: Vec<Vec<u8>> = (0..if bench { 200 } else { 4 })
         .map(|i| ca.mint(&DocSpec::new((t0 + 3600 + i) * 1000, pcrs.clone())).expect("mint"))
         .collect();

@@ -117,6 +117,8 @@ fn main() {
     .unwrap();
     let mut pcrs = Measurements::new();
     pcrs.insert(0, [0x11; 48]);
+    pcrs.insert(1, [0x22; 48]);
+    pcrs.insert(2, [0x33; 48]);
     let policy = json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/bench"}, "Action": "kms:*", "Resource": "*",
          "Condition": {"StringEqualsIgnoreCaseIfExists": {"kms:RecipientAttestation:PCR0": pcrs.hex(0).unwrap()}}}]});
