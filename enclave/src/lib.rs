@@ -9,6 +9,7 @@ pub mod backend;
 pub mod cms;
 pub mod envelope;
 pub mod forward;
+pub mod gitproof;
 pub mod init;
 pub mod json;
 pub mod merge;

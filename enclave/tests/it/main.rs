@@ -7,6 +7,7 @@ mod common;
 
 mod cms;
 mod envelope;
+mod gitproof;
 mod merge;
 mod open_cli;
 mod parser_smoke;
