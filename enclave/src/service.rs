@@ -24,8 +24,12 @@ pub struct PackJob {
     pub request: Vec<u8>,
     /// The files: one SOPS file per `inputs[]` entry of the request, same
     /// order; then, when the request has `sealedInputs` (issue 10), one
-    /// sealed-input file per entry, same order, and last the org-key bundle.
-    /// (The transport carries one flat list, so its frame format is unchanged.)
+    /// sealed-input file per entry, same order, and the org-key bundle; last,
+    /// for each input with a `git` member (issue 21), in input order, its
+    /// proof objects: the commit body, then one tree body per path component
+    /// (root tree first). (The transport carries one flat list, so its frame
+    /// format is unchanged; an enclave that predates a member refuses the
+    /// job, by the request's unknown member or by the file count.)
     pub inputs: Vec<Vec<u8>>,
 }
 
@@ -214,6 +218,20 @@ pub enum PackError {
     /// Key generation or encoding failed.
     #[error("job key: {0}")]
     Key(String),
+    /// An input's git proof failed (issue 21): the file is not the blob at
+    /// that path of that commit, or an object of the proof is forged or
+    /// malformed. Checked before any KMS call.
+    #[error("input {name}: not the blob at {path} of commit {commit}: {source}")]
+    GitProof {
+        /// Input name.
+        name: String,
+        /// The path the request claims.
+        path: String,
+        /// The commit the request claims.
+        commit: String,
+        /// Which object broke the chain, and how (boxed: keeps `PackError` small).
+        source: Box<crate::gitproof::GitProofError>,
+    },
 }
 
 /// What a pack reports besides its output (no secrets): where the time went
@@ -342,7 +360,10 @@ impl<'a> PackService<'a> {
         let request = PackRequest::parse(&job.request)?;
         let n_sops = request.inputs.len();
         let n_sealed = request.sealed_inputs.len();
-        let expected = n_sops + n_sealed + usize::from(request.org_key_sha256.is_some());
+        let n_proof: usize =
+            request.inputs.iter().filter_map(|i| i.git.as_ref()).map(|g| 1 + g.tree_count()).sum();
+        let n_files = n_sops + n_sealed + usize::from(request.org_key_sha256.is_some());
+        let expected = n_files + n_proof;
         if job.inputs.len() != expected {
             return Err(PackError::InputCount { expected, got: job.inputs.len() });
         }
@@ -356,7 +377,8 @@ impl<'a> PackService<'a> {
             .map(|s| (s.name.as_str(), s.sha256))
             .chain(request.sealed_inputs.iter().map(|s| (s.name.as_str(), s.sha256)))
             .chain(request.org_key_sha256.map(|d| ("orgKey", d)));
-        for ((name, want), bytes) in named.zip(&job.inputs) {
+        let (files_in, proof_objects) = job.inputs.split_at(n_files);
+        for ((name, want), bytes) in named.zip(files_in) {
             let actual: [u8; 32] = Sha256::digest(bytes).into();
             if actual != want {
                 return Err(PackError::InputDigest {
@@ -366,6 +388,10 @@ impl<'a> PackService<'a> {
                 });
             }
         }
+
+        // 1a. Git proofs (issue 21), before any key or KMS call: each input
+        // that names a commit is that commit's blob at that path.
+        let proven = git_proofs(&request, &job.inputs[..n_sops], proof_objects)?;
 
         // 1b. Recipients (issue 20), before any key or KMS call: the policy,
         // every output recipient, every input's binding to the policy.
@@ -563,18 +589,22 @@ impl<'a> PackService<'a> {
 
         // 8–9. Statement and signature.
         let t = Instant::now();
-        let payload = statement::build_with_sealed(
+        let recipients_record = statement::RecipientsRecord {
+            policy_sha256: request.recipients_policy.as_ref().map(|p| p.sha256()),
+            unbound_inputs_allowed: self.binding.allows_unbound(),
+        };
+        let payload = statement::build_with(
             &request,
             &doc_k,
             &doc_r,
             &self.build_info,
             &records,
             &out_records,
-            org_record.as_ref().map(|o| (o, sealed_records.as_slice())),
-            Some(&statement::RecipientsRecord {
-                policy_sha256: request.recipients_policy.as_ref().map(|p| p.sha256()),
-                unbound_inputs_allowed: self.binding.allows_unbound(),
-            }),
+            &statement::Extras {
+                sealed: org_record.as_ref().map(|o| (o, sealed_records.as_slice())),
+                recipients: Some(&recipients_record),
+                secrets: Some(&proven),
+            },
         )?;
         let env = Envelope::sign(
             dsse::PAYLOAD_TYPE,
@@ -717,4 +747,56 @@ fn sealed_node(opened: &seal::OpenedInput) -> Result<PlainNode, String> {
         out.push((k, leaf(s.into_bytes())));
     }
     Ok(PlainNode::Map(out))
+}
+
+/// Checks every input's git proof (issue 21) and returns the receipt's
+/// `secretsSource` entries, one per input in request order. `proofs` holds,
+/// for each input with a `git` member in order, the commit body and then
+/// one tree body per path component; its length was checked by the caller.
+fn git_proofs(
+    request: &PackRequest,
+    files: &[Vec<u8>],
+    proofs: &[Vec<u8>],
+) -> Result<Vec<statement::SecretsSourceRecord>, PackError> {
+    let mut rest = proofs;
+    let mut out = Vec::with_capacity(request.inputs.len());
+    for (spec, bytes) in request.inputs.iter().zip(files) {
+        let Some(g) = &spec.git else {
+            out.push(statement::SecretsSourceRecord { input: spec.name.clone(), git: None });
+            continue;
+        };
+        let n = 1 + g.tree_count();
+        let (objects, tail) = rest.split_at(n.min(rest.len()));
+        rest = tail;
+        let refused = |source| PackError::GitProof {
+            name: spec.name.clone(),
+            path: g.path.clone(),
+            commit: g.commit.clone(),
+            source: Box::new(source),
+        };
+        let (commit_body, trees) = objects.split_first().ok_or_else(|| {
+            refused(crate::gitproof::GitProofError::MissingTree { path: String::new() })
+        })?;
+        let trees: Vec<&[u8]> = trees.iter().map(Vec::as_slice).collect();
+        let proven = crate::gitproof::verify(
+            g.object_format,
+            &g.commit,
+            commit_body,
+            &trees,
+            &g.path,
+            bytes,
+        )
+        .map_err(refused)?;
+        out.push(statement::SecretsSourceRecord {
+            input: spec.name.clone(),
+            git: Some(statement::GitSourceRecord {
+                repository: g.repository.clone(),
+                object_format: g.object_format.name(),
+                commit: proven.commit,
+                path: proven.path,
+                blob: proven.blob,
+            }),
+        });
+    }
+    Ok(out)
 }

@@ -13,6 +13,7 @@ pub mod org_key;
 pub mod rebuild;
 pub mod receipt;
 pub mod report;
+pub mod secrets_repo;
 
 /// AWS KMS key policies (the `proofpack-kms-policy` crate), re-exported so
 /// that `verifier::kms_policy` keeps naming what the CLI and audit use.

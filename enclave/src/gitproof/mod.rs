@@ -2,7 +2,8 @@
 //! bytes are the blob at a path of a given commit, by recomputing git's hash
 //! chain commit → tree → … → blob. The parent sends the commit body and the
 //! tree bodies along the path; nothing is trusted that is not re-hashed here.
-//! Not yet wired into pack, serve or the receipt; see `docs/notes/gitproof.md`.
+//! The pack service calls [`verify`] for every input whose request names a
+//! commit, before any KMS call; see `docs/notes/gitproof.md`.
 
 mod commit;
 mod error;

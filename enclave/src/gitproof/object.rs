@@ -22,6 +22,13 @@ impl ObjectFormat {
             Self::Sha256 => 32,
         }
     }
+    /// The name git and the request use: `sha1` or `sha256`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha1 => "sha1",
+            Self::Sha256 => "sha256",
+        }
+    }
     /// Id length in hex digits.
     pub fn hex_len(self) -> usize {
         match self {

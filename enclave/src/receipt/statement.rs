@@ -224,6 +224,70 @@ impl RecipientsRecord {
     }
 }
 
+/// Where one SOPS input came from (issue 21, receipt format 1.2): the
+/// predicate's `secretsSource` entry, written by every image that knows git
+/// proofs, one per input in request order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretsSourceRecord {
+    /// Name of the input (from the request).
+    pub input: String,
+    /// The proven commit and path, or `None` for a local file (no proof).
+    pub git: Option<GitSourceRecord>,
+}
+
+/// A git proof the enclave checked: `blob` is the file's id at `path` of `commit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitSourceRecord {
+    /// The repository as the requester named it.
+    pub repository: String,
+    /// `sha1` or `sha256`.
+    pub object_format: &'static str,
+    /// The commit id (hex).
+    pub commit: String,
+    /// The path in the commit.
+    pub path: String,
+    /// The blob id (hex) the enclave computed from the file bytes.
+    pub blob: String,
+}
+
+impl SecretsSourceRecord {
+    /// The `secretsSource[]` predicate entry.
+    pub fn to_model(&self) -> model::SecretsSource {
+        match &self.git {
+            None => model::SecretsSource {
+                input: self.input.clone(),
+                origin: model::SecretsOrigin::Local,
+                repository: None,
+                object_format: None,
+                commit: None,
+                path: None,
+                blob: None,
+            },
+            Some(g) => model::SecretsSource {
+                input: self.input.clone(),
+                origin: model::SecretsOrigin::Git,
+                repository: Some(g.repository.clone()),
+                object_format: Some(g.object_format.to_owned()),
+                commit: Some(model::GitCommit { git_commit: g.commit.clone() }),
+                path: Some(g.path.clone()),
+                blob: Some(g.blob.clone()),
+            },
+        }
+    }
+}
+
+/// The optional predicate members, each written when the job or the image
+/// has them; all `None` gives exactly the bytes of [`build`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras<'a> {
+    /// `orgKey` and `sealedInputs` (issue 10).
+    pub sealed: Option<(&'a OrgKeyRecord, &'a [SealedRecord])>,
+    /// `recipientsPolicy` (issue 20).
+    pub recipients: Option<&'a RecipientsRecord>,
+    /// `secretsSource` (issue 21), one entry per input.
+    pub secrets: Option<&'a [SecretsSourceRecord]>,
+}
+
 fn doc(which: &'static str, bytes: &[u8]) -> Result<AttestationDoc, StatementError> {
     attestation::parse_with(bytes, READ_OWN_DOCUMENT)
         .map(|p| p.doc)
@@ -262,7 +326,8 @@ pub fn build(
 
 /// [`build`], plus the `orgKey` and `sealedInputs` members when the job had
 /// sealed inputs, and the `recipientsPolicy` member when `recipients` is
-/// given. Without them the bytes are exactly those of [`build`].
+/// given. Without them the bytes are exactly those of [`build`]. (The
+/// receipt goldens of revisions 1.0/1.1 are written through this.)
 #[allow(clippy::too_many_arguments)] // one argument per predicate part
 pub fn build_with_sealed(
     request: &PackRequest,
@@ -273,6 +338,20 @@ pub fn build_with_sealed(
     outputs: &[OutputRecord],
     sealed: Option<(&OrgKeyRecord, &[SealedRecord])>,
     recipients: Option<&RecipientsRecord>,
+) -> Result<Vec<u8>, StatementError> {
+    let extras = Extras { sealed, recipients, secrets: None };
+    build_with(request, doc_k, doc_r, build_info, inputs, outputs, &extras)
+}
+
+/// [`build`] with the optional predicate members of `extras`.
+pub fn build_with(
+    request: &PackRequest,
+    doc_k: &[u8],
+    doc_r: &[u8],
+    build_info: &BuildInfo,
+    inputs: &[InputRecord],
+    outputs: &[OutputRecord],
+    extras: &Extras<'_>,
 ) -> Result<Vec<u8>, StatementError> {
     let k = doc("doc_K", doc_k)?;
     let r = doc("doc_R", doc_r)?;
@@ -325,7 +404,7 @@ pub fn build_with_sealed(
                 .collect(),
         })
         .collect();
-    let (org_key, sealed_inputs) = match sealed {
+    let (org_key, sealed_inputs) = match extras.sealed {
         None => (None, None),
         Some((org, recs)) => (
             Some(model::OrgKey {
@@ -369,7 +448,10 @@ pub fn build_with_sealed(
         tools: build_info.tools.clone(),
         org_key,
         sealed_inputs,
-        recipients_policy: recipients.map(RecipientsRecord::to_model),
+        recipients_policy: extras.recipients.map(RecipientsRecord::to_model),
+        secrets_source: extras
+            .secrets
+            .map(|s| s.iter().map(SecretsSourceRecord::to_model).collect()),
     };
     model::Statement {
         type_: STATEMENT_TYPE.to_owned(),

@@ -61,7 +61,38 @@ pub struct InputSpec {
     pub name: String,
     /// Expected SHA-256 of the SOPS file bytes.
     pub sha256: [u8; 32],
+    /// Where the file claims to come from (issue 21): a path of a git
+    /// commit, proven inside the enclave before any decrypt. `None`: a local
+    /// file, recorded as such in the receipt.
+    pub git: Option<GitSourceSpec>,
 }
+
+/// `inputs[].git` (issue 21): the commit and path a SOPS file claims to be
+/// the blob of. The proof objects (commit body, tree bodies along `path`)
+/// travel as extra files of the job, see [`crate::service::PackJob`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitSourceSpec {
+    /// The secrets repository's name, as the requester gives it (a URI or a
+    /// label; recorded, not checked here: the auditor names the repository).
+    pub repository: String,
+    /// The commit id, lowercase hex of the object format's length.
+    pub commit: String,
+    /// The repository's object format.
+    pub object_format: crate::gitproof::ObjectFormat,
+    /// The file's path in the commit, `/`-separated.
+    pub path: String,
+}
+
+impl GitSourceSpec {
+    /// How many tree bodies the proof carries: one per path component (the
+    /// root tree, then each directory the path walks through).
+    pub fn tree_count(&self) -> usize {
+        self.path.split('/').count()
+    }
+}
+
+/// Longest `inputs[].git.repository` accepted.
+pub const MAX_REPOSITORY: usize = 1024;
 
 /// One sealed input named by the request (issue 10; see [`crate::seal`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,7 +214,7 @@ impl PackRequest {
         let mut inputs = Vec::with_capacity(inputs_v.len());
         for (i, item) in inputs_v.iter().enumerate() {
             let path = format!("inputs[{i}]");
-            only_members(item, &path, &["name", "sha256"])?;
+            only_members(item, &path, &["name", "sha256", "git"])?;
             let name = str_at(item, "name", &path)?;
             if !fields::is_input_name(name) {
                 return Err(bad(format!("{path}.name"), "invalid input name"));
@@ -194,7 +225,11 @@ impl PackRequest {
             let sha = str_at(item, "sha256", &path)?;
             let sha256 = hex32(sha)
                 .ok_or_else(|| bad(format!("{path}.sha256"), "must be 64 lowercase hex"))?;
-            inputs.push(InputSpec { name: name.to_owned(), sha256 });
+            let git = match item.get("git") {
+                None => None,
+                Some(g) => Some(parse_git(g, &format!("{path}.git"))?),
+            };
+            inputs.push(InputSpec { name: name.to_owned(), sha256, git });
         }
 
         let outputs_v = array_at(&v, "outputs", "outputs", MAX_OUTPUTS)?;
@@ -338,6 +373,56 @@ fn parse_sealed(
         out.push(SealedInputSpec { name: name.to_owned(), sha256, user: user.to_owned() });
     }
     Ok((out, Some(org)))
+}
+
+/// `inputs[].git`: `{repository, commit, objectFormat, path}`.
+fn parse_git(g: &Value, path: &str) -> Result<GitSourceSpec, RequestError> {
+    use crate::gitproof::{ObjectFormat, MAX_PATH, MAX_PATH_COMPONENTS};
+    only_members(g, path, &["repository", "commit", "objectFormat", "path"])?;
+    let repository = str_at(g, "repository", path)?;
+    if repository.is_empty()
+        || repository.len() > MAX_REPOSITORY
+        || repository.chars().any(char::is_control)
+    {
+        return Err(bad(
+            format!("{path}.repository"),
+            format!("must be 1..{MAX_REPOSITORY} bytes without control characters"),
+        ));
+    }
+    let object_format = match str_at(g, "objectFormat", path)? {
+        "sha1" => ObjectFormat::Sha1,
+        "sha256" => ObjectFormat::Sha256,
+        _ => return Err(bad(format!("{path}.objectFormat"), "must be sha1 or sha256")),
+    };
+    let commit = str_at(g, "commit", path)?;
+    if commit.len() != object_format.hex_len() || !fields::is_lower_hex(commit) {
+        return Err(bad(
+            format!("{path}.commit"),
+            format!("must be {} lowercase hex (a full commit id)", object_format.hex_len()),
+        ));
+    }
+    let file = str_at(g, "path", path)?;
+    let component_ok = |c: &str| !c.is_empty() && c != "." && c != "..";
+    if file.is_empty()
+        || file.len() > MAX_PATH
+        || file.split('/').count() > MAX_PATH_COMPONENTS
+        || file.chars().any(char::is_control)
+        || !file.split('/').all(component_ok)
+    {
+        return Err(bad(
+            format!("{path}.path"),
+            format!(
+                "must be a relative /-separated path (at most {MAX_PATH} bytes and \
+                 {MAX_PATH_COMPONENTS} components, no control character, no empty, `.` or `..` component)"
+            ),
+        ));
+    }
+    Ok(GitSourceSpec {
+        repository: repository.to_owned(),
+        commit: commit.to_owned(),
+        object_format,
+        path: file.to_owned(),
+    })
 }
 
 fn parse_recipient(r: &Value, path: &str) -> Result<RecipientSpec, RequestError> {

@@ -34,11 +34,12 @@ use build_spec::pcr::{Measurements, Pcr};
 use rayon::prelude::*;
 
 pub mod receipt_stage;
+pub mod secrets;
 pub mod stages;
 
 use crate::report::{
-    AuditReport, CertSummary, Check, Checks, DiffEntry, GroupKind, PcrRow, PolicyFinding, Settings,
-    SourceInfo, SubjectKind, SubjectReport, ToolInfo,
+    AuditReport, CertSummary, Check, Checks, DiffEntry, GroupKind, PcrRow, PolicyFinding,
+    SecretsSourceInfo, Settings, SourceInfo, SubjectKind, SubjectReport, ToolInfo,
 };
 
 /// PCRs that identify the image: a rebuild must reproduce all three.
@@ -90,6 +91,8 @@ pub struct ReceiptFacts {
     /// The build-info says the image was built from a working tree with
     /// uncommitted changes (`proofpack build --allow-dirty`).
     pub source_dirty: bool,
+    /// Where the SOPS inputs came from (issue 21).
+    pub secrets: secrets::SecretsFacts,
 }
 
 /// The receipt verifier's answer for one receipt.
@@ -294,6 +297,8 @@ pub struct Auditor {
     pub required_spec: Option<String>,
     /// Recipient checks (issue 20).
     pub recipients: RecipientsSettings,
+    /// Secrets-source checks (issue 21).
+    pub secrets: secrets::SecretsStage,
     rebuilds: PerKey<Result<Arc<RebuiltImage>, String>>,
     sources: PerKey<Checks>,
     /// Policy analyses by key ARN and attested PCRs: receipts of the same
@@ -387,6 +392,7 @@ impl Auditor {
             settings,
             required_spec: None,
             recipients: RecipientsSettings::default(),
+            secrets: secrets::SecretsStage::default(),
             rebuilds: PerKey::default(),
             sources: PerKey::default(),
             policy_results: PerKey::default(),
@@ -399,9 +405,35 @@ impl Auditor {
         self.rebuilds.len()
     }
 
-    /// Audits every receipt in parallel; `verified_at` is the report time.
+    /// Audits every receipt in parallel, then the checks across receipts
+    /// (`secrets.rollback`); `verified_at` is the report time.
     pub fn audit(&self, inputs: &[ReceiptInput], verified_at: String) -> AuditReport {
-        let subjects: Vec<SubjectReport> = inputs.par_iter().map(|i| self.audit_one(i)).collect();
+        let done: Vec<(SubjectReport, Option<ReceiptFacts>)> =
+            inputs.par_iter().map(|i| self.audit_with_facts(i)).collect();
+        let packed: Vec<secrets::Packed<'_>> = done
+            .iter()
+            .filter_map(|(s, f)| {
+                f.as_ref().map(|f| secrets::Packed {
+                    path: &s.path,
+                    attested_at: f.attested_at.as_deref(),
+                    facts: &f.secrets,
+                })
+            })
+            .collect();
+        let mut rollback =
+            secrets::rollback_checks(self.secrets.settings.repo.as_ref(), &packed).into_iter();
+        drop(packed);
+        let subjects = done
+            .into_iter()
+            .map(|(mut s, f)| {
+                if f.is_some() {
+                    if let Some(Some(c)) = rollback.next() {
+                        s.push(GroupKind::Secrets, c);
+                    }
+                }
+                s
+            })
+            .collect();
         AuditReport {
             tool: ToolInfo::current(),
             verified_at,
@@ -410,8 +442,12 @@ impl Auditor {
         }
     }
 
-    /// Audits one receipt.
+    /// Audits one receipt (without the checks across receipts).
     pub fn audit_one(&self, input: &ReceiptInput) -> SubjectReport {
+        self.audit_with_facts(input).0
+    }
+
+    fn audit_with_facts(&self, input: &ReceiptInput) -> (SubjectReport, Option<ReceiptFacts>) {
         let mut s = SubjectReport::new(SubjectKind::Receipt, input.path.clone());
         let bytes = match &input.bytes {
             Ok(b) => {
@@ -426,7 +462,7 @@ impl Auditor {
                     GroupKind::Input,
                     Check::fail("input.read", format!("cannot read the receipt: {e}")),
                 );
-                return s;
+                return (s, None);
             }
         };
         let found = self.receipts.check(bytes);
@@ -439,19 +475,21 @@ impl Auditor {
                 GroupKind::Source,
                 Check::skipped("source.commit", "the receipt's statement could not be read"),
             );
-            return s;
+            return (s, None);
         };
         s.receipt_id = facts.receipt_id.clone();
         s.attested_at = facts.attested_at.clone();
         s.source = facts.source.clone();
 
         self.stage_source(&mut s, &facts);
+        s.secrets_sources = secrets_sources(&facts.secrets);
+        s.add(GroupKind::Secrets, self.secrets.check(&facts.secrets));
         self.stage_recipients(&mut s, &facts);
         self.stage_rebuild(&mut s, &facts);
         self.stage_policies(&mut s, &facts);
         self.stage_artifact(&mut s, &facts);
         self.stage_key_state(&mut s, &facts);
-        s
+        (s, Some(facts))
     }
 
     fn stage_source(&self, s: &mut SubjectReport, facts: &ReceiptFacts) {
@@ -700,6 +738,28 @@ impl Auditor {
             }
         }
     }
+}
+
+/// The report's list of where each input came from.
+fn secrets_sources(f: &secrets::SecretsFacts) -> Vec<SecretsSourceInfo> {
+    let git = f.git_inputs();
+    f.input_sha256
+        .iter()
+        .map(|(name, _)| match git.iter().find(|g| g.input == *name) {
+            Some(g) => SecretsSourceInfo {
+                input: name.clone(),
+                repository: Some(g.repository.clone()),
+                commit: Some(g.commit.clone()),
+                path: Some(g.path.clone()),
+            },
+            None => SecretsSourceInfo {
+                input: name.clone(),
+                repository: None,
+                commit: None,
+                path: None,
+            },
+        })
+        .collect()
 }
 
 /// The first 12 characters of a commit id, for messages.

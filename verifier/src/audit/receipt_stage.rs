@@ -150,5 +150,22 @@ pub fn facts_of(statement: &Statement) -> ReceiptFacts {
         eif_sha384: p.enclave.eif_sha384.clone(),
         recipients: crate::receipt::recipients::facts_of(p),
         source_dirty: p.source.dirty == Some(true),
+        secrets: secrets_facts(p),
+    }
+}
+
+/// The inputs' sources and the job's target (from the embedded request;
+/// the receipt's own checks compare the two).
+fn secrets_facts(p: &enclave::receipt::model::Predicate) -> super::secrets::SecretsFacts {
+    use base64::Engine as _;
+    let target = base64::engine::general_purpose::STANDARD
+        .decode(&p.job.request)
+        .ok()
+        .and_then(|b| enclave::service::PackRequest::parse(&b).ok())
+        .and_then(|r| r.target.map(|t| (t.service, t.environment)));
+    super::secrets::SecretsFacts {
+        sources: p.secrets_source.clone(),
+        input_sha256: p.inputs.iter().map(|i| (i.name.clone(), i.digest.sha256.clone())).collect(),
+        target,
     }
 }

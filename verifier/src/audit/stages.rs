@@ -7,7 +7,6 @@
 //! that own them.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 
 use build_spec::diff::{diff_files, Detail, EifDiff, FieldChange, SectionState};
@@ -67,6 +66,7 @@ pub struct GitSource {
     repo: Mutex<Repo>,
     branch: Option<String>,
     require_signature: bool,
+    allowed_signers: Option<std::path::PathBuf>,
 }
 
 impl GitSource {
@@ -76,7 +76,18 @@ impl GitSource {
         branch: Option<String>,
         require_signature: bool,
     ) -> Result<Self, GitError> {
-        Ok(Self { repo: Mutex::new(git::open(location)?), branch, require_signature })
+        Ok(Self {
+            repo: Mutex::new(git::open(location)?),
+            branch,
+            require_signature,
+            allowed_signers: None,
+        })
+    }
+
+    /// SSH signatures are checked against this allowed-signers file.
+    pub fn with_allowed_signers(mut self, file: Option<std::path::PathBuf>) -> Self {
+        self.allowed_signers = file;
+        self
     }
 }
 
@@ -130,34 +141,22 @@ impl SourceCheck for GitSource {
             }),
         }
         if self.require_signature {
-            out.push(verify_commit_signature(repo.repo.path(), &info.commit));
+            out.push(
+                match crate::secrets_repo::verify_commit(
+                    repo.repo.path(),
+                    &info.commit,
+                    self.allowed_signers.as_deref(),
+                ) {
+                    Ok(()) => {
+                        Check::pass("source.signature", "the commit carries a valid signature")
+                    }
+                    Err(e) => Check::fail("source.signature", format!("git verify-commit: {e}")),
+                },
+            );
         } else {
             out.push(Check::skipped("source.signature", "no --require-signed-commit"));
         }
         out
-    }
-}
-
-/// Runs `git verify-commit`, which checks the commit's GPG, SSH or X.509
-/// signature against the keys the user's git configuration trusts (there is
-/// no well-kept Rust crate for all three, and the trust configuration is
-/// git's anyway).
-fn verify_commit_signature(git_dir: &Path, commit: &str) -> Check {
-    let out = Command::new("git")
-        .arg("--git-dir")
-        .arg(git_dir)
-        .args(["verify-commit", "--", commit])
-        .output();
-    match out {
-        Err(e) => Check::fail("source.signature", format!("cannot run git verify-commit: {e}")),
-        Ok(o) if o.status.success() => {
-            Check::pass("source.signature", "the commit carries a valid signature")
-        }
-        Ok(o) => {
-            let msg = String::from_utf8_lossy(&o.stderr);
-            let first = msg.lines().next().unwrap_or("no valid signature");
-            Check::fail("source.signature", format!("git verify-commit: {first}"))
-        }
     }
 }
 

@@ -11,6 +11,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::attestation::TrustAnchor;
 use crate::audit::receipt_stage::ReceiptStage;
+use crate::audit::secrets::{SecretsSettings, SecretsStage};
 use crate::audit::stages::{
     find_images, CachedRebuild, GitSource, KmsKeyStateStage, KmsPolicyStage,
 };
@@ -19,6 +20,7 @@ use crate::cli::exit::{self, ResultExt as _};
 use crate::cli::{input, output};
 use crate::receipt::ReceiptOptions;
 use crate::report::{self, AuditReport, InputFile, Settings, TrustRoot};
+use crate::secrets_repo::SecretsRepo;
 
 /// Report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -151,6 +153,29 @@ pub struct AuditOptions {
     /// and images built with allow-unbound-inputs (WARN instead of FAIL).
     #[arg(long)]
     pub allow_unbound_inputs: bool,
+
+    /// The git repository the secrets were committed in (issue 21): each
+    /// receipt's secrets commit must exist there, and each input must be the
+    /// blob at its path with the digest the receipt records; receipts
+    /// audited together are checked for rollbacks (an input from a commit
+    /// older than the previous pack of the same service/environment).
+    #[arg(long, value_name = "DIR", help_heading = "Secrets commit")]
+    pub secrets_repo: Option<PathBuf>,
+
+    /// Also require each secrets commit to be reachable from this branch.
+    #[arg(long, value_name = "BRANCH", requires = "secrets_repo", help_heading = "Secrets commit")]
+    pub secrets_branch: Option<String>,
+
+    /// Fail (instead of WARN) when an input is a local file rather than a
+    /// committed blob, or a receipt predates secrets sources.
+    #[arg(long, help_heading = "Secrets commit")]
+    pub require_secrets_commit: bool,
+
+    /// The SSH allowed-signers file (git's gpg.ssh.allowedSignersFile
+    /// format) that --require-signed-commit checks commits against, image
+    /// source and secrets alike; without it, git's own configuration decides.
+    #[arg(long, value_name = "FILE", requires = "require_signed_commit")]
+    pub allowed_signers: Option<PathBuf>,
 }
 
 /// `proofpack audit`.
@@ -185,8 +210,12 @@ recipients policy is the file at --recipients-policy PATH in the receipt's
 commit, every output recipient is allowed by it for the job's
 service/environment (the refused one is named), every input was decrypted with
 its digest as KMS context, and the image refuses unbound inputs (unbound inputs
-or images fail unless --allow-unbound-inputs); and, with --artifact, the
-artifact digest. The verdict is PASS only if every
+or images fail unless --allow-unbound-inputs); where the secrets came from:
+each input's commit and path as proven inside the enclave (secrets.*: the
+commit exists in --secrets-repo, the input is the blob there, optionally on
+--secrets-branch and signed, and no rollback among the receipts audited
+together; a local input is a WARN, a FAIL under --require-secrets-commit);
+and, with --artifact, the artifact digest. The verdict is PASS only if every
 required check of every receipt passed.
 
 Which build spec is rebuilt: without --spec, the one the receipt names, so the
@@ -202,6 +231,11 @@ Examples:
   proofpack audit r.json --repo . --kms-policy ARN=p.json --allow-dev-ca --format json
   # Require the reviewed build spec; a receipt naming another one fails:
   proofpack audit r.json --repo . --spec build-spec/enclave.toml --kms-policy ARN=p.json
+  # The secrets' commit too (packed with --secrets-repo/--secrets-rev):
+  # committed on main, signed by an allowed signer, no rollback between packs:
+  proofpack audit receipts/*.json --repo . --kms-policy ARN=p.json \\
+      --secrets-repo ../secrets --secrets-branch main --require-secrets-commit \\
+      --require-signed-commit --allowed-signers .proofpack/allowed_signers
 
 Exit status:
   0  every requested check passed
@@ -387,9 +421,28 @@ pub fn build_auditor(o: &AuditOptions, command: &str) -> anyhow::Result<Auditor>
         policy_path: o.recipients_policy.clone(),
         allow_unbound: o.allow_unbound_inputs,
     };
+    a.secrets = SecretsStage::new(SecretsSettings {
+        repo: match &o.secrets_repo {
+            Some(d) => Some(
+                SecretsRepo::open(d)
+                    .map_err(|e| anyhow::anyhow!("--secrets-repo {}: {e}", d.display()))?,
+            ),
+            None => None,
+        },
+        branch: o.secrets_branch.clone(),
+        require_signed: o.require_signed_commit,
+        allowed_signers: o.allowed_signers.clone(),
+        require_commit: o.require_secrets_commit,
+    });
+    if let Some(f) = &o.allowed_signers {
+        if !f.is_file() {
+            anyhow::bail!("--allowed-signers {}: not a readable file", f.display());
+        }
+    }
     if let Some(repo) = &o.repo {
         let src = GitSource::open(repo, o.branch.clone(), o.require_signed_commit)
-            .map_err(|e| anyhow::anyhow!("--repo {repo}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("--repo {repo}: {e}"))?
+            .with_allowed_signers(o.allowed_signers.clone());
         a.source = Some(Box::new(src));
         a.rebuild = Some(Box::new(CachedRebuild {
             repo: repo.clone(),

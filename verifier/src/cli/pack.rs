@@ -24,6 +24,8 @@ use enclave::transport::{
     call_with_credentials, Endpoint, ErrorCode, JobCredentials, Limits, TransportError,
 };
 
+use crate::secrets_repo::{ProofObjects, SecretsRepo};
+
 use super::exit::{self, ResultExt as _};
 use super::input::read_limited;
 use super::output::Format;
@@ -121,6 +123,20 @@ pub struct PackArgs {
     /// the receipt.
     #[arg(long)]
     send_credentials: bool,
+    /// The git repository the SOPS files are committed in (issue 21): every
+    /// --input must be a file of its work tree, and the enclave checks that
+    /// each file's bytes are the blob at that path of --secrets-rev before
+    /// it decrypts anything. The receipt records the commit, path and blob.
+    #[arg(long, value_name = "DIR", requires = "secrets_rev", help_heading = "Secrets commit")]
+    secrets_repo: Option<PathBuf>,
+    /// The commit the SOPS files come from: a full commit id (40 hex
+    /// digits, or 64 in a SHA-256 repository), no branch names.
+    #[arg(long, value_name = "COMMIT", requires = "secrets_repo", help_heading = "Secrets commit")]
+    secrets_rev: Option<String>,
+    /// The repository's name in the receipt (default: the URL of its
+    /// `origin` remote, else file://DIR).
+    #[arg(long, value_name = "URI", requires = "secrets_repo", help_heading = "Secrets commit")]
+    secrets_repo_name: Option<String>,
     /// Socket timeout in seconds.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
@@ -190,6 +206,63 @@ fn input_name(p: &Path) -> anyhow::Result<String> {
     Ok(parts.join("/"))
 }
 
+/// `--secrets-repo` and `--secrets-rev`, resolved: the repository, its
+/// work tree and the commit every input is proven against.
+struct SecretsCommit {
+    repo: SecretsRepo,
+    toplevel: PathBuf,
+    commit: String,
+    name: String,
+}
+
+impl SecretsCommit {
+    fn open(dir: &Path, rev: &str, name: Option<&str>) -> anyhow::Result<Self> {
+        let repo = SecretsRepo::open(dir).context("--secrets-repo")?;
+        let commit = repo.commit_id(rev).context("--secrets-rev")?;
+        if repo.object_type(&commit)?.as_deref() != Some("commit") {
+            bail!("--secrets-rev {commit} is not a commit of {}", dir.display());
+        }
+        let toplevel = repo.toplevel()?.ok_or_else(|| {
+            anyhow::anyhow!("--secrets-repo {} has no work tree (a bare repository)", dir.display())
+        })?;
+        let name = match name {
+            Some(n) => n.to_owned(),
+            None => repo.origin_url().unwrap_or_else(|| format!("file://{}", toplevel.display())),
+        };
+        Ok(Self { repo, toplevel, commit, name })
+    }
+
+    /// The request's `git` member for the input at `file` and its proof
+    /// objects. The file's bytes are sent as they are on disk: the enclave,
+    /// not this untrusted parent, decides whether they are the blob.
+    fn input(&self, file: &Path) -> anyhow::Result<(Value, ProofObjects)> {
+        let abs = file.canonicalize().with_context(|| format!("{}", file.display()))?;
+        let rel = abs.strip_prefix(&self.toplevel).map_err(|_| {
+            anyhow::anyhow!(
+                "input {} is not inside --secrets-repo {} (every input must be a file of it)",
+                file.display(),
+                self.toplevel.display()
+            )
+        })?;
+        let path = rel
+            .components()
+            .map(|c| c.as_os_str().to_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .with_context(|| format!("{} is not UTF-8", rel.display()))?
+            .join("/");
+        let objects = self.repo.proof(&self.commit, &path).with_context(|| {
+            format!("input {}: reading its proof at {}", file.display(), self.commit)
+        })?;
+        let git = json!({
+            "repository": self.name,
+            "commit": self.commit,
+            "objectFormat": self.repo.format().name(),
+            "path": path,
+        });
+        Ok((git, objects))
+    }
+}
+
 fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).internal(format!("writing {}", path.display()))
 }
@@ -204,11 +277,26 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let secrets = match (&args.secrets_repo, &args.secrets_rev) {
+        (Some(dir), Some(rev)) => {
+            Some(SecretsCommit::open(dir, rev, args.secrets_repo_name.as_deref())?)
+        }
+        _ => None,
+    };
     let mut files = Vec::new();
     let mut inputs = Vec::new();
+    let mut proofs: Vec<Vec<u8>> = Vec::new();
     for p in &args.inputs {
         let bytes = read_limited(p, enclave::sops::MAX_FILE_BYTES as u64)?;
-        inputs.push(json!({"name": input_name(p)?, "sha256": hex::encode(Sha256::digest(&bytes))}));
+        let mut input =
+            json!({"name": input_name(p)?, "sha256": hex::encode(Sha256::digest(&bytes))});
+        if let Some(s) = &secrets {
+            let (git, objects) = s.input(p)?;
+            input["git"] = git;
+            proofs.push(objects.commit_body);
+            proofs.extend(objects.trees);
+        }
+        inputs.push(input);
         files.push(bytes);
     }
     let mut sealed = Vec::new();
@@ -253,6 +341,8 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
             o.insert("recipientsPolicy".into(), json!({"document": B64.encode(&bytes)}));
         }
     }
+    // The proof objects go last (docs/formats/receipts.md §3.6).
+    files.extend(proofs);
     let request_bytes = serde_json::to_vec(&request)?;
     let limits = Limits { io_timeout: Duration::from_secs(args.timeout), ..Limits::default() };
     let job = PackJob { request: request_bytes.clone(), inputs: files };

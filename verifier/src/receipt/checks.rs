@@ -442,6 +442,7 @@ fn request_check(request: &[u8], p: &Predicate) -> Check {
     if !pin.iter().copied().eq(rin.iter().map(|(a, b)| (a.as_str(), b.as_str()))) {
         problems.push("inputs (name, sha256) differ from the request".to_owned());
     }
+    secrets_source_problems(&req, p, &mut problems);
     if p.outputs.len() != req.outputs.len() {
         problems.push("number of outputs differs from the request".to_owned());
     }
@@ -475,6 +476,36 @@ fn request_check(request: &[u8], p: &Predicate) -> Check {
         Check::pass(id, "job, inputs, outputs and recipients match the embedded request")
     } else {
         Check::fail(id, problems.join("; "))
+    }
+}
+
+/// `secretsSource` (issue 21) against the request's `inputs[].git`: the
+/// enclave records exactly the commit, path, repository and object format
+/// the request named, and a proof for every input that named one.
+fn secrets_source_problems(req: &PackRequest, p: &Predicate, problems: &mut Vec<String>) {
+    use enclave::receipt::model::SecretsOrigin;
+    let Some(list) = &p.secrets_source else {
+        if req.inputs.iter().any(|i| i.git.is_some()) {
+            problems.push(
+                "the request names git sources but the receipt has no secretsSource".to_owned(),
+            );
+        }
+        return;
+    };
+    for (s, ri) in list.iter().zip(&req.inputs) {
+        let same = match (&ri.git, s.origin) {
+            (None, SecretsOrigin::Local) => true,
+            (Some(g), SecretsOrigin::Git) => {
+                s.repository.as_deref() == Some(g.repository.as_str())
+                    && s.object_format.as_deref() == Some(g.object_format.name())
+                    && s.commit.as_ref().map(|c| c.git_commit.as_str()) == Some(g.commit.as_str())
+                    && s.path.as_deref() == Some(g.path.as_str())
+            }
+            _ => false,
+        };
+        if !same {
+            problems.push(format!("secretsSource of input {} differs from the request", ri.name));
+        }
     }
 }
 

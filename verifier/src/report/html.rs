@@ -132,6 +132,9 @@ fn subject(o: &mut String, s: &SubjectReport) {
             let _ = write!(o, "<dt>tree</dt><dd class=\"hex\">{}</dd>", escape(t));
         }
     }
+    for line in super::secrets_lines(&s.secrets_sources) {
+        let _ = write!(o, "<dt>secrets</dt><dd class=\"hex\">{}</dd>", escape(&line));
+    }
     if let Some(t) = &s.attested_at {
         let _ = write!(o, "<dt>attested at</dt><dd>{}</dd>", escape(t));
     }

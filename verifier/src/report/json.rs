@@ -24,6 +24,8 @@
 //!   "summary": { "total", "passed", "failed" },
 //!   "subjects": [ { "kind": "receipt"|"image", "path", "verdict",
 //!                   "receipt_id"?, "source"?: {"repository","commit","tree"?},
+//!                   "secrets_sources"?: [ {"input","origin": "git"|"local",
+//!                                          "repository"?,"commit"?,"path"?} ],
 //!                   "attested_at"?,
 //!                   "groups": [ { "id", "title", "status", "checks": [Check] } ],
 //!                   "chain": [ {"subject","issuer","not_before","not_after","sha256"} ],
@@ -122,6 +124,18 @@ struct WireInputFile<'a> {
 }
 
 #[derive(Serialize)]
+struct WireSecretsSource<'a> {
+    input: &'a str,
+    origin: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repository: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commit: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<&'a str>,
+}
+
+#[derive(Serialize)]
 struct WireSubject<'a> {
     kind: &'static str,
     path: &'a str,
@@ -130,6 +144,8 @@ struct WireSubject<'a> {
     receipt_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<WireSource<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    secrets_sources: Vec<WireSecretsSource<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     attested_at: Option<&'a str>,
     groups: Vec<WireGroup<'a>>,
@@ -249,6 +265,17 @@ impl<'a> From<&'a SubjectReport> for WireSubject<'a> {
                 commit: &x.commit,
                 tree: x.tree.as_deref(),
             }),
+            secrets_sources: s
+                .secrets_sources
+                .iter()
+                .map(|x| WireSecretsSource {
+                    input: &x.input,
+                    origin: if x.commit.is_some() { "git" } else { "local" },
+                    repository: x.repository.as_deref(),
+                    commit: x.commit.as_deref(),
+                    path: x.path.as_deref(),
+                })
+                .collect(),
             attested_at: s.attested_at.as_deref(),
             groups: s.groups.iter().map(Into::into).collect(),
             chain: s.chain.iter().map(Into::into).collect(),

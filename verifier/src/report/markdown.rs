@@ -115,6 +115,9 @@ fn subject(o: &mut String, s: &SubjectReport) {
     if let Some(src) = &s.source {
         let _ = writeln!(o, "- source: {} @ {}", escape(&src.repository), code(&src.commit));
     }
+    for line in super::secrets_lines(&s.secrets_sources) {
+        let _ = writeln!(o, "- secrets: {}", escape(&line));
+    }
     if let Some(t) = &s.attested_at {
         let _ = writeln!(o, "- attested at: {}", escape(t));
     }

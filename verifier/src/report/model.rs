@@ -88,6 +88,8 @@ pub enum GroupKind {
     Binding,
     /// The source commit in the repository.
     Source,
+    /// Where the secrets came from: their commit in the secrets repository (issue 21).
+    Secrets,
     /// The rebuild and the PCR comparison.
     Rebuild,
     /// The KMS key policies.
@@ -100,12 +102,13 @@ pub enum GroupKind {
 
 impl GroupKind {
     /// Every group, in report order.
-    pub const ALL: [GroupKind; 9] = [
+    pub const ALL: [GroupKind; 10] = [
         GroupKind::Input,
         GroupKind::Signature,
         GroupKind::Attestation,
         GroupKind::Binding,
         GroupKind::Source,
+        GroupKind::Secrets,
         GroupKind::Rebuild,
         GroupKind::KmsPolicy,
         GroupKind::KmsKey,
@@ -120,6 +123,7 @@ impl GroupKind {
             GroupKind::Attestation => "attestation",
             GroupKind::Binding => "binding",
             GroupKind::Source => "source",
+            GroupKind::Secrets => "secrets",
             GroupKind::Rebuild => "rebuild",
             GroupKind::KmsPolicy => "kms_policy",
             GroupKind::KmsKey => "kms_key",
@@ -135,6 +139,7 @@ impl GroupKind {
             GroupKind::Attestation => "Attestation chain",
             GroupKind::Binding => "Bindings",
             GroupKind::Source => "Source commit",
+            GroupKind::Secrets => "Secrets commit",
             GroupKind::Rebuild => "Rebuild and PCRs",
             GroupKind::KmsPolicy => "KMS key policies",
             GroupKind::KmsKey => "KMS key state",
@@ -218,6 +223,20 @@ pub struct SourceInfo {
     pub commit: String,
     /// Root tree id, when claimed.
     pub tree: Option<String>,
+}
+
+/// Where one SOPS input came from (issue 21): a commit and path of the
+/// secrets repository, or (all `None`) a local file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretsSourceInfo {
+    /// Input name.
+    pub input: String,
+    /// The secrets repository as the requester named it.
+    pub repository: Option<String>,
+    /// The commit.
+    pub commit: Option<String>,
+    /// The path in the commit.
+    pub path: Option<String>,
 }
 
 /// One certificate of an attestation chain, root first.
@@ -341,6 +360,8 @@ pub struct SubjectReport {
     pub receipt_id: Option<String>,
     /// The claimed source, once known.
     pub source: Option<SourceInfo>,
+    /// Where each SOPS input came from (issue 21); empty until known.
+    pub secrets_sources: Vec<SecretsSourceInfo>,
     /// The attestation time the chain was checked at, RFC 3339.
     pub attested_at: Option<String>,
     /// The checks, by stage.
@@ -365,6 +386,7 @@ impl SubjectReport {
             path: path.into(),
             receipt_id: None,
             source: None,
+            secrets_sources: Vec::new(),
             attested_at: None,
             groups: Vec::new(),
             chain: Vec::new(),

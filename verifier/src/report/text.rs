@@ -77,6 +77,9 @@ fn subject(out: &mut String, p: &Painter, s: &SubjectReport) {
     if let Some(src) = &s.source {
         let _ = writeln!(out, "  source       {} @ {}", src.repository, src.commit);
     }
+    for line in super::secrets_lines(&s.secrets_sources) {
+        let _ = writeln!(out, "  secrets      {line}");
+    }
     if let Some(t) = &s.attested_at {
         let _ = writeln!(out, "  attested at  {t}");
     }

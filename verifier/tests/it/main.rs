@@ -25,6 +25,7 @@ mod e2e_emulator;
 mod e2e_pack;
 mod e2e_recipients;
 mod e2e_seal;
+mod e2e_secrets_commit;
 mod kms_eval_aws_docs;
 mod kms_http_moto;
 mod kms_local_boto3;

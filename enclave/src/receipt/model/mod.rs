@@ -122,6 +122,11 @@ pub struct Predicate {
     /// Recipient binding (issue 20, receipt format 1.1).
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub recipients_policy: Option<RecipientsPolicy>,
+    /// Where each SOPS input came from (issue 21, receipt format 1.2): one
+    /// entry per input, in request order. Absent in older receipts, whose
+    /// inputs the audit treats as local files.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub secrets_source: Option<Vec<SecretsSource>>,
 }
 
 /// `predicate.job`.
@@ -414,6 +419,45 @@ pub struct RecipientsPolicy {
     pub sha256: Option<String>,
     /// The image accepted inputs without the `proofpack:recipients` context.
     pub unbound_inputs_allowed: bool,
+}
+
+/// `predicate.secretsSource[]` (issue 21): the second source of a receipt,
+/// distinct from `source` (the image's): which commit and path each SOPS
+/// input is the blob of, as proven inside the enclave, or that it is a
+/// local file. For `origin: git` the five git members are required; for
+/// `local` they are absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretsSource {
+    /// The input's name (= `inputs[i].name`).
+    pub input: String,
+    /// `git` or `local`.
+    pub origin: SecretsOrigin,
+    /// The secrets repository as the requester named it.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// `sha1` or `sha256`.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub object_format: Option<String>,
+    /// `{"gitCommit": id}`, as in `source.commit`.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub commit: Option<GitCommit>,
+    /// The file's path in the commit.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The blob id of the input's bytes.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
+}
+
+/// `secretsSource[].origin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretsOrigin {
+    /// Proven to be the blob at a path of a commit.
+    Git,
+    /// A file with no proof of where it came from.
+    Local,
 }
 
 /// The Statement layer with the predicate left as an object, for the

@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use super::{
     Attestations, DigestSet, Enclave, Input, Job, KmsCallRecord, OrgKey, Output, Predicate,
-    RecipientsPolicy, SealedInput, Source, StatementLayer, Subject, Times, PREDICATE_TYPE,
-    STATEMENT_TYPE,
+    RecipientsPolicy, SealedInput, SecretsOrigin, SecretsSource, Source, StatementLayer, Subject,
+    Times, PREDICATE_TYPE, STATEMENT_TYPE,
 };
 use crate::envelope::{KEY_WRAP, MEDIA_TYPE};
 use crate::receipt::fields;
@@ -172,7 +172,7 @@ fn shape<T: DeserializeOwned>(
 
 const STATEMENT_MEMBERS: [(&str, Probe); 1] = [("subject", each::<Subject>)];
 
-const PREDICATE_MEMBERS: [(&str, Probe); 11] = [
+const PREDICATE_MEMBERS: [(&str, Probe); 12] = [
     ("job", one::<Job>),
     ("enclave", one::<Enclave>),
     ("attestation", one::<Attestations>),
@@ -184,6 +184,7 @@ const PREDICATE_MEMBERS: [(&str, Probe); 11] = [
     ("orgKey", one::<OrgKey>),
     ("sealedInputs", each::<SealedInput>),
     ("recipientsPolicy", one::<RecipientsPolicy>),
+    ("secretsSource", each::<SecretsSource>),
 ];
 
 impl StatementLayer {
@@ -228,6 +229,7 @@ impl Predicate {
     pub fn validate(&self) -> Result<(), SchemaError> {
         let mut c = Problems::default();
         self.check_sealed(&mut c);
+        self.check_secrets_source(&mut c);
         if let Some(r) = &self.recipients_policy {
             c.opt(
                 r.sha256.as_ref(),
@@ -338,6 +340,72 @@ impl Predicate {
             c.kms_calls(&s.kms, &p);
         }
     }
+}
+
+impl Predicate {
+    /// The optional issue-21 member: one entry per input, same names and
+    /// order; `git` entries complete and consistent with their object format.
+    fn check_secrets_source(&self, c: &mut Problems) {
+        let Some(list) = &self.secrets_source else { return };
+        if list.len() != self.inputs.len() {
+            c.bad("secretsSource", "must have one entry per input");
+        }
+        for (i, (s, inp)) in list.iter().zip(&self.inputs).enumerate() {
+            let p = format!("secretsSource[{i}]");
+            c.check(s.input == inp.name, &format!("{p}.input"), "differs from inputs[i].name");
+            let git = [
+                s.repository.is_some(),
+                s.object_format.is_some(),
+                s.commit.is_some(),
+                s.path.is_some(),
+                s.blob.is_some(),
+            ];
+            match s.origin {
+                SecretsOrigin::Local => c.check(
+                    !git.contains(&true),
+                    &p,
+                    "a local input has no repository, objectFormat, commit, path or blob",
+                ),
+                SecretsOrigin::Git => check_git_source(c, s, &p),
+            }
+        }
+    }
+}
+
+fn check_git_source(c: &mut Problems, s: &SecretsSource, p: &str) {
+    let hex_len = match s.object_format.as_deref() {
+        Some("sha1") => 40,
+        Some("sha256") => 64,
+        _ => {
+            c.bad(&format!("{p}.objectFormat"), "must be sha1 or sha256");
+            return;
+        }
+    };
+    let id_ok = |v: Option<&str>| v.is_some_and(|x| x.len() == hex_len && fields::is_lower_hex(x));
+    c.check(
+        s.repository.as_ref().is_some_and(|r| !r.is_empty() && r.len() <= 1024),
+        &format!("{p}.repository"),
+        "missing or not 1..1024 bytes",
+    );
+    c.check(
+        id_ok(s.commit.as_ref().map(|x| x.git_commit.as_str())),
+        &format!("{p}.commit.gitCommit"),
+        "missing or not a commit id of the object format",
+    );
+    c.check(
+        id_ok(s.blob.as_deref()),
+        &format!("{p}.blob"),
+        "missing or not a blob id of the object format",
+    );
+    c.check(
+        s.path.as_ref().is_some_and(|x| {
+            !x.is_empty()
+                && x.len() <= crate::gitproof::MAX_PATH
+                && x.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        }),
+        &format!("{p}.path"),
+        "missing or not a relative path",
+    );
 }
 
 fn check_input(c: &mut Problems, inp: &Input, p: &str) {
