@@ -572,4 +572,66 @@ mod tests {
             assert!(PackRequest::parse(&req(&bad)).is_err(), "{bad}");
         }
     }
+
+    fn with_git(git: &str) -> Vec<u8> {
+        format!(
+            r#"{{"_type":"{REQUEST_TYPE}","jobId":"j1","nonce":"{}","inputs":[{{"name":"a.json","sha256":"{}","git":{git}}}],"outputs":[{{"name":"o.ppa","recipients":[{{"publicKey":"{}"}}]}}]}}"#,
+            "ab".repeat(32),
+            "00".repeat(32),
+            recipient_b64()
+        )
+        .into_bytes()
+    }
+
+    fn git_member(repository: &str, commit: &str, format: &str, path: &str) -> String {
+        serde_json::json!({"repository": repository, "commit": commit,
+            "objectFormat": format, "path": path})
+        .to_string()
+    }
+
+    #[test]
+    fn git_member_is_parsed_strictly() {
+        let c1 = "a1".repeat(20);
+        let c256 = "b2".repeat(32);
+        let ok = PackRequest::parse(&with_git(&git_member("r", &c1, "sha1", "s/p.json"))).unwrap();
+        let g = ok.inputs[0].git.clone().unwrap();
+        assert_eq!((g.commit.as_str(), g.path.as_str()), (c1.as_str(), "s/p.json"));
+        assert_eq!(g.object_format, crate::gitproof::ObjectFormat::Sha1);
+        assert_eq!(g.tree_count(), 2);
+        let ok = PackRequest::parse(&with_git(&git_member("r", &c256, "sha256", "p"))).unwrap();
+        assert_eq!(ok.inputs[0].git.as_ref().unwrap().tree_count(), 1);
+        assert!(PackRequest::parse(&req("")).unwrap().inputs[0].git.is_none());
+        let long = "d/".repeat(64) + "f";
+        for (bad, field) in [
+            (git_member("r", &c256, "sha1", "p"), "commit"),
+            (git_member("r", &c1, "sha256", "p"), "commit"),
+            (git_member("r", &c1.to_uppercase(), "sha1", "p"), "commit"),
+            (git_member("r", &c1, "md5", "p"), "objectFormat"),
+            (git_member("", &c1, "sha1", "p"), "repository"),
+            (git_member("r\n", &c1, "sha1", "p"), "repository"),
+            (git_member("r", &c1, "sha1", ""), "path"),
+            (git_member("r", &c1, "sha1", "/etc/p"), "path"),
+            (git_member("r", &c1, "sha1", "a/../p"), "path"),
+            (git_member("r", &c1, "sha1", "a//p"), "path"),
+            (git_member("r", &c1, "sha1", "./p"), "path"),
+            (git_member("r", &c1, "sha1", &long), "path"),
+            (
+                format!(
+                    r#"{{"repository":"r","commit":"{c1}","objectFormat":"sha1","path":"p","x":1}}"#
+                ),
+                "x",
+            ),
+            (r#"{"repository":"r","objectFormat":"sha1","path":"p"}"#.to_owned(), "commit"),
+        ] {
+            match PackRequest::parse(&with_git(&bad)) {
+                Err(RequestError::Field { field: f, .. }) => {
+                    assert!(
+                        f.starts_with("inputs[0].git") && f.ends_with(field) || f.contains(field),
+                        "{bad}: {f}"
+                    )
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
 }

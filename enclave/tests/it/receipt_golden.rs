@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use ed25519_dalek::SigningKey;
 use enclave::receipt::dsse::{Envelope, PAYLOAD_TYPE};
 use enclave::receipt::statement::{
-    build, build_with_sealed, BuildInfo, InputRecord, OrgKeyRecord, OutputRecord, RecipientsRecord,
-    SealedRecord,
+    build, build_with, build_with_sealed, BuildInfo, Extras, GitSourceRecord, InputRecord,
+    OrgKeyRecord, OutputRecord, RecipientsRecord, SealedRecord, SecretsSourceRecord,
 };
 use enclave::receipt::KmsCall;
 use enclave::service::PackRequest;
@@ -67,6 +67,15 @@ fn requests() -> (PackRequest, PackRequest) {
     );
     assert_ne!(text, with_eif);
     (PackRequest::parse(&plain).unwrap(), PackRequest::parse(with_eif.as_bytes()).unwrap())
+}
+
+/// The synthetic request with a `git` member on its input (issue 21).
+fn git_request() -> PackRequest {
+    let text = String::from_utf8(tv("synthetic_job_request.json")).unwrap();
+    let git = r#","git":{"commit":"9a1c2e0f4b7d3a5c8e6f1b2d4a7c9e0f3b5d8a1c","objectFormat":"sha1","path":"secrets/prod.enc.yaml","repository":"git+https://github.com/example/secrets"}"#;
+    let at = text.find(r#""}],"jobId""#).unwrap() + 1;
+    let with_git = format!("{}{git}{}", &text[..at], &text[at..]);
+    PackRequest::parse(with_git.as_bytes()).unwrap()
 }
 
 fn build_info(extra: &str) -> BuildInfo {
@@ -179,7 +188,26 @@ fn variants() -> Vec<(&'static str, Vec<u8>)> {
     let mk = |r: &PackRequest, b: &BuildInfo, s, p| {
         build_with_sealed(r, &doc_k, &doc_r, b, &ins, &outs, s, p).unwrap()
     };
+    // Receipt format 1.2 (issue 21): the request names the input's commit.
+    let req_git = git_request();
+    let git = [SecretsSourceRecord {
+        input: "secrets/prod.enc.yaml".into(),
+        git: Some(GitSourceRecord {
+            repository: "git+https://github.com/example/secrets".into(),
+            object_format: "sha1",
+            commit: "9a1c2e0f4b7d3a5c8e6f1b2d4a7c9e0f3b5d8a1c".into(),
+            path: "secrets/prod.enc.yaml".into(),
+            blob: "5e2d1c0b9a8f7e6d5c4b3a29180716253443f2e1".into(),
+        }),
+    }];
+    let local = [SecretsSourceRecord { input: "secrets/prod.enc.yaml".into(), git: None }];
+    let with_secrets = |r: &PackRequest, s: &[SecretsSourceRecord]| {
+        let extras = Extras { sealed: None, recipients: Some(&policy), secrets: Some(s) };
+        build_with(r, &doc_k, &doc_r, &bi, &inputs(r), &outputs(r), &extras).unwrap()
+    };
     vec![
+        ("secrets_source_git", with_secrets(&req_git, &git)),
+        ("secrets_source_local", with_secrets(&req, &local)),
         ("plain", build(&req, &doc_k, &doc_r, &bi, &ins, &outs).unwrap()),
         ("eif_and_source_options", mk(&req_eif, &bi_full, None, None)),
         ("recipients_policy", mk(&req, &bi, None, Some(&policy))),
@@ -300,4 +328,46 @@ fn shape_problems_name_the_member() {
     bad["predicate"]["extra"] = serde_json::Value::from(1);
     let err = Predicate::from_value(&bad["predicate"]).unwrap_err().to_string();
     assert!(err.starts_with("predicate: unknown field `extra`"), "{err}");
+}
+
+/// `secretsSource` (receipt format 1.2, issue 21): one entry per input in
+/// order, git members complete and of the object format's length, none on a
+/// local entry; `null` and unknown members refused.
+#[test]
+fn secrets_source_schema_rules() {
+    use enclave::receipt::model::Predicate;
+    let (_, bytes) = variants().into_iter().find(|(n, _)| *n == "secrets_source_git").unwrap();
+    let v = enclave::json::parse_strict(&bytes).unwrap();
+    assert!(Predicate::from_value(&v["predicate"]).is_ok());
+    let bad = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut b = v["predicate"].clone();
+        f(&mut b);
+        Predicate::from_value(&b).unwrap_err().to_string()
+    };
+    fn s(b: &mut serde_json::Value) -> &mut serde_json::Value {
+        &mut b["secretsSource"][0]
+    }
+    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+        (Box::new(|b| s(b)["input"] = "other".into()), "secretsSource[0].input"),
+        (Box::new(|b| s(b)["origin"] = "svn".into()), "unknown variant"),
+        (Box::new(|b| s(b)["origin"] = "local".into()), "a local input has no repository"),
+        (
+            Box::new(|b| {
+                s(b).as_object_mut().unwrap().remove("blob");
+            }),
+            "secretsSource[0].blob",
+        ),
+        (Box::new(|b| s(b)["blob"] = "ab".repeat(32).into()), "secretsSource[0].blob"),
+        (Box::new(|b| s(b)["objectFormat"] = "sha256".into()), "secretsSource[0].commit.gitCommit"),
+        (Box::new(|b| s(b)["objectFormat"] = "md5".into()), "secretsSource[0].objectFormat"),
+        (Box::new(|b| s(b)["path"] = "../x".into()), "secretsSource[0].path"),
+        (Box::new(|b| s(b)["repository"] = "".into()), "secretsSource[0].repository"),
+        (Box::new(|b| s(b)["repository"] = serde_json::Value::Null), "secretsSource"),
+        (Box::new(|b| s(b)["extra"] = 1.into()), "unknown field"),
+        (Box::new(|b| b["secretsSource"] = serde_json::json!([])), "one entry per input"),
+    ];
+    for (mutate, want) in cases {
+        let err = bad(&*mutate);
+        assert!(err.contains(want), "{want:?} not in {err:?}");
+    }
 }

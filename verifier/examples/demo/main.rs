@@ -84,7 +84,25 @@ fn main() {
         "buildSpec": {"path": "enclave.toml", "digest": {"sha256": hex::encode(Sha256::digest(spec().as_bytes()))}},
         "tools": {"proofpack": env!("CARGO_PKG_VERSION")},
     });
-    let (receipt, artifact) = pack(
+    // The secrets are committed after the image's source (issue 21): the
+    // enclave proves the SOPS file is the blob at secrets/prod.enc.json of
+    // that second commit, and the audit shows both commits side by side.
+    let secrets = sops_file_with_context(
+        &patient_client(&kms, "AKIDADMIN"),
+        &key,
+        &json!({"defaults": {"TOKEN": "s3cr3t"}, "services": {"api": {}}, "environments": {"prod": {}}}),
+        bound_context(&test_policy()),
+    );
+    std::fs::create_dir_all(repo.join("secrets")).unwrap();
+    std::fs::write(repo.join("secrets/prod.enc.json"), &secrets).unwrap();
+    let (secrets_commit, _) = commit_all(&repo, 1_700_000_600, "secrets: api/prod");
+    eprintln!("      secrets/prod.enc.json committed as {secrets_commit}; the enclave checks the git hash chain");
+    let shape = JobShape {
+        input: Some(secrets),
+        git: Some((repo.clone(), secrets_commit, "secrets/prod.enc.json".into())),
+        ..JobShape::default()
+    };
+    let (receipt, artifact) = pack_shaped(
         &ca_dir,
         &pcrs,
         &image,
@@ -92,6 +110,7 @@ fn main() {
         &key,
         &serde_json::to_vec(&build_info).unwrap(),
         &dir.join("out"),
+        &shape,
     );
     let env = format!(
         "REPO='{}'\nRECEIPT='{}'\nARTIFACT='{}'\nROOT='{}'\nKEY='{}'\nPOLICY='{}'\nCACHE='{}'\nRECIPIENTS='{}'\n",

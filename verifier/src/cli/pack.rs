@@ -51,6 +51,14 @@ Examples:
   # reached through vhost-device-vsock's hybrid Unix socket
   proofpack pack --enclave vsock-uds:/tmp/emu/vm.vsock:5000 --send-credentials ...
 
+  # the SOPS files as committed: the enclave checks each is the blob at its
+  # path of that commit (git's hash chain, SHA-1 or SHA-256) before decrypting,
+  # and the receipt records the commit, path and blob
+  proofpack pack --enclave tcp:127.0.0.1:7000 --recipients-policy .proofpack/recipients.json \\
+      --secrets-repo . --secrets-rev \"$(git rev-parse HEAD)\" \\
+      --input secrets/prod.enc.yaml --service api --environment prod \\
+      --output api-prod.ppa --recipient ops.pub.pem --out-dir out/
+
   # then check what the enclave signed:
   proofpack receipt verify out/api-prod.ppa.receipt.json --artifact out/api-prod.ppa
 

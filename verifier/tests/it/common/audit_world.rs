@@ -139,6 +139,9 @@ pub struct JobShape {
     pub recipients: Vec<Vec<u8>>,
     pub context: std::collections::BTreeMap<String, String>,
     pub binding: enclave::recipients::InputBinding,
+    /// The input's git proof (issue 21): (repository directory, full commit
+    /// id, path of the input in the commit); `None`: a local file.
+    pub git: Option<(PathBuf, String, String)>,
 }
 
 impl Default for JobShape {
@@ -151,6 +154,7 @@ impl Default for JobShape {
             policy: Some(policy),
             recipients: vec![test_recipient_der()],
             binding: enclave::recipients::InputBinding::Required,
+            git: None,
         }
     }
 }
@@ -223,7 +227,16 @@ pub fn pack_shaped(
     if let Some(p) = &shape.policy {
         request["recipientsPolicy"] = json!({"document": STANDARD.encode(p)});
     }
-    let job = PackJob { request: serde_json::to_vec(&request).unwrap(), inputs: vec![input] };
+    let mut files = vec![input];
+    if let Some((dir, commit, path)) = &shape.git {
+        let repo = verifier::secrets_repo::SecretsRepo::open(dir).unwrap();
+        let proof = repo.proof(commit, path).unwrap();
+        request["inputs"][0]["git"] = json!({"repository": format!("git+file://{}", dir.display()),
+            "commit": commit, "objectFormat": repo.format().name(), "path": path});
+        files.push(proof.commit_body);
+        files.extend(proof.trees);
+    }
+    let job = PackJob { request: serde_json::to_vec(&request).unwrap(), inputs: files };
     let svc = PackService::with_input_binding(
         &nsm,
         &enclave_kms,
