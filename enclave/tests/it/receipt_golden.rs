@@ -347,7 +347,8 @@ fn secrets_source_schema_rules() {
     fn s(b: &mut serde_json::Value) -> &mut serde_json::Value {
         &mut b["secretsSource"][0]
     }
-    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(Mutation, &str)> = vec![
         (Box::new(|b| s(b)["input"] = "other".into()), "secretsSource[0].input"),
         (Box::new(|b| s(b)["origin"] = "svn".into()), "unknown variant"),
         (Box::new(|b| s(b)["origin"] = "local".into()), "a local input has no repository"),
