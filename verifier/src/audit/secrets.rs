@@ -11,7 +11,7 @@
 //! | `secrets.blob` | every input's blob is the one at its path of its commit, and that blob's SHA-256 is the input digest the receipt records |
 //! | `secrets.branch` | every commit is reachable from `--secrets-branch` |
 //! | `secrets.signature` | every commit carries a valid signature (`--require-signed-commit`, `--allowed-signers`) |
-//! | `secrets.rollback` | no input comes from a commit older than the one the previous pack of the same service, environment and path used (`crate::audit::Auditor::audit`) |
+//! | `secrets.rollback` | every commit of the receipt descends from (or is) every commit an earlier pack (by attested time) of the same service and environment used, among the receipts audited together (`crate::audit::Auditor::audit`) |
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -369,29 +369,35 @@ pub struct Packed<'a> {
 }
 
 /// `secrets.rollback` for each receipt (same order as `packed`; `None` for
-/// receipts without git inputs): for every input, the previous pack (by
-/// attested time) of the same service, environment, repository and path
-/// among these receipts must have used the same commit or an ancestor.
+/// receipts without git inputs): every commit the receipt's inputs came
+/// from must be, or descend from, every commit an earlier pack (by attested
+/// time) of the same service and environment among these receipts used.
 pub fn rollback_checks(repo: Option<&SecretsRepo>, packed: &[Packed<'_>]) -> Vec<Option<Check>> {
-    type Key = (Option<(String, String)>, String, String);
+    // The line is the job's service and environment only: not the
+    // repository name (the requester's label: a parent could rename it to
+    // start a fresh line) and not the path (an older copy under another
+    // path is still older secrets).
+    type Key = Option<(String, String)>;
     // Every (time, receipt index, commit) per key.
     let mut lines: BTreeMap<Key, Vec<(&str, usize, String)>> = BTreeMap::new();
     for (i, p) in packed.iter().enumerate() {
         let Some(t) = p.attested_at else { continue };
-        for g in p.facts.git_inputs() {
-            let key = (p.facts.target.clone(), g.repository.clone(), g.path.clone());
-            lines.entry(key).or_default().push((t, i, g.commit));
+        let mut commits: Vec<String> = p.facts.git_inputs().into_iter().map(|g| g.commit).collect();
+        commits.sort();
+        commits.dedup();
+        for c in commits {
+            lines.entry(p.facts.target.clone()).or_default().push((t, i, c));
         }
     }
     let mut problems: Vec<Vec<String>> = vec![Vec::new(); packed.len()];
     let mut notes: Vec<Vec<String>> = vec![Vec::new(); packed.len()];
     let mut unchecked: Vec<bool> = vec![false; packed.len()];
     let mut cache: HashMap<(String, String), Result<bool, String>> = HashMap::new();
-    for ((target, _, path), mut line) in lines {
+    for (target, mut line) in lines {
         line.sort();
         let what = match &target {
-            Some((s, e)) => format!("{s}/{e} {path}"),
-            None => path.clone(),
+            Some((s, e)) => format!("{s}/{e}"),
+            None => "(no target)".to_owned(),
         };
         for (k, (_, i, c)) in line.iter().enumerate() {
             // Every distinct earlier commit, newest first: the input must
@@ -399,12 +405,12 @@ pub fn rollback_checks(repo: Option<&SecretsRepo>, packed: &[Packed<'_>]) -> Vec
             // between two others must not hide a rollback).
             let mut earlier: Vec<&(&str, usize, String)> = Vec::new();
             for e in line.iter().take(k).rev() {
-                if e.2 != *c && !earlier.iter().any(|x| x.2 == e.2) {
+                if e.1 != *i && e.2 != *c && !earlier.iter().any(|x| x.2 == e.2) {
                     earlier.push(e);
                 }
             }
             if earlier.is_empty() {
-                if k > 0 {
+                if line.iter().take(k).any(|e| e.1 != *i) {
                     notes[*i].push(format!("{what}: same commit as the previous pack"));
                 }
                 continue;
@@ -482,12 +488,148 @@ pub fn rollback_checks(repo: Option<&SecretsRepo>, packed: &[Packed<'_>]) -> Vec
                     id,
                     match n {
                         Some(n) => n.join("; "),
-                        None => "no earlier pack of the same service, environment and path \
-                                 among the receipts audited"
+                        None => "no earlier pack of the same service and environment among \
+                                 the receipts audited"
                             .to_owned(),
                     },
                 )
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use enclave::receipt::model::GitCommit;
+    use std::process::Command;
+
+    fn git(dir: &std::path::Path, args: &[&str]) -> String {
+        let o = Command::new("git").arg("-C").arg(dir).args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap().trim().to_owned()
+    }
+
+    /// A repository with a line of commits c0 < c1 < c2 on main and a side
+    /// commit s1 off c0.
+    fn history() -> (tempfile::TempDir, Vec<String>, String) {
+        let d = tempfile::tempdir().unwrap();
+        git(d.path(), &["init", "-q", "-b", "main"]);
+        git(d.path(), &["config", "user.name", "t"]);
+        git(d.path(), &["config", "user.email", "t@example.com"]);
+        let mut line = Vec::new();
+        for n in 0..3 {
+            git(d.path(), &["commit", "-q", "--allow-empty", "-m", &format!("c{n}")]);
+            line.push(git(d.path(), &["rev-parse", "HEAD"]));
+        }
+        git(d.path(), &["checkout", "-q", "-b", "side", &line[0]]);
+        git(d.path(), &["commit", "-q", "--allow-empty", "-m", "s1"]);
+        let side = git(d.path(), &["rev-parse", "HEAD"]);
+        (d, line, side)
+    }
+
+    fn facts(commit: &str, repository: &str, path: &str, env: &str) -> SecretsFacts {
+        SecretsFacts {
+            sources: Some(vec![SecretsSource {
+                input: "in".into(),
+                origin: SecretsOrigin::Git,
+                repository: Some(repository.into()),
+                object_format: Some("sha1".into()),
+                commit: Some(GitCommit { git_commit: commit.into() }),
+                path: Some(path.into()),
+                blob: Some("00".repeat(20)),
+            }]),
+            input_sha256: vec![("in".into(), "00".repeat(32))],
+            target: Some(("api".into(), env.into())),
+        }
+    }
+
+    fn run(repo: &SecretsRepo, packs: &[(&str, SecretsFacts)]) -> Vec<String> {
+        let packed: Vec<Packed<'_>> = packs
+            .iter()
+            .map(|(t, f)| Packed { path: "r", attested_at: Some(t), facts: f })
+            .collect();
+        rollback_checks(Some(repo), &packed)
+            .into_iter()
+            .map(|c| {
+                let c = c.unwrap();
+                format!("{}:{}", checks::Status::of_check(&c).id(), c.detail)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rollback_against_every_earlier_pack_of_the_service_and_environment() {
+        let (d, c, side) = history();
+        let repo = SecretsRepo::open(d.path()).unwrap();
+        let f = |commit: &str| facts(commit, "repo", "secrets/p.json", "prod");
+        // The attested time orders the packs, not the argument order: here
+        // c0, c1, c2 (no rollback).
+        let out = run(
+            &repo,
+            &[
+                ("2026-01-01T00:00:03.000Z", f(&c[2])),
+                ("2026-01-01T00:00:01.000Z", f(&c[0])),
+                ("2026-01-01T00:00:02.000Z", f(&c[1])),
+            ],
+        );
+        assert!(out.iter().all(|s| s.starts_with("pass")), "{out:?}");
+        // In time order c2, c0, c1: c0 is a rollback, and so is c1 (older
+        // than c2 although it descends from c0).
+        let out = run(
+            &repo,
+            &[
+                ("2026-01-01T00:00:01.000Z", f(&c[2])),
+                ("2026-01-01T00:00:02.000Z", f(&c[0])),
+                ("2026-01-01T00:00:03.000Z", f(&c[1])),
+            ],
+        );
+        assert!(out[0].starts_with("pass"), "{out:?}");
+        assert!(out[1].starts_with("fail") && out[1].contains("rollback"), "{out:?}");
+        assert!(out[2].starts_with("fail") && out[2].contains("rollback"), "{out:?}");
+        // A diverging side commit after c1.
+        let out = run(
+            &repo,
+            &[("2026-01-01T00:00:01.000Z", f(&c[1])), ("2026-01-01T00:00:02.000Z", f(&side))],
+        );
+        assert!(out[1].starts_with("fail") && out[1].contains("diverge"), "{out:?}");
+    }
+
+    #[test]
+    fn renaming_the_repository_or_moving_the_path_does_not_start_a_new_line() {
+        let (d, c, _) = history();
+        let repo = SecretsRepo::open(d.path()).unwrap();
+        let out = run(
+            &repo,
+            &[
+                ("2026-01-01T00:00:01.000Z", facts(&c[2], "repo", "secrets/p.json", "prod")),
+                ("2026-01-01T00:00:02.000Z", facts(&c[0], "renamed", "old/p.json", "prod")),
+            ],
+        );
+        assert!(out[1].starts_with("fail") && out[1].contains("rollback"), "{out:?}");
+        // Another environment is another line.
+        let out = run(
+            &repo,
+            &[
+                ("2026-01-01T00:00:01.000Z", facts(&c[2], "repo", "secrets/p.json", "prod")),
+                ("2026-01-01T00:00:02.000Z", facts(&c[0], "repo", "secrets/p.json", "staging")),
+            ],
+        );
+        assert!(out.iter().all(|s| s.starts_with("pass")), "{out:?}");
+    }
+
+    #[test]
+    fn without_a_repository_different_commits_are_not_ordered() {
+        let (_d, c, _) = history();
+        let a = facts(&c[2], "repo", "p", "prod");
+        let b = facts(&c[0], "repo", "p", "prod");
+        let packed = [
+            Packed { path: "a", attested_at: Some("2026-01-01T00:00:01.000Z"), facts: &a },
+            Packed { path: "b", attested_at: Some("2026-01-01T00:00:02.000Z"), facts: &b },
+        ];
+        let out = rollback_checks(None, &packed);
+        let second = out[1].as_ref().unwrap();
+        assert_eq!(checks::Status::of_check(second), checks::Status::Skipped, "{second:?}");
+    }
 }
