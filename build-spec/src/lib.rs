@@ -12,6 +12,7 @@ pub mod build;
 pub mod codec;
 pub mod cpio;
 pub mod diff;
+pub mod digest;
 pub mod eif;
 pub mod oci;
 pub mod pcr;

@@ -27,9 +27,9 @@ use build_spec::build::{
     self, BuildError, BuildRequest, Manifest, Progress, SourceInfo, ToolchainInfo, EIF_FILE,
     MANIFEST_FILE, PCRS_FILE,
 };
+use build_spec::digest::{Digest, Sha256};
 use build_spec::pcr::Measurements;
 use build_spec::spec::{KernelSource, Spec, SpecError, MAX_SPEC_LEN};
-use sha2::{Digest, Sha256};
 
 use crate::blobs::BlobsError;
 use crate::git::{self, GitError};

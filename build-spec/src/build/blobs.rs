@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::digest::{Digest, Sha256};
 use serde::Serialize;
 use sha1::Sha1;
-use sha2::{Digest, Sha256};
 
 use crate::spec::{BlobFile, BlobSource};
 

@@ -19,7 +19,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use crate::digest::{Digest, Sha256};
 
 use super::BuildError;
 use crate::spec::DebianKernel;

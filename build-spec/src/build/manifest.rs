@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
+use crate::digest::{Digest, Sha256, Sha384};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256, Sha384};
 
 use crate::oci::spec::OciManifestRecord;
 use crate::oci::{Conversion, InputFormat};

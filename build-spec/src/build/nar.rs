@@ -10,8 +10,8 @@
 use std::io::Read;
 use std::path::Path;
 
+use crate::digest::{Digest, Sha256};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::BuildError;
 

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use crate::digest::{Digest, Sha256};
 
 use super::{Manifest, MANIFEST_FILE, OCI_PROVENANCE_FILE};
 use crate::oci::diff::{Provenance, MAX_PROVENANCE_BYTES};

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::digest::{Digest, Sha256};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::BuildError;
 

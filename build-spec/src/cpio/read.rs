@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 
-use sha2::{Digest, Sha256};
+use crate::digest::{Digest, Sha256};
 
 use super::{
     check_path, CpioError, EntryKind, CRC_MAGIC, HEADER_LEN, MAX_PATH_LEN, NEWC_MAGIC, S_IFBLK,

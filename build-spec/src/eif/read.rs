@@ -30,7 +30,7 @@ use std::path::Path;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256, Sha384};
+use crate::digest::{Digest, Sha256, Sha384};
 
 use super::header::{field_at, offsets_field, sizes_field};
 use super::signature::{self, SignatureCheck, SignatureSection};

@@ -9,10 +9,10 @@
 //! PCR0 equals the image's PCR0: a valid signature over another image's
 //! PCR0 must not pass.
 
+use crate::digest::{Digest, Sha384};
 use coset::{CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable};
 use p384::ecdsa::signature::{Signer as _, Verifier as _};
 use p384::ecdsa::{Signature, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha384};
 
 use crate::pcr::{extend, Pcr};
 
@@ -181,7 +181,7 @@ pub fn cert_info(der: &[u8]) -> Result<CertInfo, SignatureError> {
         not_before_unix: v.not_before.timestamp(),
         not_after_unix: v.not_after.timestamp(),
         signature_algorithm: c.signature_algorithm.algorithm.to_id_string(),
-        sha256_fingerprint: hex::encode(sha2::Sha256::digest(der)),
+        sha256_fingerprint: hex::encode(crate::digest::Sha256::digest(der)),
     })
 }
 

@@ -18,7 +18,7 @@
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
-use sha2::{Digest, Sha384};
+use crate::digest::{Digest, Sha384};
 
 use super::signature::sign_section;
 use super::{

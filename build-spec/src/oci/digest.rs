@@ -4,7 +4,7 @@ use std::fmt;
 use std::io::{self, Read};
 use std::str::FromStr;
 
-use sha2::{Digest as _, Sha256};
+use crate::digest::{Digest as _, Sha256};
 
 use super::OciError;
 

@@ -413,8 +413,8 @@ pub fn write_ramdisk<W: std::io::Write>(
 /// `SHA384(0^48 || SHA384(ramdisk))` (docs/formats/eif-and-pcrs.md §4.1; nitro-cli
 /// `pcr --input` semantics).
 pub fn pcr_of_content_digest(content_sha384: &[u8; 48]) -> [u8; 48] {
-    use sha2::Digest as _;
-    let mut h = sha2::Sha384::new();
+    use crate::digest::Digest as _;
+    let mut h = crate::digest::Sha384::new();
     h.update([0u8; 48]);
     h.update(content_sha384);
     h.finalize().into()

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use sha2::{Digest as _, Sha256, Sha384};
+use crate::digest::{Digest as _, Sha256, Sha384};
 
 /// Bytes buffered before a chunk is handed to the hashing thread.
 const CHUNK: usize = 1024 * 1024;

@@ -21,8 +21,8 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::rc::Rc;
 use std::sync::{mpsc, Mutex};
 
+use crate::digest::{Digest as _, Sha256};
 use flate2::read::MultiGzDecoder;
-use sha2::{Digest as _, Sha256};
 
 use super::digest::{BlobFault, HashingReader, Sha256Digest, VerifyingReader};
 use super::path::{self, normalize};

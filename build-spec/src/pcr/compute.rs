@@ -2,7 +2,7 @@
 
 use std::io::{self, Read};
 
-use sha2::{Digest, Sha384};
+use crate::digest::{Digest, Sha384};
 
 use super::{Measurements, Pcr};
 

@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::digest::{Digest, Sha256};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::oci::spec::OciAppSpec;
 use crate::oci::{Platform, Sha256Digest};

@@ -29,6 +29,8 @@ impl ReceiptStage {
     pub fn new(mut options: ReceiptOptions, allow_dev_ca: bool) -> Self {
         options.pcrs_compared_by_caller = true;
         options.recipients_checked_by_caller = true;
+        // One chain cache for the whole batch, shared by the rayon workers.
+        options.chain_cache.get_or_insert_with(Default::default);
         Self { options, allow_dev_ca }
     }
 }

@@ -25,7 +25,7 @@ fn attest(doc: &[u8], opts: &ReceiptOptions) -> AttestationReport {
         module_id_prefix: o.expect.module_id_prefix.clone(),
         ..Default::default()
     };
-    attestation::verify(doc, &o)
+    attestation::verify_with_cache(doc, &o, opts.chain_cache.as_deref())
 }
 
 fn attest_check(id: &str, which: &str, r: &AttestationReport) -> Check {

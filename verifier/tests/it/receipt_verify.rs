@@ -263,3 +263,44 @@ fn cli_text_and_json() {
     let out = Command::new(bin).args(["receipt", "verify", "/nonexistent.json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Issue 18: receipts verified with a shared chain cache give exactly the
+/// same checks with fewer P-384 verifications, and a warm cache never lets
+/// a document pass under a trust root it does not chain to (the anchor and
+/// validity are checked every time; only signature pairs are cached).
+#[test]
+fn shared_chain_cache_changes_cost_not_results() {
+    use std::sync::Arc;
+    let cache = Arc::new(verifier::attestation::ChainCache::new());
+    let mut o = opts(true);
+    o.chain_cache = Some(Arc::clone(&cache));
+    let receipt = read("synthetic_receipt.dsse.json");
+    let sigs = |r: &verifier::receipt::ReceiptReport| {
+        r.doc_k.as_ref().unwrap().signatures_computed
+            + r.doc_r.as_ref().unwrap().signatures_computed
+    };
+    let cold = verify_receipt(&receipt, &opts(true));
+    let first = verify_receipt(&receipt, &o);
+    let warm = verify_receipt(&receipt, &o);
+    assert_eq!(cold.verdict(), Verdict::Pass);
+    for r in [&first, &warm] {
+        let ids = |r: &verifier::receipt::ReceiptReport| {
+            r.checks.0.iter().map(|c| (c.id.clone(), c.outcome.clone())).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(r), ids(&cold));
+    }
+    assert!(!cache.is_empty());
+    // Cold: every chain link of both documents and both COSE signatures;
+    // the first cached run already shares doc_K's chain with doc_R (one
+    // enclave); warm: COSE only.
+    assert!(sigs(&first) < sigs(&cold), "{} vs {}", sigs(&first), sigs(&cold));
+    assert_eq!(sigs(&warm), 2, "warm: only the two COSE signatures");
+    assert!(sigs(&cold) > sigs(&warm));
+
+    // The same warm cache with only the AWS root trusted: still fails.
+    let mut aws = ReceiptOptions { chain_cache: Some(cache), ..ReceiptOptions::default() };
+    aws.attestation.roots = VerifyOptions::default().roots;
+    let r = verify_receipt(&receipt, &aws);
+    assert_eq!(r.verdict(), Verdict::Fail);
+    assert!(is_fail(&r, "attestation.receipt_doc"));
+}
