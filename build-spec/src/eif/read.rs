@@ -57,6 +57,12 @@ pub struct ReadOptions {
     /// scheduler time slice on a busy machine (so the two threads rarely
     /// block on each other); peak memory is about
     /// `(pipeline_depth + 3) * chunk_size`.
+    ///
+    /// The defaults (256 KiB x 32: about 8.75 MiB of buffers, ~13 ms of
+    /// SHA-384 work queued) keep `proofpack pcrs` under the 16 MiB peak of
+    /// issue 18 whatever the image size; 1 MiB x 32 (the earlier default)
+    /// peaked at 35-41 MiB when the PCR2 thread lagged (`scripts/bench-pcrs`,
+    /// BENCHMARKS.md "Hashing at the hardware limit").
     pub pipeline_depth: usize,
 }
 
@@ -66,7 +72,7 @@ impl Default for ReadOptions {
             require_crc: true,
             strict: true,
             section_digests: false,
-            chunk_size: 1 << 20,
+            chunk_size: 256 << 10,
             pipeline_depth: 32,
         }
     }
