@@ -321,29 +321,13 @@ pub fn build(
     inputs: &[InputRecord],
     outputs: &[OutputRecord],
 ) -> Result<Vec<u8>, StatementError> {
-    build_with_sealed(request, doc_k, doc_r, build_info, inputs, outputs, None, None)
+    build_with(request, doc_k, doc_r, build_info, inputs, outputs, &Extras::default())
 }
 
-/// [`build`], plus the `orgKey` and `sealedInputs` members when the job had
-/// sealed inputs, and the `recipientsPolicy` member when `recipients` is
-/// given. Without them the bytes are exactly those of [`build`]. (The
-/// receipt goldens of revisions 1.0/1.1 are written through this.)
-#[allow(clippy::too_many_arguments)] // one argument per predicate part
-pub fn build_with_sealed(
-    request: &PackRequest,
-    doc_k: &[u8],
-    doc_r: &[u8],
-    build_info: &BuildInfo,
-    inputs: &[InputRecord],
-    outputs: &[OutputRecord],
-    sealed: Option<(&OrgKeyRecord, &[SealedRecord])>,
-    recipients: Option<&RecipientsRecord>,
-) -> Result<Vec<u8>, StatementError> {
-    let extras = Extras { sealed, recipients, secrets: None };
-    build_with(request, doc_k, doc_r, build_info, inputs, outputs, &extras)
-}
-
-/// [`build`] with the optional predicate members of `extras`.
+/// [`build`] with the optional predicate members of `extras`: `orgKey` and
+/// `sealedInputs` when the job had sealed inputs, `recipientsPolicy`,
+/// `secretsSource`. With none of them the bytes are exactly those of
+/// [`build`] (receipt format 1.0).
 pub fn build_with(
     request: &PackRequest,
     doc_k: &[u8],

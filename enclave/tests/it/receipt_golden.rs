@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use ed25519_dalek::SigningKey;
 use enclave::receipt::dsse::{Envelope, PAYLOAD_TYPE};
 use enclave::receipt::statement::{
-    build, build_with, build_with_sealed, BuildInfo, Extras, GitSourceRecord, InputRecord,
-    OrgKeyRecord, OutputRecord, RecipientsRecord, SealedRecord, SecretsSourceRecord,
+    build, build_with, BuildInfo, Extras, GitSourceRecord, InputRecord, OrgKeyRecord, OutputRecord,
+    RecipientsRecord, SealedRecord, SecretsSourceRecord,
 };
 use enclave::receipt::KmsCall;
 use enclave::service::PackRequest;
@@ -185,8 +185,9 @@ fn variants() -> Vec<(&'static str, Vec<u8>)> {
         RecipientsRecord { policy_sha256: Some([0xab; 32]), unbound_inputs_allowed: false };
     let unbound = RecipientsRecord { policy_sha256: None, unbound_inputs_allowed: true };
     let (ins, outs) = (inputs(&req), outputs(&req));
-    let mk = |r: &PackRequest, b: &BuildInfo, s, p| {
-        build_with_sealed(r, &doc_k, &doc_r, b, &ins, &outs, s, p).unwrap()
+    let mk = |r: &PackRequest, b: &BuildInfo, sealed, recipients| {
+        let extras = Extras { sealed, recipients, secrets: None };
+        build_with(r, &doc_k, &doc_r, b, &ins, &outs, &extras).unwrap()
     };
     // Receipt format 1.2 (issue 21): the request names the input's commit.
     let req_git = git_request();

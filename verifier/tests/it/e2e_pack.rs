@@ -76,19 +76,7 @@ fn pack_end_to_end_and_pcr_mismatch_is_denied() {
 
     let kms = KmsLocal::start(Some(&root_pem));
     let admin = kms.client("AKIDADMIN");
-    let policy = json!({"Version": "2012-10-17", "Statement": [
-        {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/admin"},
-         "NotAction": "kms:Decrypt", "Resource": "*"},
-        {"Sid": "PinnedEnclave", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/pack-enclave"},
-         "Action": "kms:Decrypt", "Resource": "*",
-         "Condition": {"StringEqualsIgnoreCase": {
-            "kms:RecipientAttestation:PCR0": pcrs_a.hex(0).unwrap(),
-            "kms:RecipientAttestation:PCR1": pcrs_a.hex(1).unwrap(),
-            "kms:RecipientAttestation:PCR2": pcrs_a.hex(2).unwrap()}}}]});
-    let md = admin
-        .call("CreateKey", &json!({"Policy": policy.to_string(), "Description": "sops e2e"}))
-        .unwrap();
-    let arn = md["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
+    let arn = e2e::create_pinned_key(&kms, &pcrs_a);
 
     let base = d.path().join("base.enc.json");
     let prod = d.path().join("prod.enc.json");

@@ -131,17 +131,7 @@ fn world(d: &Path, format: &str) -> World {
     let pcrs = demo_image(&eif, b"");
     let kms = KmsLocal::start(Some(&root_pem));
     let admin = kms.client("AKIDADMIN");
-    let policy = json!({"Version": "2012-10-17", "Statement": [
-        {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/admin"},
-         "NotAction": "kms:Decrypt", "Resource": "*"},
-        {"Sid": "PinnedEnclave", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/pack-enclave"},
-         "Action": "kms:Decrypt", "Resource": "*",
-         "Condition": {"StringEqualsIgnoreCase": {
-            "kms:RecipientAttestation:PCR0": pcrs.hex(0).unwrap(),
-            "kms:RecipientAttestation:PCR1": pcrs.hex(1).unwrap(),
-            "kms:RecipientAttestation:PCR2": pcrs.hex(2).unwrap()}}}]});
-    let md = admin.call("CreateKey", &json!({"Policy": policy.to_string()})).unwrap();
-    let key_arn = md["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
+    let key_arn = e2e::create_pinned_key(&kms, &pcrs);
 
     // The secrets repository: commit 1 (old password), commit 2 (new).
     let secrets = d.join("secrets-repo");

@@ -171,3 +171,26 @@ pub fn serve_with(
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A key in `kms` whose policy lets the admin do everything but Decrypt and
+/// the enclave role Decrypt only with a Recipient document of `pcrs`
+/// (PCR0-2); returns its ARN.
+pub fn create_pinned_key(kms: &KmsLocal, pcrs: &Measurements) -> String {
+    let admin = kms.client("AKIDADMIN");
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/admin"},
+         "NotAction": "kms:Decrypt", "Resource": "*"},
+        {"Sid": "PinnedEnclave", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/pack-enclave"},
+         "Action": "kms:Decrypt", "Resource": "*",
+         "Condition": {"StringEqualsIgnoreCase": {
+            "kms:RecipientAttestation:PCR0": pcrs.hex(0).unwrap(),
+            "kms:RecipientAttestation:PCR1": pcrs.hex(1).unwrap(),
+            "kms:RecipientAttestation:PCR2": pcrs.hex(2).unwrap()}}}]});
+    let md = admin
+        .call(
+            "CreateKey",
+            &serde_json::json!({"Policy": policy.to_string(), "Description": "sops e2e"}),
+        )
+        .unwrap();
+    md["KeyMetadata"]["Arn"].as_str().unwrap().to_string()
+}
