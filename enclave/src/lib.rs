@@ -17,6 +17,7 @@ pub mod receipt;
 pub mod recipients;
 pub mod seal;
 pub mod secret;
+pub mod server;
 pub mod service;
 pub mod sops;
 pub mod transport;
