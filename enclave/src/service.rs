@@ -237,6 +237,9 @@ pub struct Timings {
     pub kms: Duration,
     /// Number of KMS calls.
     pub kms_calls: u32,
+    /// KMS calls sent again after a transient failure (issue 17); their
+    /// attempts and backoff waits are inside `kms`.
+    pub kms_retries: u32,
     /// CMS open + SOPS parse, value decryption and MAC.
     pub sops: Duration,
     /// Merge and bundle serialisation.
@@ -306,6 +309,9 @@ impl Kms for TimedKms<'_> {
         let r = self.inner.encrypt_traced(req);
         self.add(t.elapsed());
         r
+    }
+    fn retries(&self) -> u32 {
+        self.inner.retries()
     }
 }
 
@@ -545,6 +551,7 @@ impl<'a> PackService<'a> {
         tm.envelope = t.elapsed().saturating_sub(kms_total.saturating_sub(kms_in_inputs));
         tm.kms = kms_total;
         tm.kms_calls = kms_calls;
+        tm.kms_retries = kms.retries();
 
         // 6. Erase the RSA key and every plaintext before attesting the result.
         let overrides: Vec<Override> = bundle.overrides.clone();

@@ -293,7 +293,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ),
             None => None,
         };
-        let (kms, source) = match (&job_kms, &env_kms) {
+        let (client, source) = match (&job_kms, &env_kms) {
             (Some(k), _) => (k, "job"),
             (None, Some(k)) => (k, "environment"),
             (None, None) => {
@@ -302,14 +302,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 return Err((ErrorCode::JobFailed, msg.to_string()));
             }
         };
+        // The job's own retry budget, even on the shared environment client.
+        let kms = client.for_job();
         let service =
-            PackService::with_input_binding(nsm.as_ref(), kms, build_info.clone(), INPUT_BINDING);
+            PackService::with_input_binding(nsm.as_ref(), &kms, build_info.clone(), INPUT_BINDING);
         match service.pack_timed(&job) {
             Ok((out, report)) => {
                 let t = report.timings;
                 eprintln!(
-                    "proofpack-enclave: {label}job {jobs} ok: {} artifact(s), {} KMS call(s) with {source} credentials; keygen {:?} attestation {:?} kms {:?} sops {:?} envelope {:?} receipt {:?}",
-                    out.artifacts.len(), t.kms_calls, t.keygen, t.attestation, t.kms, t.sops, t.envelope, t.receipt
+                    "proofpack-enclave: {label}job {jobs} ok: {} artifact(s), {} KMS call(s) ({} retried) with {source} credentials; keygen {:?} attestation {:?} kms {:?} sops {:?} envelope {:?} receipt {:?}",
+                    out.artifacts.len(), t.kms_calls, t.kms_retries, t.keygen, t.attestation, t.kms, t.sops, t.envelope, t.receipt
                 );
                 Ok(out)
             }
