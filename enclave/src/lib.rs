@@ -12,6 +12,7 @@ pub mod forward;
 pub mod gitproof;
 pub mod init;
 pub mod json;
+pub mod keypool;
 pub mod merge;
 pub mod receipt;
 pub mod recipients;

@@ -258,6 +258,8 @@ pub struct PackService<'a> {
     kms: &'a dyn Kms,
     build_info: BuildInfo,
     binding: InputBinding,
+    /// Pre-generated job keys (issue 17, `crate::keypool`); `None`: generate per job.
+    keys: Option<&'a crate::keypool::KeyPool>,
 }
 
 impl std::fmt::Debug for PackService<'_> {
@@ -330,7 +332,14 @@ impl<'a> PackService<'a> {
         build_info: BuildInfo,
         binding: InputBinding,
     ) -> Self {
-        Self { nsm, kms, build_info, binding }
+        Self { nsm, kms, build_info, binding, keys: None }
+    }
+
+    /// Takes each job's RSA key from `pool` (each key serves one job only;
+    /// doc_K is still made per job for it, see docs/notes/load.md).
+    pub fn with_key_pool(mut self, pool: &'a crate::keypool::KeyPool) -> Self {
+        self.keys = Some(pool);
+        self
     }
 
     /// Runs one job (docs/formats/receipts.md §4.3).
@@ -380,8 +389,11 @@ impl<'a> PackService<'a> {
 
         // 2. Job keys.
         let t = Instant::now();
-        let rsa_key =
-            rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(|e| PackError::Key(e.to_string()))?;
+        let rsa_key = match self.keys {
+            Some(pool) => pool.take(),
+            None => rsa::RsaPrivateKey::new(&mut OsRng, 2048),
+        }
+        .map_err(|e| PackError::Key(e.to_string()))?;
         let rsa_spki = rsa_key
             .to_public_key()
             .to_public_key_der()

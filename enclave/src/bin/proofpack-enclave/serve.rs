@@ -17,6 +17,7 @@ use enclave::backend::nsm::NitroNsm;
 use enclave::backend::nsm_dev::DevNsm;
 use enclave::backend::Nsm;
 use enclave::forward::parse_cid_port;
+use enclave::keypool::KeyPool;
 use enclave::receipt::statement::BuildInfo;
 use enclave::recipients::InputBinding;
 use enclave::server::{self, ServerConfig, Shutdown, Stats};
@@ -109,6 +110,10 @@ pub struct ServeArgs {
     /// Seconds a connection has to take the whole answer, from its first byte.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     write_deadline: u64,
+    /// Job RSA keys generated ahead in the background (0 = generate each
+    /// job's key on its critical path). Each key serves exactly one job.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(0..=64))]
+    key_pool: u16,
 }
 
 /// The NSM and KMS an enclave command talks to (`serve`, `org-key init`).
@@ -279,9 +284,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     cfg.write_deadline = Duration::from_secs(args.write_deadline);
     cfg.max_jobs = args.max_jobs;
     eprintln!(
-        "proofpack-enclave: {} worker(s), queue {}, deadlines read {}s write {}s",
-        cfg.workers, cfg.queue, args.read_deadline, args.write_deadline
+        "proofpack-enclave: {} worker(s), queue {}, deadlines read {}s write {}s, key pool {}",
+        cfg.workers, cfg.queue, args.read_deadline, args.write_deadline, args.key_pool
     );
+    let pool = match args.key_pool {
+        0 => None,
+        n => Some(KeyPool::start(usize::from(n))?),
+    };
     let handler = |job: PackJob, creds: Option<JobCredentials>, jobs: u64| {
         // The job's own client lives only for this job; its credentials
         // are zeroized when it drops.
@@ -304,8 +313,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         // The job's own retry budget, even on the shared environment client.
         let kms = client.for_job();
-        let service =
+        let mut service =
             PackService::with_input_binding(nsm.as_ref(), &kms, build_info.clone(), INPUT_BINDING);
+        if let Some(p) = &pool {
+            service = service.with_key_pool(p);
+        }
         match service.pack_timed(&job) {
             Ok((out, report)) => {
                 let t = report.timings;
