@@ -3,7 +3,7 @@
 //! A socket timeout bounds each `read`/`write` call, not the connection: a
 //! peer that sends one byte every `io_timeout` would hold a worker forever.
 //! [`Conn`] adds two deadlines: the whole request must arrive within
-//! `read_deadline` of the accept, and the whole answer must be written
+//! `read_deadline` of a worker taking the connection, and the whole answer must be written
 //! within `write_deadline` of its first byte. Before each call the socket
 //! timeout is set to what remains (capped by `io_timeout`), so a stalled
 //! peer holds its worker for at most `read_deadline + write_deadline` plus
@@ -37,6 +37,13 @@ impl Socket {
             Socket::Vsock(s) => s.set_write_timeout(Some(t)),
         }
     }
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.set_nonblocking(on),
+            #[cfg(feature = "vsock")]
+            Socket::Vsock(s) => s.set_nonblocking(on),
+        }
+    }
     fn shutdown_write(&self) -> io::Result<()> {
         match self {
             Socket::Tcp(s) => s.shutdown(Shutdown::Write),
@@ -51,7 +58,7 @@ impl Socket {
 pub struct Deadlines {
     /// Longest single socket call (the old `--io-timeout`).
     pub io_timeout: Duration,
-    /// The whole request frame must arrive within this time of the accept.
+    /// The whole request frame must arrive within this time of a worker taking it.
     pub read: Duration,
     /// The whole answer must be written within this time of its first byte.
     pub write: Duration,
@@ -105,12 +112,19 @@ impl Conn {
         Ok(Self { socket, limits, read_by: Instant::now() + limits.read, write_by: None })
     }
 
-    /// Replaces the deadlines, counting the read deadline from now (the
+    /// Replaces the deadlines, counting the read deadline from now (a
+    /// worker starts it when it takes the connection from the queue; the
     /// busy responder gives a refused connection a short linger).
     pub fn set_deadlines(&mut self, limits: Deadlines) {
         self.limits = limits;
         self.read_by = Instant::now() + limits.read;
         self.write_by = None;
+    }
+
+    /// Non-blocking reads: the busy responder drains many refused
+    /// connections at once (reads then fail with `WouldBlock` when idle).
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.socket.set_nonblocking(on)
     }
 
     /// Closes the sending half: the peer reads the answer, then EOF.

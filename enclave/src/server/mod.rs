@@ -54,7 +54,7 @@ pub struct ServerConfig {
     pub queue: usize,
     /// Frame size limit (and the per-call socket timeout).
     pub limits: Limits,
-    /// The whole request must arrive within this time of the accept.
+    /// The whole request must arrive within this time of a worker taking it.
     pub read_deadline: Duration,
     /// The whole answer must be written within this time of its first byte.
     pub write_deadline: Duration,
@@ -262,6 +262,9 @@ fn worker(
             continue;
         }
         stats.started.fetch_add(1, Ordering::SeqCst);
+        // The read deadline runs from now, not from the accept: time spent
+        // in the queue is the service's delay, not the parent's.
+        conn.set_deadlines(cfg.deadlines());
         let outcome = std::cell::Cell::new(None);
         let mut h = |job: PackJob, creds: Option<JobCredentials>| {
             let r = handler(job, creds, id);
@@ -280,15 +283,80 @@ fn worker(
     }
 }
 
+const BUSY_MESSAGE: &str =
+    "the enclave is busy (every worker and queue slot is taken); retry later";
+
+/// One thread answers every refused connection: it writes `Busy` at once,
+/// then keeps up to [`BUSY_QUEUE`] answered connections lingering, drained
+/// without blocking, each until its parent closes it, it has sent
+/// [`BUSY_DRAIN_BYTES`], or `busy_linger` passes. A parent that stalls
+/// holds a linger slot, never the responder.
 fn busy_responder(rx: Receiver<Conn>, cfg: &ServerConfig, stats: &Stats) {
-    for mut conn in rx {
-        answer_busy(
-            &mut conn,
-            cfg,
-            "the enclave is busy (every worker and queue slot is taken); retry later",
-            stats,
-        );
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut lingering: Vec<(Conn, u64)> = Vec::new();
+    let mut open = true;
+    while open || !lingering.is_empty() {
+        let next = if !open {
+            std::thread::sleep(Duration::from_millis(10));
+            Err(RecvTimeoutError::Timeout)
+        } else if lingering.is_empty() {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            rx.recv_timeout(Duration::from_millis(10))
+        };
+        match next {
+            Ok(mut conn) => {
+                if write_busy(&mut conn, cfg, BUSY_MESSAGE, stats)
+                    && conn.set_nonblocking(true).is_ok()
+                {
+                    if lingering.len() >= BUSY_QUEUE {
+                        // The oldest linger ends early (the parent may see a reset).
+                        lingering.remove(0);
+                    }
+                    lingering.push((conn, 0));
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => open = false,
+        }
+        lingering.retain_mut(|(conn, read)| drain_some(conn, read));
     }
+}
+
+/// Reads what a refused parent sent so far; false once the connection can close.
+fn drain_some(conn: &mut Conn, read: &mut u64) -> bool {
+    let mut buf = [0u8; 8192];
+    loop {
+        match std::io::Read::read(conn, &mut buf) {
+            Ok(0) => return false,
+            Ok(n) => {
+                *read = read.saturating_add(n as u64);
+                if *read > BUSY_DRAIN_BYTES {
+                    return false;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // The linger deadline passed, or the parent reset the connection.
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Starts a connection's linger, writes the `Busy` frame and closes the
+/// sending half; false when the frame could not be written.
+fn write_busy(conn: &mut Conn, cfg: &ServerConfig, message: &str, stats: &Stats) -> bool {
+    let linger =
+        Deadlines { io_timeout: cfg.busy_linger, read: cfg.busy_linger, write: cfg.busy_linger };
+    conn.set_deadlines(linger);
+    let ok = write_frame(conn, KIND_ERROR, &encode_error(ErrorCode::Busy, message)).is_ok();
+    if ok {
+        stats.busy.fetch_add(1, Ordering::SeqCst);
+    } else {
+        stats.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+    let _ = conn.shutdown_write();
+    ok
 }
 
 /// Writes the `Busy` frame first (so the parent can read it as soon as it
@@ -296,14 +364,7 @@ fn busy_responder(rx: Receiver<Conn>, cfg: &ServerConfig, stats: &Stats) {
 /// for at most `busy_linger`: closing a socket with unread data makes the
 /// kernel send a reset, and the parent would lose the frame.
 fn answer_busy(conn: &mut Conn, cfg: &ServerConfig, message: &str, stats: &Stats) {
-    let linger =
-        Deadlines { io_timeout: cfg.busy_linger, read: cfg.busy_linger, write: cfg.busy_linger };
-    conn.set_deadlines(linger);
-    match write_frame(conn, KIND_ERROR, &encode_error(ErrorCode::Busy, message)) {
-        Ok(()) => stats.busy.fetch_add(1, Ordering::SeqCst),
-        Err(_) => stats.dropped.fetch_add(1, Ordering::SeqCst),
-    };
-    let _ = conn.shutdown_write();
+    write_busy(conn, cfg, message, stats);
     let _ =
         std::io::copy(&mut std::io::Read::take(&mut *conn, BUSY_DRAIN_BYTES), &mut std::io::sink());
 }

@@ -104,7 +104,7 @@ pub struct ServeArgs {
     /// (default: twice the workers).
     #[arg(long, value_parser = clap::value_parser!(u16).range(0..=4096))]
     queue: Option<u16>,
-    /// Seconds a connection has to send its whole job, from the accept.
+    /// Seconds a connection has to send its whole job, from a worker taking it.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     read_deadline: u64,
     /// Seconds a connection has to take the whole answer, from its first byte.
