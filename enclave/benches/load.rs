@@ -15,7 +15,7 @@
 //! does not.
 //!
 //! Run: `cargo bench -p proofpack-enclave --bench load` (Markdown tables).
-//! `LOAD_BENCH_JOBS` sets the jobs per configuration (default 96).
+//! `LOAD_BENCH_JOBS` sets the jobs per configuration (default 64).
 //! Under `cargo test --all-targets` (no `--bench`): a smoke run of 4 jobs.
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -84,15 +84,22 @@ struct Run {
 }
 
 /// Serves `n_jobs` jobs from `clients` parents on `workers` workers.
+/// The job and the doubles it is packed with.
+struct Fixture {
+    job: PackJob,
+    kms: FakeKms,
+    nsm: FakeNsm,
+}
+
 fn run(
-    job: &PackJob,
-    kms: &FakeKms,
-    nsm: &FakeNsm,
+    f: &Fixture,
     workers: usize,
     clients: usize,
     pool: Option<usize>,
     n_jobs: usize,
+    pace: Option<Duration>,
 ) -> Run {
+    let (job, kms, nsm) = (&f.job, &f.kms, &f.nsm);
     let limits = Limits { max_frame: 1 << 20, io_timeout: Duration::from_secs(60) };
     let mut cfg = ServerConfig::new(workers, limits);
     cfg.queue = 16;
@@ -133,6 +140,9 @@ fn run(
                         call_with_busy_retry(&ep, job, None, &limits, &retry, &mut |_, _, _| {})
                             .unwrap();
                         latencies.lock().unwrap().push(t.elapsed());
+                        if let Some(p) = pace {
+                            std::thread::sleep(p);
+                        }
                     }
                 });
             }
@@ -190,7 +200,7 @@ fn floor(n: usize) -> (Duration, Duration) {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let n_jobs: usize = if full {
-        std::env::var("LOAD_BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(96)
+        std::env::var("LOAD_BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
     } else {
         4
     };
@@ -199,6 +209,7 @@ fn main() {
     let kms = FakeKms::new();
     let nsm = FakeNsm::new();
     let job = one_secret_job(&kms, &recipient);
+    let fx = Fixture { job, kms, nsm };
     let (floor_with, floor_without) = floor(if full { 21 } else { 1 });
     println!(
         "available parallelism: {cores}; {n_jobs} jobs per row; 1 secret per job; fake NSM/KMS in process\n"
@@ -213,7 +224,7 @@ fn main() {
                 if workers == 1 && c != 16 && full {
                     continue; // the 1-core row is for the scaling ratio only
                 }
-                let r = run(&job, &kms, &nsm, workers, c, pool, n_jobs);
+                let r = run(&fx, workers, c, pool, n_jobs, None);
                 let floor_rate = workers as f64 / floor_with.as_secs_f64();
                 by.insert((workers, c, pool.is_some()), r.jobs_per_s);
                 println!(
@@ -230,6 +241,28 @@ fn main() {
                 );
             }
         }
+    }
+    // Offered load below the key pool's refill rate: one parent, one job
+    // every 400 ms (a CI with a pack now and then), so the pool stays warm.
+    let pace = Duration::from_millis(400);
+    let paced_jobs = if full { 20 } else { 2 };
+    println!(
+        "\nPaced: 1 parent, one job every {} ms, {paced_jobs} jobs, 2 workers\n",
+        pace.as_millis()
+    );
+    println!("| key pool | p50 ms | p99 ms | in-service p50 ms (KMS excluded) | keygen p50 ms | pool hits |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for pool in [None, Some(4)] {
+        let r = run(&fx, 2, 1, pool, paced_jobs, Some(pace));
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            if pool.is_some() { "4" } else { "off" },
+            ms(r.p50),
+            ms(r.p99),
+            ms(r.inside_p50),
+            ms(r.keygen_p50),
+            r.warm
+        );
     }
     println!(
         "\nfloor (same run, one core, median of {}): {} ms per job with RSA-2048 key generation, \
