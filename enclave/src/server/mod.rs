@@ -219,7 +219,10 @@ fn accept_loop(
             Ok(c) => c,
             Err(TransportError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => {
+                // E.g. out of file descriptors: the listener stays readable,
+                // so pause instead of spinning on the same error.
                 log(&format!("accept failed: {e}"));
+                std::thread::sleep(ACCEPT_POLL);
                 continue;
             }
         };
