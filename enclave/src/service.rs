@@ -255,6 +255,9 @@ pub struct Timings {
     pub kms: Duration,
     /// Number of KMS calls.
     pub kms_calls: u32,
+    /// KMS calls sent again after a transient failure (issue 17); their
+    /// attempts and backoff waits are inside `kms`.
+    pub kms_retries: u32,
     /// CMS open + SOPS parse, value decryption and MAC.
     pub sops: Duration,
     /// Merge and bundle serialisation.
@@ -273,6 +276,8 @@ pub struct PackService<'a> {
     kms: &'a dyn Kms,
     build_info: BuildInfo,
     binding: InputBinding,
+    /// Pre-generated job keys (issue 17, `crate::keypool`); `None`: generate per job.
+    keys: Option<&'a crate::keypool::KeyPool>,
 }
 
 impl std::fmt::Debug for PackService<'_> {
@@ -325,6 +330,9 @@ impl Kms for TimedKms<'_> {
         self.add(t.elapsed());
         r
     }
+    fn retries(&self) -> u32 {
+        self.inner.retries()
+    }
 }
 
 impl<'a> PackService<'a> {
@@ -342,7 +350,14 @@ impl<'a> PackService<'a> {
         build_info: BuildInfo,
         binding: InputBinding,
     ) -> Self {
-        Self { nsm, kms, build_info, binding }
+        Self { nsm, kms, build_info, binding, keys: None }
+    }
+
+    /// Takes each job's RSA key from `pool` (each key serves one job only;
+    /// doc_K is still made per job for it, see docs/notes/load.md).
+    pub fn with_key_pool(mut self, pool: &'a crate::keypool::KeyPool) -> Self {
+        self.keys = Some(pool);
+        self
     }
 
     /// Runs one job (docs/formats/receipts.md §4.3).
@@ -400,8 +415,11 @@ impl<'a> PackService<'a> {
 
         // 2. Job keys.
         let t = Instant::now();
-        let rsa_key =
-            rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(|e| PackError::Key(e.to_string()))?;
+        let rsa_key = match self.keys {
+            Some(pool) => pool.take(),
+            None => rsa::RsaPrivateKey::new(&mut OsRng, 2048),
+        }
+        .map_err(|e| PackError::Key(e.to_string()))?;
         let rsa_spki = rsa_key
             .to_public_key()
             .to_public_key_der()
@@ -571,6 +589,7 @@ impl<'a> PackService<'a> {
         tm.envelope = t.elapsed().saturating_sub(kms_total.saturating_sub(kms_in_inputs));
         tm.kms = kms_total;
         tm.kms_calls = kms_calls;
+        tm.kms_retries = kms.retries();
 
         // 6. Erase the RSA key and every plaintext before attesting the result.
         let overrides: Vec<Override> = bundle.overrides.clone();

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use enclave::backend::kms_http::sigv4;
 use enclave::backend::kms_http::{CONTENT_TYPE, TARGET_PREFIX};
 
+use super::faults::{Fault, Faults, FAULTABLE};
 use super::service::Service;
 use super::Caller;
 
@@ -269,7 +270,9 @@ pub fn serve(
     principals: &Principals,
     region: &str,
     log: &mut RequestLog,
+    faults: &Faults,
 ) {
+    let mut faultable = 0u64;
     for mut rq in server.incoming_requests() {
         let headers: Vec<(String, String)> = rq
             .headers()
@@ -284,7 +287,20 @@ pub fn serve(
             headers,
             body,
         };
+        let fate = match injected(faults, &req, &mut faultable) {
+            Some(f) => f,
+            None => Fault::None,
+        };
+        if fate == Fault::Cut {
+            // A truncated status line, then the writer is dropped: the
+            // client fails reading the answer and discards the connection.
+            let mut w = rq.into_writer();
+            let _ = w.write_all(b"HTTP/1.1 2\r\n\r\n").and_then(|()| w.flush());
+            log.line(format_args!("- - injected fault -> cut connection"));
+            continue;
+        }
         let resp = match read {
+            Ok(_) if fate != Fault::None => injected_response(fate),
             Ok(_) => handle(service, principals, region, &req),
             Err(e) => HttpResponse {
                 status: 400,
@@ -311,5 +327,50 @@ pub fn serve(
         if let Err(e) = rq.respond(out) {
             log.line(format_args!("{request_id} response write failed: {e}"));
         }
+    }
+}
+
+/// The fate of a request under `faults`: `None` when it is not a faultable
+/// data-plane call (or no fault is set). Counts faultable calls and applies
+/// the added latency.
+fn injected(faults: &Faults, req: &HttpRequest, n: &mut u64) -> Option<Fault> {
+    if !faults.active() {
+        return None;
+    }
+    let target = sigv4::header(&req.headers, "x-amz-target")?;
+    let op = target.strip_prefix(TARGET_PREFIX)?;
+    if !FAULTABLE.contains(&op) {
+        return None;
+    }
+    let fate = faults.decide(*n);
+    *n = n.saturating_add(1);
+    if !faults.latency.is_zero() {
+        std::thread::sleep(faults.latency);
+    }
+    Some(fate)
+}
+
+/// The answer of an injected service fault (not [`Fault::Cut`]).
+fn injected_response(fate: Fault) -> HttpResponse {
+    let (status, body, outcome) = match fate {
+        Fault::Throttle => (
+            400,
+            json!({"__type": "ThrottlingException", "message": "Rate exceeded (injected fault)"})
+                .to_string(),
+            "ThrottlingException (injected)",
+        ),
+        Fault::Internal => (
+            500,
+            json!({"__type": "KMSInternalException", "message": "injected fault"}).to_string(),
+            "KMSInternalException (injected)",
+        ),
+        _ => (503, "Service Unavailable (injected fault)".to_string(), "503 (injected)"),
+    };
+    HttpResponse {
+        status,
+        body: body.into_bytes(),
+        operation: "-".into(),
+        principal: "-".into(),
+        outcome: outcome.into(),
     }
 }

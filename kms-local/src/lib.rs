@@ -27,12 +27,14 @@
 
 pub mod blob;
 pub mod cms;
+pub mod faults;
 pub mod http;
 pub mod policy;
 pub mod server;
 pub mod service;
 pub mod store;
 
+pub use faults::{Fault, Faults};
 pub use server::{spawn, Config, LogTo, Running, SpawnError};
 
 use std::path::PathBuf;

@@ -12,7 +12,7 @@ use clap::Parser;
 use attestation::chain::TrustAnchor;
 use kms_local::http::{CredentialsFile, EMULATOR_LOG_TAG};
 use kms_local::policy::AttestationRecipients;
-use kms_local::{Clock, Config, LogTo};
+use kms_local::{Clock, Config, Faults, LogTo};
 
 /// Largest attestation root file read (a certificate is a few KiB).
 const MAX_CERT_FILE: u64 = 64 * 1024;
@@ -81,6 +81,25 @@ struct Args {
     /// are still checked. For the emulator tests only; every log line says so.
     #[arg(long, requires = "attestation_root")]
     accept_emulator_attestation: bool,
+    /// Fault injection (tests of retries and load): seed of the reproducible
+    /// sequence of fates of Decrypt/Encrypt/GenerateDataKey/ReEncrypt calls.
+    #[arg(long, default_value_t = 0)]
+    fault_seed: u64,
+    /// Milliseconds added before answering each of those calls.
+    #[arg(long, default_value_t = 0)]
+    fault_latency_ms: u64,
+    /// Fraction (0..=1) of those calls answered ThrottlingException (400).
+    #[arg(long, default_value_t = 0.0)]
+    fault_throttle: f64,
+    /// Fraction answered KMSInternalException (500).
+    #[arg(long, default_value_t = 0.0)]
+    fault_internal: f64,
+    /// Fraction answered 503 Service Unavailable (not JSON).
+    #[arg(long, default_value_t = 0.0)]
+    fault_unavailable: f64,
+    /// Fraction whose answer is cut (truncated status line, then nothing).
+    #[arg(long, default_value_t = 0.0)]
+    fault_cut: f64,
 }
 
 /// Reads `path` (standard input for `-`), refusing more than `max` bytes.
@@ -133,6 +152,17 @@ fn run(args: Args) -> anyhow::Result<()> {
     cfg.max_document_age_secs = args.max_document_age;
     cfg.clock = args.clock_file.clone().map(Clock::File).unwrap_or(Clock::System);
     cfg.log = LogTo::Stderr;
+    cfg.faults = Faults {
+        seed: args.fault_seed,
+        latency: std::time::Duration::from_millis(args.fault_latency_ms),
+        throttle: args.fault_throttle,
+        internal: args.fault_internal,
+        unavailable: args.fault_unavailable,
+        cut: args.fault_cut,
+    };
+    if cfg.faults.active() {
+        eprintln!("kms-local: INJECTING FAULTS: {:?}", cfg.faults);
+    }
     let server = kms_local::spawn(cfg)?;
     let port = server.port();
     eprintln!(

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use super::faults::{Faults, FaultsError};
 use super::http::{
     serve, CredentialsFile, Principals, RequestLog, DEFAULT_LOG_TAG, EMULATOR_LOG_TAG,
 };
@@ -56,6 +57,8 @@ pub struct Config {
     pub clock: Clock,
     /// Where request log lines go.
     pub log: LogTo,
+    /// Injected faults (issue 17); the default injects none.
+    pub faults: Faults,
 }
 
 impl Config {
@@ -72,6 +75,7 @@ impl Config {
             max_document_age_secs: DEFAULT_MAX_DOCUMENT_AGE_SECS,
             clock: Clock::System,
             log: LogTo::Stderr,
+            faults: Faults::default(),
         }
     }
 
@@ -120,6 +124,9 @@ pub enum SpawnError {
         #[source]
         source: std::io::Error,
     },
+    /// The fault settings are out of range.
+    #[error("fault injection: {0}")]
+    Faults(#[source] FaultsError),
     /// The serving thread could not be started.
     #[error("starting the server thread")]
     Thread(#[source] std::io::Error),
@@ -187,7 +194,9 @@ pub fn spawn(cfg: Config) -> Result<Running, SpawnError> {
         max_document_age_secs,
         clock,
         log,
+        faults,
     } = cfg;
+    faults.validate().map_err(SpawnError::Faults)?;
     let principals = Principals::new(credentials);
     let recipients: Box<dyn RecipientVerifier> = match recipients {
         Some(r) => Box::new(r),
@@ -217,7 +226,7 @@ pub fn spawn(cfg: Config) -> Result<Running, SpawnError> {
     let serving = Arc::clone(&server);
     let thread = std::thread::Builder::new()
         .name(format!("kms-local {addr}"))
-        .spawn(move || serve(&serving, &mut service, &principals, &region, &mut log))
+        .spawn(move || serve(&serving, &mut service, &principals, &region, &mut log, &faults))
         .map_err(SpawnError::Thread)?;
     Ok(Running { server, thread: Some(thread), addr })
 }

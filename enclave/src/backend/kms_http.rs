@@ -16,7 +16,13 @@
 //! ([`KmsHttpConfig::max_response_bytes`], default 1 MiB — KMS responses are a
 //! few KiB), and request bodies are bounded by KMS's own 4096-byte plaintext
 //! limit checked before sending.
+//!
+//! Retries: `Decrypt`, `GenerateDataKey` and `Encrypt` are retried on
+//! throttling, 5xx and connection failures with capped exponential backoff
+//! and full jitter ([`retry`], AWS's standard mode). [`KmsHttpClient::for_job`]
+//! gives one job its own retry budget and counts its retries.
 
+pub mod retry;
 pub mod sigv4;
 
 use std::io::Read;
@@ -29,6 +35,7 @@ use serde_json::{json, Map, Value};
 
 use super::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, Kms, KmsError};
 use crate::secret::SecretBytes;
+use retry::{RetryBudget, RetryPolicy, Retryable};
 use sigv4::Credentials;
 
 /// Content type of the KMS JSON protocol.
@@ -56,6 +63,8 @@ pub struct KmsHttpConfig {
     pub timeout: Duration,
     /// Largest accepted response body.
     pub max_response_bytes: usize,
+    /// Retries of idempotent calls (see [`retry`]).
+    pub retry: RetryPolicy,
 }
 
 impl KmsHttpConfig {
@@ -72,6 +81,7 @@ impl KmsHttpConfig {
             connect_to: None,
             timeout: Duration::from_secs(10),
             max_response_bytes: DEFAULT_MAX_RESPONSE,
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -155,9 +165,48 @@ impl KmsHttpClient {
         operation: &'static str,
         body: &Value,
     ) -> (Result<Value, KmsError>, Option<String>) {
-        let mut request_id = None;
-        let r = self.call_inner(operation, body, &mut request_id);
-        (r, request_id)
+        self.call_budgeted(operation, body, &self.call_budget())
+    }
+
+    /// This client with a retry budget of its own, for one job: every
+    /// call of the job draws from it, and [`Kms::retries`] reports its use.
+    pub fn for_job(&self) -> JobKms<'_> {
+        JobKms { client: self, budget: RetryBudget::new(self.cfg.retry.job_budget) }
+    }
+
+    /// A budget for one call made outside a job.
+    fn call_budget(&self) -> RetryBudget {
+        RetryBudget::new(self.cfg.retry.job_budget)
+    }
+
+    /// One call, retried when the operation is idempotent and the failure
+    /// transient (see [`retry`]), drawing retries from `budget`. The
+    /// request id is the last attempt's: the one whose answer is returned.
+    fn call_budgeted(
+        &self,
+        operation: &'static str,
+        body: &Value,
+        budget: &RetryBudget,
+    ) -> (Result<Value, KmsError>, Option<String>) {
+        let policy = &self.cfg.retry;
+        let idempotent = retry::IDEMPOTENT.contains(&operation);
+        let mut attempt = 1u32;
+        loop {
+            let mut request_id = None;
+            let r = self.call_inner(operation, body, &mut request_id);
+            match r {
+                Err((e, Some(_)))
+                    if idempotent && attempt < policy.max_attempts && budget.take() =>
+                {
+                    drop(e);
+                    let wait = policy.jittered(attempt, &mut rand::thread_rng());
+                    budget.waited(wait);
+                    std::thread::sleep(wait);
+                    attempt = attempt.saturating_add(1);
+                }
+                r => return (r.map_err(|(e, _)| e), request_id),
+            }
+        }
     }
 
     fn call_inner(
@@ -165,11 +214,12 @@ impl KmsHttpClient {
         operation: &'static str,
         body: &Value,
         request_id: &mut Option<String>,
-    ) -> Result<Value, KmsError> {
+    ) -> Result<Value, (KmsError, Option<Retryable>)> {
+        let fatal = |e: KmsError| (e, None);
         let key_for_err =
             body.get("KeyId").and_then(Value::as_str).unwrap_or("(unknown)").to_string();
         let bytes = serde_json::to_vec(body)
-            .map_err(|e| KmsError::Transport(format!("encode request: {e}")))?;
+            .map_err(|e| fatal(KmsError::Transport(format!("encode request: {e}"))))?;
         let target = format!("{TARGET_PREFIX}{operation}");
         let headers = vec![
             ("host".to_string(), self.host.clone()),
@@ -185,7 +235,7 @@ impl KmsHttpClient {
             &headers,
             &bytes,
         )
-        .map_err(|e| KmsError::Transport(format!("sign request: {e}")))?;
+        .map_err(|e| fatal(KmsError::Transport(format!("sign request: {e}"))))?;
         let mut req = self.agent.post(&self.url);
         for (n, v) in headers.iter().chain(added.iter()) {
             req = req.set(n, v);
@@ -196,25 +246,35 @@ impl KmsHttpClient {
                 *request_id = r.header("x-amzn-RequestId").map(str::to_string);
                 let status = r.status();
                 let body = self.read_body(r)?;
-                return Err(service_error(operation, key_for_err, status, &body));
+                let e = service_error(operation, key_for_err, status, &body);
+                let class = match &e {
+                    KmsError::Service { code, .. } => retry::classify_service(status, code),
+                    KmsError::Transport(_) => None,
+                };
+                return Err((e, class));
             }
-            Err(ureq::Error::Transport(t)) => return Err(KmsError::Transport(t.to_string())),
+            Err(ureq::Error::Transport(t)) => {
+                let class = transport_retryable(t.kind());
+                return Err((KmsError::Transport(t.to_string()), class));
+            }
         };
         *request_id = resp.header("x-amzn-RequestId").map(str::to_string);
         let body = self.read_body(resp)?;
-        serde_json::from_slice(&body)
-            .map_err(|e| KmsError::Transport(format!("{operation} response is not JSON: {e}")))
+        serde_json::from_slice(&body).map_err(|e| {
+            fatal(KmsError::Transport(format!("{operation} response is not JSON: {e}")))
+        })
     }
 
-    fn read_body(&self, r: ureq::Response) -> Result<Vec<u8>, KmsError> {
+    /// Reads a bounded body. A connection lost mid-body is retryable; a
+    /// body over the limit is not.
+    fn read_body(&self, r: ureq::Response) -> Result<Vec<u8>, (KmsError, Option<Retryable>)> {
         let limit = self.cfg.max_response_bytes;
         let mut buf = Vec::new();
-        r.into_reader()
-            .take(limit as u64 + 1)
-            .read_to_end(&mut buf)
-            .map_err(|e| KmsError::Transport(format!("read response: {e}")))?;
+        r.into_reader().take(limit as u64 + 1).read_to_end(&mut buf).map_err(|e| {
+            (KmsError::Transport(format!("read response: {e}")), Some(Retryable::Transport))
+        })?;
         if buf.len() > limit {
-            return Err(KmsError::Transport(format!("response larger than {limit} bytes")));
+            return Err((KmsError::Transport(format!("response larger than {limit} bytes")), None));
         }
         Ok(buf)
     }
@@ -238,6 +298,57 @@ impl KmsHttpClient {
             plaintext: b64_field(&v, "Plaintext", "GenerateDataKey")?.map(SecretBytes::new),
             ciphertext_for_recipient: b64_field(&v, "CiphertextForRecipient", "GenerateDataKey")?,
         })
+    }
+}
+
+/// Transport failures worth another attempt: the request may not have
+/// reached KMS, or its answer was lost. A bad URL or scheme is not.
+fn transport_retryable(kind: ureq::ErrorKind) -> Option<Retryable> {
+    use ureq::ErrorKind as K;
+    match kind {
+        K::Dns | K::ConnectionFailed | K::Io | K::BadStatus | K::ProxyConnect => {
+            Some(Retryable::Transport)
+        }
+        _ => None,
+    }
+}
+
+/// One job's view of a [`KmsHttpClient`]: the same connection pool and
+/// credentials, with a retry budget of the job's own ([`KmsHttpClient::for_job`]).
+#[derive(Debug)]
+pub struct JobKms<'a> {
+    client: &'a KmsHttpClient,
+    budget: RetryBudget,
+}
+
+impl JobKms<'_> {
+    /// Time this job spent waiting between attempts.
+    pub fn retry_wait(&self) -> Duration {
+        self.budget.total_wait()
+    }
+}
+
+impl Kms for JobKms<'_> {
+    fn decrypt(&self, req: &DecryptRequest) -> Result<DecryptResponse, KmsError> {
+        self.decrypt_traced(req).0
+    }
+    fn encrypt(&self, req: &EncryptRequest) -> Result<EncryptResponse, KmsError> {
+        self.encrypt_traced(req).0
+    }
+    fn decrypt_traced(
+        &self,
+        req: &DecryptRequest,
+    ) -> (Result<DecryptResponse, KmsError>, Option<String>) {
+        self.client.decrypt_with(req, &self.budget)
+    }
+    fn encrypt_traced(
+        &self,
+        req: &EncryptRequest,
+    ) -> (Result<EncryptResponse, KmsError>, Option<String>) {
+        self.client.encrypt_with(req, &self.budget)
+    }
+    fn retries(&self) -> u32 {
+        self.budget.used()
     }
 }
 
@@ -322,13 +433,31 @@ impl Kms for KmsHttpClient {
         &self,
         req: &DecryptRequest,
     ) -> (Result<DecryptResponse, KmsError>, Option<String>) {
-        let (v, id) = self.call_traced("Decrypt", &decrypt_body(req));
-        (v.and_then(|v| decrypt_response(req, &v)), id)
+        self.decrypt_with(req, &self.call_budget())
     }
 
     fn encrypt_traced(
         &self,
         req: &EncryptRequest,
+    ) -> (Result<EncryptResponse, KmsError>, Option<String>) {
+        self.encrypt_with(req, &self.call_budget())
+    }
+}
+
+impl KmsHttpClient {
+    fn decrypt_with(
+        &self,
+        req: &DecryptRequest,
+        budget: &RetryBudget,
+    ) -> (Result<DecryptResponse, KmsError>, Option<String>) {
+        let (v, id) = self.call_budgeted("Decrypt", &decrypt_body(req), budget);
+        (v.and_then(|v| decrypt_response(req, &v)), id)
+    }
+
+    fn encrypt_with(
+        &self,
+        req: &EncryptRequest,
+        budget: &RetryBudget,
     ) -> (Result<EncryptResponse, KmsError>, Option<String>) {
         if req.plaintext.len() > MAX_PLAINTEXT || req.plaintext.is_empty() {
             let e = KmsError::Service {
@@ -345,7 +474,7 @@ impl Kms for KmsHttpClient {
         let mut body =
             json!({"KeyId": req.key_id, "Plaintext": B64.encode(req.plaintext.expose())});
         put_context(&mut body, &req.encryption_context);
-        let (v, id) = self.call_traced("Encrypt", &body);
+        let (v, id) = self.call_budgeted("Encrypt", &body, budget);
         let r = v.and_then(|v| {
             Ok(EncryptResponse {
                 key_id: str_field(&v, "KeyId", "Encrypt")?,

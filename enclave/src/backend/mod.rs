@@ -152,4 +152,11 @@ pub trait Kms: Send + Sync {
     ) -> (Result<EncryptResponse, KmsError>, Option<String>) {
         (self.encrypt(req), None)
     }
+
+    /// Calls this backend sent again after a transient failure (issue 17).
+    /// A per-job backend ([`kms_http::KmsHttpClient::for_job`]) counts its
+    /// job's retries; the default has none.
+    fn retries(&self) -> u32 {
+        0
+    }
 }

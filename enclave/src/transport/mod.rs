@@ -19,8 +19,14 @@
 //!             u32be len ‖ receipt (DSSE JSON) bytes
 //! kind 0x03 Error (enclave → parent)
 //!   payload = u16be code ‖ message UTF-8 (≤ 4096 bytes)
-//!             code 1 = malformed frame, 2 = the job failed, 3 = internal error
+//!             code 1 = malformed frame, 2 = the job failed, 3 = internal error,
+//!             4 = busy: every worker and queue slot is taken, or the service
+//!             is shutting down; the job was not started, retry later
 //! ```
+//!
+//! Code 4 (issue 17) is an extension: a parent that predates it reads the
+//! answer as a malformed frame and fails the job; it never hangs. The
+//! retrying parent side is [`retry`].
 //!
 //! The credentials member is optional and last, so a job without it is byte
 //! for byte the original format. It is deliberately *not* part of the request
@@ -41,6 +47,7 @@ use std::time::Duration;
 use zeroize::{Zeroize, Zeroizing};
 
 mod decode;
+pub mod retry;
 
 pub use decode::{decode_error, decode_job, decode_job_with_credentials, decode_output};
 
@@ -185,6 +192,9 @@ pub enum ErrorCode {
     JobFailed = 2,
     /// Internal error in the enclave.
     Internal = 3,
+    /// The service had no free worker or queue slot, or is shutting down:
+    /// the job was not started and may be sent again (issue 17).
+    Busy = 4,
 }
 
 impl ErrorCode {
@@ -193,6 +203,7 @@ impl ErrorCode {
             1 => Some(Self::Malformed),
             2 => Some(Self::JobFailed),
             3 => Some(Self::Internal),
+            4 => Some(Self::Busy),
             _ => None,
         }
     }

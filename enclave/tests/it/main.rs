@@ -15,5 +15,6 @@ mod receipt_golden;
 mod receipt_vectors;
 mod recipients_vectors;
 mod secret_debug;
+mod serve_load;
 mod service;
 mod sops_vectors;

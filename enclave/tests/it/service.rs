@@ -381,3 +381,29 @@ fn policy_changed_by_one_byte_is_refused_by_the_enclave_or_by_kms() {
     assert!(matches!(err, PackError::PolicyContextRejected { .. }), "{msg}");
     assert!(msg.contains("context no longer matches") && msg.contains(&d_new), "{msg}");
 }
+
+/// Issue 17: with a key pool each job still gets its own RSA key, and doc_K
+/// is made per job for that key: two jobs, two distinct doc_K public keys,
+/// both taken warm from the pool, and the artifacts open as before.
+#[test]
+fn pooled_job_keys_serve_one_job_each_with_their_own_doc_k() {
+    let (a, b) = docs();
+    let f = fixture(a, b);
+    let pool = enclave::keypool::KeyPool::start(2).unwrap();
+    pool.wait_full();
+    let svc = PackService::new(&f.nsm, &f.kms, build_info()).with_key_pool(&pool);
+    let mut doc_k_keys = Vec::new();
+    for _ in 0..2 {
+        let out = svc.pack(&f.job).unwrap();
+        enclave::envelope::open(&out.artifacts[0].bytes, &f.k1, None).unwrap();
+        let st: Value =
+            serde_json::from_slice(&Envelope::parse(&out.receipt).unwrap().payload).unwrap();
+        let doc_k = STANDARD
+            .decode(st["predicate"]["attestation"]["kms"]["document"].as_str().unwrap())
+            .unwrap();
+        doc_k_keys.push(read_fields(&doc_k).public_key.unwrap());
+    }
+    assert_ne!(doc_k_keys[0], doc_k_keys[1], "a job key served two jobs");
+    assert_eq!(pool.counts(), (2, 0));
+    assert_eq!(f.nsm.calls.load(std::sync::atomic::Ordering::SeqCst), 4);
+}

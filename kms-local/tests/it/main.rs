@@ -4,5 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod binary;
+mod faults;
 mod kms_local_cms;
 mod spawn;

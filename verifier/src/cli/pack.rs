@@ -20,9 +20,8 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use enclave::service::PackJob;
-use enclave::transport::{
-    call_with_credentials, Endpoint, ErrorCode, JobCredentials, Limits, TransportError,
-};
+use enclave::transport::retry::{call_with_busy_retry, BusyRetry};
+use enclave::transport::{Endpoint, ErrorCode, JobCredentials, Limits, TransportError};
 
 use crate::secrets_repo::{ProofObjects, SecretsRepo};
 
@@ -148,6 +147,10 @@ pub struct PackArgs {
     /// Socket timeout in seconds.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
+    /// Attempts in all when the enclave answers Busy (issue 17), with capped
+    /// exponential backoff and full jitter between them; 1 = do not retry.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    busy_attempts: u32,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -354,8 +357,24 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
     let request_bytes = serde_json::to_vec(&request)?;
     let limits = Limits { io_timeout: Duration::from_secs(args.timeout), ..Limits::default() };
     let job = PackJob { request: request_bytes.clone(), inputs: files };
-    let out = match call_with_credentials(&ep, &job, credentials.as_ref(), &limits) {
+    let busy = BusyRetry { max_attempts: args.busy_attempts, ..BusyRetry::default() };
+    let mut say_busy = |attempt: u32, wait: Duration, message: &str| {
+        eprintln!(
+            "the enclave is busy ({message}); attempt {attempt} of {}, retrying in {} ms",
+            busy.max_attempts,
+            wait.as_millis()
+        );
+    };
+    let sent = call_with_busy_retry(&ep, &job, credentials.as_ref(), &limits, &busy, &mut say_busy);
+    let out = match sent {
         Ok(o) => o,
+        Err(TransportError::Remote { code: ErrorCode::Busy, message }) => {
+            eprintln!(
+                "error: the enclave was busy on all {} attempts for job {job_id} ({message}); nothing was packed, run it again later",
+                busy.max_attempts
+            );
+            return Ok(ExitCode::from(exit::INTERNAL));
+        }
         Err(TransportError::Remote { code, message }) => {
             eprintln!("error: the enclave did not pack job {job_id}: {message}");
             return Ok(ExitCode::from(match code {

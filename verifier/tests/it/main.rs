@@ -38,3 +38,4 @@ mod pack_e2e;
 mod receipt_verify;
 mod report_render;
 mod seal_inputs;
+mod serve_soak;

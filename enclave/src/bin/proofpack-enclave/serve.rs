@@ -1,5 +1,6 @@
 //! `proofpack-enclave serve`: the pack service on vsock (production) or TCP
-//! loopback (development), one job per connection, one job at a time.
+//! loopback (development), one job per connection, jobs run by a fixed pool
+//! of workers behind a bounded queue (`enclave::server`, issue 17).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,8 +17,10 @@ use enclave::backend::nsm::NitroNsm;
 use enclave::backend::nsm_dev::DevNsm;
 use enclave::backend::Nsm;
 use enclave::forward::parse_cid_port;
+use enclave::keypool::KeyPool;
 use enclave::receipt::statement::BuildInfo;
 use enclave::recipients::InputBinding;
+use enclave::server::{self, ServerConfig, Shutdown, Stats};
 use enclave::service::{PackJob, PackService};
 
 /// Whether this image accepts SOPS/sealed inputs that are not bound to the
@@ -30,7 +33,7 @@ const INPUT_BINDING: InputBinding = if cfg!(feature = "allow-unbound-inputs") {
 } else {
     InputBinding::Required
 };
-use enclave::transport::{serve_one, Endpoint, ErrorCode, JobCredentials, Limits, Listener};
+use enclave::transport::{Endpoint, ErrorCode, JobCredentials, Limits, Listener};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -59,7 +62,16 @@ The parent sends jobs with `proofpack pack`. The wire protocol is documented in
 enclave::transport. With --nsm dev the attestation documents are signed by a
 TEST CA, and every log line says DEVELOPMENT.
 
-Exit codes: 0 after --max-jobs jobs, 2 invalid arguments or setup failure.";
+Load (issue 17): --workers jobs run at once (default: the vCPUs); up to
+--queue more connections wait; beyond that a job is answered Busy at once
+(`proofpack pack` retries it with backoff). A connection must send its whole
+job within --read-deadline and take the whole answer within --write-deadline,
+so a stalled parent holds only its own worker. SIGTERM (or SIGINT) stops
+accepting, answers queued jobs Busy, finishes running jobs, then exits 0; a
+second signal exits at once.
+
+Exit codes: 0 after --max-jobs jobs or a graceful shutdown, 2 invalid
+arguments or setup failure.";
 
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
@@ -85,6 +97,23 @@ pub struct ServeArgs {
     /// Exit after this many jobs (default: serve forever).
     #[arg(long)]
     max_jobs: Option<u64>,
+    /// Jobs run in parallel (default: available parallelism, the enclave's vCPUs).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: Option<u16>,
+    /// Accepted connections waiting for a worker before new ones get Busy
+    /// (default: twice the workers).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(0..=4096))]
+    queue: Option<u16>,
+    /// Seconds a connection has to send its whole job, from a worker taking it.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    read_deadline: u64,
+    /// Seconds a connection has to take the whole answer, from its first byte.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    write_deadline: u64,
+    /// Job RSA keys generated ahead in the background (0 = generate each
+    /// job's key on its critical path). Each key serves exactly one job.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(0..=64))]
+    key_pool: u16,
 }
 
 /// The NSM and KMS an enclave command talks to (`serve`, `org-key init`).
@@ -208,6 +237,9 @@ fn open_dev_nsm(_eif: &str, _ca: &str) -> anyhow::Result<Box<dyn Nsm>> {
 /// Runs the server.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let ep: Endpoint = args.listen.parse()?;
+    // First, before any thread starts: SIGTERM becomes a graceful shutdown.
+    let shutdown = Shutdown::new();
+    server::signal::on_terminate(shutdown.clone(), |m| eprintln!("proofpack-enclave: {m}"))?;
     // Start the KMS route first: a --kms-vsock misconfiguration is reported
     // before the NSM is touched.
     let route = args.backends.kms_route()?;
@@ -243,61 +275,72 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(&tmp, &addr)?;
         std::fs::rename(&tmp, f)?;
     }
-    let mut jobs = 0u64;
-    while args.max_jobs.map_or(true, |m| jobs < m) {
-        let mut stream = match listener.accept(&limits) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("proofpack-enclave: accept failed: {e}");
-                continue;
-            }
-        };
-        jobs += 1;
-        let mut handler = |job: PackJob, creds: Option<JobCredentials>| {
-            // The job's own client lives only for this job; its credentials
-            // are zeroized when it drops.
-            let job_kms = match creds {
-                Some(c) => Some(
-                    args.backends
-                        .kms_client(c.into_signing(), route)
-                        .map_err(|e| (ErrorCode::Internal, format!("KMS client: {e}")))?,
-                ),
-                None => None,
-            };
-            let (kms, source) = match (&job_kms, &env_kms) {
-                (Some(k), _) => (k, "job"),
-                (None, Some(k)) => (k, "environment"),
-                (None, None) => {
-                    let msg = "no AWS credentials: the job carried none (proofpack pack --send-credentials) and the enclave environment has none";
-                    eprintln!("proofpack-enclave: {label}job {jobs} failed: {msg}");
-                    return Err((ErrorCode::JobFailed, msg.to_string()));
-                }
-            };
-            let service = PackService::with_input_binding(
-                nsm.as_ref(),
-                kms,
-                build_info.clone(),
-                INPUT_BINDING,
-            );
-            match service.pack_timed(&job) {
-                Ok((out, report)) => {
-                    let t = report.timings;
-                    eprintln!(
-                        "proofpack-enclave: {label}job {jobs} ok: {} artifact(s), {} KMS call(s) with {source} credentials; keygen {:?} attestation {:?} kms {:?} sops {:?} envelope {:?} receipt {:?}",
-                        out.artifacts.len(), t.kms_calls, t.keygen, t.attestation, t.kms, t.sops, t.envelope, t.receipt
-                    );
-                    Ok(out)
-                }
-                Err(e) => {
-                    eprintln!("proofpack-enclave: {label}job {jobs} failed: {e}");
-                    Err((ErrorCode::JobFailed, e.to_string()))
-                }
-            }
-        };
-        if let Err(e) = serve_one(&mut stream, &limits, &mut handler) {
-            eprintln!("proofpack-enclave: connection error: {e}");
-        }
+    let workers = args.workers.map_or_else(server::default_workers, usize::from);
+    let mut cfg = ServerConfig::new(workers, limits);
+    if let Some(q) = args.queue {
+        cfg.queue = usize::from(q);
     }
+    cfg.read_deadline = Duration::from_secs(args.read_deadline);
+    cfg.write_deadline = Duration::from_secs(args.write_deadline);
+    cfg.max_jobs = args.max_jobs;
+    eprintln!(
+        "proofpack-enclave: {} worker(s), queue {}, deadlines read {}s write {}s, key pool {}",
+        cfg.workers, cfg.queue, args.read_deadline, args.write_deadline, args.key_pool
+    );
+    let pool = match args.key_pool {
+        0 => None,
+        n => Some(KeyPool::start(usize::from(n))?),
+    };
+    let handler = |job: PackJob, creds: Option<JobCredentials>, jobs: u64| {
+        // The job's own client lives only for this job; its credentials
+        // are zeroized when it drops.
+        let job_kms = match creds {
+            Some(c) => Some(
+                args.backends
+                    .kms_client(c.into_signing(), route)
+                    .map_err(|e| (ErrorCode::Internal, format!("KMS client: {e}")))?,
+            ),
+            None => None,
+        };
+        let (client, source) = match (&job_kms, &env_kms) {
+            (Some(k), _) => (k, "job"),
+            (None, Some(k)) => (k, "environment"),
+            (None, None) => {
+                let msg = "no AWS credentials: the job carried none (proofpack pack --send-credentials) and the enclave environment has none";
+                eprintln!("proofpack-enclave: {label}job {jobs} failed: {msg}");
+                return Err((ErrorCode::JobFailed, msg.to_string()));
+            }
+        };
+        // The job's own retry budget, even on the shared environment client.
+        let kms = client.for_job();
+        let mut service =
+            PackService::with_input_binding(nsm.as_ref(), &kms, build_info.clone(), INPUT_BINDING);
+        if let Some(p) = &pool {
+            service = service.with_key_pool(p);
+        }
+        match service.pack_timed(&job) {
+            Ok((out, report)) => {
+                let t = report.timings;
+                eprintln!(
+                    "proofpack-enclave: {label}job {jobs} ok: {} artifact(s), {} KMS call(s) ({} retried) with {source} credentials; keygen {:?} attestation {:?} kms {:?} sops {:?} envelope {:?} receipt {:?}",
+                    out.artifacts.len(), t.kms_calls, t.kms_retries, t.keygen, t.attestation, t.kms, t.sops, t.envelope, t.receipt
+                );
+                Ok(out)
+            }
+            Err(e) => {
+                eprintln!("proofpack-enclave: {label}job {jobs} failed: {e}");
+                Err((ErrorCode::JobFailed, e.to_string()))
+            }
+        }
+    };
+    let stats = Stats::default();
+    server::serve(&listener, &cfg, &handler, &shutdown, &stats, &|m| {
+        eprintln!("proofpack-enclave: {label}{m}")
+    })?;
+    let [accepted, started, packed, failed, busy, dropped] = stats.snapshot();
+    eprintln!(
+        "proofpack-enclave: {label}stopped: {accepted} connection(s), {started} job(s) started, {packed} packed, {failed} failed, {busy} answered busy, {dropped} dropped"
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -140,6 +140,18 @@ pub fn serve_with(
     build_info: &Path,
     env_creds: bool,
 ) -> (Serve, String) {
+    serve_args(nsm, kms, dir, build_info, env_creds, &[])
+}
+
+/// [`serve_with`] with extra `serve` arguments (e.g. `--workers 2`).
+pub fn serve_args(
+    nsm: &str,
+    kms: &KmsLocal,
+    dir: &Path,
+    build_info: &Path,
+    env_creds: bool,
+    extra: &[&str],
+) -> (Serve, String) {
     let addr_file = dir.join("addr");
     let log = dir.join("serve.log");
     let mut cmd = Command::new(enclave_bin());
@@ -148,6 +160,7 @@ pub fn serve_with(
         .arg(build_info)
         .arg("--addr-file")
         .arg(&addr_file)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
     if env_creds {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ::kms_local::http::{CredentialsFile, Principal};
 use ::kms_local::policy::AttestationRecipients;
-use ::kms_local::{Clock, Config, LogTo, Running};
+use ::kms_local::{Clock, Config, Faults, LogTo, Running};
 use enclave::backend::kms_http::sigv4::Credentials;
 use enclave::backend::kms_http::{KmsHttpClient, KmsHttpConfig};
 use enclave::secret::SecretBytes;
@@ -59,23 +59,29 @@ impl KmsLocal {
     /// root PEM, if any.
     pub fn start(root: Option<&Path>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        Self::spawn_in(dir.path(), root, false).with_dir(dir)
+        Self::spawn_in(dir.path(), root, false, Faults::default()).with_dir(dir)
     }
 
     /// [`KmsLocal::start`] also accepting unsigned QEMU emulator documents
     /// (`proofpack-kms-local --accept-emulator-attestation`).
     pub fn start_accepting_emulator(root: &Path) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        Self::spawn_in(dir.path(), Some(root), true).with_dir(dir)
+        Self::spawn_in(dir.path(), Some(root), true, Faults::default()).with_dir(dir)
     }
 
     /// Starts the server with its state, clock and log under `dir` (the demo).
     pub fn start_in(dir: &Path, root: &Path) -> Self {
         std::fs::create_dir_all(dir).unwrap();
-        Self::spawn_in(dir, Some(root), false)
+        Self::spawn_in(dir, Some(root), false, Faults::default())
     }
 
-    fn spawn_in(dir: &Path, root: Option<&Path>, emulator: bool) -> Self {
+    /// [`KmsLocal::start`] with injected faults (issue 17).
+    pub fn start_with_faults(root: Option<&Path>, faults: Faults) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::spawn_in(dir.path(), root, false, faults).with_dir(dir)
+    }
+
+    fn spawn_in(dir: &Path, root: Option<&Path>, emulator: bool, faults: Faults) -> Self {
         let credentials = CredentialsFile {
             principals: PRINCIPALS
                 .iter()
@@ -97,6 +103,7 @@ impl KmsLocal {
         cfg.account = ACCOUNT.into();
         cfg.clock = Clock::File(clock_file.clone());
         cfg.log = LogTo::File(log.clone());
+        cfg.faults = faults;
         cfg.recipients = root.map(|r| {
             let pem = std::fs::read(r).unwrap();
             let recipients = AttestationRecipients::new(&pem, &r.display().to_string()).unwrap();
