@@ -1,0 +1,6 @@
+//! Integration tests of the `cloudtrail` crate: one binary, a module per area.
+
+mod common;
+mod read_errors;
+mod read_shapes;
+mod write_roundtrip;
