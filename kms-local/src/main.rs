@@ -64,6 +64,11 @@ struct Args {
     /// Maximum age of a Recipient document, in seconds.
     #[arg(long, default_value_t = 300)]
     max_document_age: u64,
+    /// Write one CloudTrail record per call served, as delivery-shaped log
+    /// files under DIR (AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/),
+    /// for `proofpack kms-trail check --cloudtrail DIR`.
+    #[arg(long, value_name = "DIR")]
+    cloudtrail_dir: Option<PathBuf>,
     /// Read "now" (Unix seconds) from this file instead of the wall clock, for
     /// key creation and deletion dates (tests of ScheduleKeyDeletion).
     #[arg(long)]
@@ -133,6 +138,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     cfg.max_document_age_secs = args.max_document_age;
     cfg.clock = args.clock_file.clone().map(Clock::File).unwrap_or(Clock::System);
     cfg.log = LogTo::Stderr;
+    cfg.trail = args.cloudtrail_dir.clone();
     let server = kms_local::spawn(cfg)?;
     let port = server.port();
     eprintln!(

@@ -16,6 +16,7 @@ use super::http::{
 use super::policy::{AttestationRecipients, KeyPolicyEngine};
 use super::service::{Service, ServiceConfig};
 use super::store::{Store, StoreError};
+use super::trail::TrailWriter;
 use super::{Clock, NoRecipients, RecipientVerifier};
 
 /// Default region in key ARNs and the SigV4 scope.
@@ -56,6 +57,9 @@ pub struct Config {
     pub clock: Clock,
     /// Where request log lines go.
     pub log: LogTo,
+    /// Directory to write one CloudTrail log file per call into
+    /// (`AWSLogs/<account>/CloudTrail/<region>/...`), when set.
+    pub trail: Option<PathBuf>,
 }
 
 impl Config {
@@ -72,6 +76,7 @@ impl Config {
             max_document_age_secs: DEFAULT_MAX_DOCUMENT_AGE_SECS,
             clock: Clock::System,
             log: LogTo::Stderr,
+            trail: None,
         }
     }
 
@@ -187,6 +192,7 @@ pub fn spawn(cfg: Config) -> Result<Running, SpawnError> {
         max_document_age_secs,
         clock,
         log,
+        trail,
     } = cfg;
     let principals = Principals::new(credentials);
     let recipients: Box<dyn RecipientVerifier> = match recipients {
@@ -207,9 +213,13 @@ pub fn spawn(cfg: Config) -> Result<Running, SpawnError> {
             RequestLog::file(tag, f)
         }
     };
+    let trail = trail.map(|dir| TrailWriter::new(dir, &region, &account));
     let service_cfg = ServiceConfig { region: region.clone(), account, max_document_age_secs };
     let mut service =
         Service::new(service_cfg, store, Box::new(KeyPolicyEngine), recipients, clock);
+    if let Some(t) = trail {
+        service = service.with_trail(t);
+    }
     let server = tiny_http::Server::http(listen)
         .map_err(|e| SpawnError::Listen { addr: listen, message: e.to_string() })?;
     let addr = server.server_addr().to_ip().ok_or(SpawnError::NoAddress(listen))?;

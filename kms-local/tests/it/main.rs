@@ -6,3 +6,4 @@
 mod binary;
 mod kms_local_cms;
 mod spawn;
+mod trail;
