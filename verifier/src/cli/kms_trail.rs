@@ -94,9 +94,9 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub expect: Option<PathBuf>,
 
-    /// A pack receipt whose attested uses are accounted for; repeatable.
-    /// Only receipts that verify are used.
-    #[arg(long = "receipt", value_name = "FILE")]
+    /// Pack receipts whose attested uses are accounted for (one or more
+    /// files; repeatable). Only receipts that verify are used.
+    #[arg(long = "receipt", value_name = "FILE", num_args = 1..)]
     pub receipts: Vec<PathBuf>,
 
     /// Trust this root certificate (PEM) for the receipts instead of the AWS

@@ -13,6 +13,7 @@ pub mod markdown;
 mod markup;
 mod model;
 pub mod sarif;
+pub mod svg_timeline;
 pub mod text;
 mod timeline;
 

@@ -316,3 +316,28 @@ fn bad_windows_and_inputs_are_typed_errors() {
     cfg.to = cfg.from + 6 * 366 * 86_400;
     assert!(matches!(run(&cfg, &[d.path().to_path_buf()]), Err(TrailInputError::WindowTooLong)));
 }
+
+#[test]
+fn html_report_draws_the_timeline() {
+    let d = tempfile::tempdir().expect("tmp");
+    let mut v = clean();
+    v.push(kms_event("Decrypt", T0 + 500, ADMIN, "203.0.113.9"));
+    v.push(put_policy(T0 + 1000, &open_policy()));
+    v.push(put_policy(T0 + 1500, &pinned_policy(1)));
+    let s = audit(d.path(), &v, &config(receipts()));
+    let report = verifier::report::AuditReport {
+        tool: verifier::report::ToolInfo::current(),
+        verified_at: "2026-01-01T00:00:00Z".into(),
+        settings: verifier::report::Settings { command: "kms-trail".into(), ..Default::default() },
+        subjects: vec![s],
+    };
+    let html = verifier::report::html::render(&report);
+    assert_eq!(html.matches("<svg class=\"timeline\"").count(), 1);
+    assert_eq!(html.matches("<rect class=\"iv pinned\"").count(), 2);
+    assert_eq!(html.matches("<rect class=\"iv not_pinned\"").count(), 1);
+    assert_eq!(html.matches("<g class=\"use receipted\"").count(), 2);
+    assert_eq!(html.matches("<g class=\"use unattested\"").count(), 1);
+    // Input-derived text is escaped inside the SVG too.
+    assert!(html.contains(&format!("opened by {} PutKeyPolicy", format_time(T0 + 1000))));
+    assert!(!html.contains("<script"));
+}
