@@ -12,10 +12,13 @@
 //!   files or directory trees; a bad or truncated file is an error naming
 //!   the file and the byte offset, never skipped.
 //! * [`write`]: delivery-shaped log files (`AWSLogs/.../CloudTrail/...`).
+//! * [`digest`]: CloudTrail digest files: the SHA-256 of each log file, the
+//!   chain of digests and the RSA signatures.
 //!
 //! The format as this crate implements it is described in
 //! `docs/notes/cloudtrail.md`.
 
+pub mod digest;
 pub mod read;
 pub mod record;
 pub mod scan;
@@ -23,6 +26,13 @@ pub mod write;
 
 pub use read::{FileSummary, Located, Shape, TrailError, TrailErrorKind};
 pub use record::{Event, Recipient, UserIdentity};
+
+/// Fuzzing hook: parse arbitrary bytes as a digest file. Never panics.
+pub fn fuzz_digest(data: &[u8]) {
+    if let Ok(d) = digest::parse_digest(std::path::Path::new("fuzz"), data) {
+        let _ = digest::signing_string(&d);
+    }
+}
 
 /// Fuzzing hook: read arbitrary bytes as a trail file of any shape. Never
 /// panics; every outcome is a record or a typed error.

@@ -107,6 +107,25 @@ pub struct FileSummary {
     /// `lookup-events`/Lake output that says more pages exist
     /// (`NextToken`): the file does not hold every matching event.
     pub more_pages: bool,
+    /// SHA-256 of the whole uncompressed content, when asked for
+    /// ([`read_file_hashed`]; what digest files list).
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// A reader that hashes every byte it hands out.
+struct Hashing<R> {
+    inner: R,
+    hash: Option<sha2::Sha256>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(h) = &mut self.hash {
+            sha2::Digest::update(h, buf.get(..n).unwrap_or(&[]));
+        }
+        Ok(n)
+    }
 }
 
 /// Visitor of records; `Break` stops reading the file.
@@ -172,6 +191,17 @@ pub fn read_stream<R: Read>(
     gzip: bool,
     visit: &mut Visit<'_>,
 ) -> Result<FileSummary, TrailError> {
+    read_stream_hashed(file, input, gzip, false, visit)
+}
+
+fn read_stream_hashed<R: Read>(
+    file: &str,
+    input: R,
+    gzip: bool,
+    hash: bool,
+    visit: &mut Visit<'_>,
+) -> Result<FileSummary, TrailError> {
+    let input = Hashing { inner: input, hash: hash.then(<sha2::Sha256 as sha2::Digest>::new) };
     let mut records = 0u64;
     let fail = |e: ScanError, records: u64| TrailError {
         file: file.to_string(),
@@ -199,12 +229,13 @@ pub fn read_stream<R: Read>(
         })?;
         records += 1;
         if visit(Located { file, offset: at, event }).is_break() {
-            return Ok(FileSummary { shape, records, gzip, more_pages: false });
+            return Ok(FileSummary { shape, records, gzip, more_pages: false, sha256: None });
         }
     }
     let after = sc.close().map_err(|e| fail(e, records))?;
     let more_pages = before.iter().chain(&after).any(|k| k == "NextToken");
-    Ok(FileSummary { shape, records, gzip, more_pages })
+    let sha256 = sc.into_inner().hash.map(|h| sha2::Digest::finalize(h).into());
+    Ok(FileSummary { shape, records, gzip, more_pages, sha256 })
 }
 
 /// Reads bytes (gzip or plain) of any shape.
@@ -222,6 +253,16 @@ pub fn read_bytes(
 
 /// Reads one file (gzip or plain) of any shape.
 pub fn read_file(path: &Path, visit: &mut Visit<'_>) -> Result<FileSummary, TrailError> {
+    read_file_hashed(path, false, visit)
+}
+
+/// [`read_file`], also hashing the uncompressed content when `hash` is set
+/// ([`FileSummary::sha256`], for digest verification).
+pub fn read_file_hashed(
+    path: &Path,
+    hash: bool,
+    visit: &mut Visit<'_>,
+) -> Result<FileSummary, TrailError> {
     let name = path.display().to_string();
     let open_err = |e: std::io::Error| TrailError {
         file: name.clone(),
@@ -234,9 +275,9 @@ pub fn read_file(path: &Path, visit: &mut Visit<'_>) -> Result<FileSummary, Trai
         std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path).map_err(open_err)?);
     let head = std::io::BufRead::fill_buf(&mut f).map_err(open_err)?;
     if head.starts_with(&[0x1f, 0x8b]) {
-        read_stream(&name, flate2::bufread::MultiGzDecoder::new(f), true, visit)
+        read_stream_hashed(&name, flate2::bufread::MultiGzDecoder::new(f), true, hash, visit)
     } else {
-        read_stream(&name, f, false, visit)
+        read_stream_hashed(&name, f, false, hash, visit)
     }
 }
 

@@ -108,6 +108,11 @@ impl<R: Read> Scanner<R> {
         }
     }
 
+    /// The reader, after scanning.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
     /// The offset of the next byte.
     pub fn offset(&self) -> u64 {
         self.offset

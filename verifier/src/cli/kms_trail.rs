@@ -55,6 +55,14 @@ pub struct TrailArgs {
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
     pub max_quiet: Duration,
 
+    /// A public key of the trail's digest files (PEM, DER, or the base64 DER
+    /// of `aws cloudtrail list-public-keys`), repeatable: with it the digest
+    /// files found under --cloudtrail are verified (signatures, chain, log
+    /// file hashes). The newest digest's signature is read from DIGEST.sig
+    /// (the object's x-amz-meta-signature, hex).
+    #[arg(long = "digest-public-key", value_name = "FILE")]
+    pub digest_public_key: Vec<PathBuf>,
+
     /// How far outside a receipt's time window a use still matches it.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
     pub receipt_slack: Duration,
@@ -160,6 +168,8 @@ pub struct TrailInputs {
     pub to: i64,
     /// Initial policies by key ARN: (bytes, path).
     pub initial: Vec<(String, Vec<u8>, String)>,
+    /// The digest public keys.
+    pub digest_keys: Vec<rsa::RsaPublicKey>,
 }
 
 /// Reads the window and initial policies; errors are usage errors.
@@ -180,7 +190,15 @@ pub fn load_trail_inputs(t: &TrailArgs) -> anyhow::Result<TrailInputs> {
         let bytes = read_input(&file, "initial KMS policy", input::MAX_POLICY_FILE)?;
         initial.push((arn, bytes, file.display().to_string()));
     }
-    Ok(TrailInputs { from, to, initial })
+    let digest_keys = t
+        .digest_public_key
+        .iter()
+        .map(|p| {
+            cloudtrail::digest::read_public_key(p)
+                .map_err(|e| anyhow::anyhow!("--digest-public-key: {e}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(TrailInputs { from, to, initial, digest_keys })
 }
 
 /// Builds the per-key settings: the initial policy analysed with the key's
@@ -209,8 +227,7 @@ pub fn audit_trail(
 ) -> anyhow::Result<(Vec<crate::report::SubjectReport>, TrailSettings)> {
     let run =
         crate::trail::run(cfg, &t.cloudtrail).map_err(|e| anyhow::anyhow!("--cloudtrail: {e}"))?;
-    let integrity = integrity_checks(&run);
-    let subjects = crate::trail::checks::subjects(cfg, &run, &integrity);
+    let subjects = crate::trail::checks::subjects(cfg, &run, &Checks::new());
     let settings = TrailSettings {
         paths: t.cloudtrail.iter().map(|p| p.display().to_string()).collect(),
         from: cloudtrail::record::format_time(cfg.from),
@@ -219,21 +236,6 @@ pub fn audit_trail(
         records: run.coverage.records,
     };
     Ok((subjects, settings))
-}
-
-/// Log-file integrity: digest files are recognised but their verification
-/// is not part of this build, so the check says so (a WARN, never a PASS).
-fn integrity_checks(run: &crate::trail::TrailRun) -> Checks {
-    let n = run.inputs.digests.len();
-    Checks(vec![Check::warn(
-        "trail.integrity",
-        if n == 0 {
-            "no CloudTrail digest files among the inputs: the log files' integrity is not verified"
-                .to_string()
-        } else {
-            format!("{n} digest file(s) found but not verified: the log files' integrity is not verified")
-        },
-    )])
 }
 
 /// The trail settings of `audit`/`kms-trail`: durations in seconds.
@@ -252,6 +254,7 @@ pub fn config(
         trusted,
         slack_secs: t.receipt_slack.as_secs() as i64,
         max_quiet_secs: t.max_quiet.as_secs() as i64,
+        digest_keys: inputs.digest_keys.clone(),
     }
 }
 

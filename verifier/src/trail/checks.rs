@@ -148,9 +148,74 @@ fn use_check(kt: &KeyTrail, kind: UseKind, id: &str, what: &str, cannot_decide: 
     )
 }
 
+/// Log-file integrity from the digest files (`docs/notes/cloudtrail.md` §7):
+/// PASS only when every digest's signature verified, the chain is unbroken,
+/// every listed log file was read unchanged, every file read is listed, and
+/// the chain covers the window.
+pub fn integrity_check(cfg: &TrailConfig, run: &TrailRun) -> Check {
+    let id = "trail.integrity";
+    let n = run.inputs.digests.len();
+    if n == 0 {
+        return Check::warn(
+            id,
+            "no CloudTrail digest files among the inputs: the log files' integrity is not verified",
+        );
+    }
+    let mut failures: Vec<String> = run.digest_errors.clone();
+    let Some(i) = &run.integrity else {
+        return if failures.is_empty() {
+            Check::warn(id, format!("{n} digest file(s) found but no --digest-public-key given: the log files' integrity is not verified"))
+        } else {
+            Check::fail(id, format!("digest files cannot be read:\n{}", failures.join("\n")))
+        };
+    };
+    failures.extend(i.failures.iter().cloned());
+    let mut undecided = i.undecided.clone();
+    match i.covered {
+        Some((s, e)) if s <= cfg.from && e >= cfg.to => {}
+        Some((s, e)) => undecided.push(format!(
+            "the digests cover {} to {}, not the whole window {} to {}",
+            format_time(s),
+            format_time(e),
+            format_time(cfg.from),
+            format_time(cfg.to)
+        )),
+        None => {}
+    }
+    if !failures.is_empty() {
+        return Check::fail(
+            id,
+            format!("{} integrity failure(s):\n{}", failures.len(), failures.join("\n")),
+        );
+    }
+    if !undecided.is_empty() {
+        let shown: Vec<String> = undecided.iter().take(MAX_LISTED).cloned().collect();
+        return Check::fail(
+            id,
+            format!(
+                "CANNOT_DECIDE: {} gap(s) in the digest evidence:\n{}",
+                undecided.len(),
+                listing(undecided.len() as u64, &shown)
+            ),
+        );
+    }
+    Check::pass(
+        id,
+        format!(
+            "{} digest file(s) verified (signatures, chain, every log file listed and unchanged){}",
+            i.signed,
+            i.covered
+                .map(|(s, e)| format!(", covering {} to {}", format_time(s), format_time(e)))
+                .unwrap_or_default()
+        ),
+    )
+}
+
 /// One subject per key: its checks (the shared file checks first) and timeline.
-pub fn subjects(cfg: &TrailConfig, run: &TrailRun, integrity: &Checks) -> Vec<SubjectReport> {
-    let shared = file_checks(cfg, run);
+/// `extra` checks (e.g. about the receipts given) are added to every subject.
+pub fn subjects(cfg: &TrailConfig, run: &TrailRun, extra: &Checks) -> Vec<SubjectReport> {
+    let mut shared = file_checks(cfg, run);
+    shared.push(integrity_check(cfg, run));
     let mut out = Vec::new();
     for kt in &run.keys {
         let arn = &kt.key.key_arn;
@@ -170,7 +235,7 @@ pub fn subjects(cfg: &TrailConfig, run: &TrailRun, integrity: &Checks) -> Vec<Su
             })
             .collect();
         let mut c = shared.clone();
-        c.extend(integrity.clone());
+        c.extend(extra.clone());
         let receipted = kt.tally(UseKind::Receipted);
         c.push(Check::pass(
             "trail.uses.receipted",

@@ -21,7 +21,7 @@ pub mod receipts;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use cloudtrail::read::{collect, read_file, FileSummary, Inputs};
+use cloudtrail::read::{collect, read_file_hashed, FileSummary, Inputs};
 use cloudtrail::TrailError;
 
 use crate::kms_policy::expected::Expected;
@@ -68,6 +68,8 @@ pub struct TrailConfig {
     pub slack_secs: i64,
     /// Longest stretch without any record accepted as quiet rather than a gap.
     pub max_quiet_secs: i64,
+    /// The trail's digest public keys (`--digest-public-key`).
+    pub digest_keys: Vec<rsa::RsaPublicKey>,
 }
 
 /// Why the audit could not start.
@@ -171,6 +173,10 @@ pub struct TrailRun {
     pub coverage: Coverage,
     /// Per key.
     pub keys: Vec<KeyTrail>,
+    /// The digest chain's verdict, when digest files and keys were given.
+    pub integrity: Option<cloudtrail::digest::Integrity>,
+    /// Digest files that could not be read.
+    pub digest_errors: Vec<String>,
 }
 
 /// Reads the trail under `paths` and gathers the evidence for each key.
@@ -196,8 +202,9 @@ pub fn run(cfg: &TrailConfig, paths: &[PathBuf]) -> Result<TrailRun, TrailInputE
         .map(|k| PolicyAnalyser::new(&k.key_arn, &k.expected, &cfg.trusted))
         .collect();
     let mut files = Vec::with_capacity(inputs.logs.len());
+    let hash = !inputs.digests.is_empty();
     for (fi, path) in inputs.logs.iter().enumerate() {
-        let result = read_file(path, &mut |l| {
+        let result = read_file_hashed(path, hash, &mut |l| {
             // The reader has checked every record's time.
             let Ok(t) = l.event.unix_time() else { return ControlFlow::Continue(()) };
             coverage.note(t);
@@ -260,11 +267,29 @@ pub fn run(cfg: &TrailConfig, paths: &[PathBuf]) -> Result<TrailRun, TrailInputE
         });
         files.push(FileOutcome { path: path.clone(), result });
     }
+    let mut digest_errors = Vec::new();
+    let mut digests = Vec::new();
+    for p in &inputs.digests {
+        match cloudtrail::digest::read_digest(p) {
+            Ok(d) => digests.push(d),
+            Err(e) => digest_errors.push(e.to_string()),
+        }
+    }
+    let integrity = (!digests.is_empty() && !cfg.digest_keys.is_empty()).then(|| {
+        let read: std::collections::HashMap<String, [u8; 32]> = files
+            .iter()
+            .filter_map(|f| {
+                let h = f.result.as_ref().ok()?.sha256?;
+                Some((cloudtrail::digest::log_name(&f.path), h))
+            })
+            .collect();
+        cloudtrail::digest::verify(&digests, &cfg.digest_keys, &read)
+    });
     for kt in &mut keys {
         for (_, t) in &mut kt.uses {
             t.listed.sort_by_key(|u| u.time);
         }
         kt.admin.1.sort_by_key(|(t, _)| *t);
     }
-    Ok(TrailRun { inputs, files, coverage, keys })
+    Ok(TrailRun { inputs, files, coverage, keys, integrity, digest_errors })
 }

@@ -27,6 +27,7 @@ fn config(receipts: Vec<ReceiptWindow>) -> TrailConfig {
         trusted: vec![ADMIN.into()],
         slack_secs: 5,
         max_quiet_secs: 600,
+        digest_keys: vec![],
     }
 }
 
@@ -287,6 +288,7 @@ fn documented_placeholders_are_undecidable_and_base64_measurements_match() {
         trusted: vec![],
         slack_secs: 0,
         max_quiet_secs: 3600,
+        digest_keys: vec![],
     };
     let kinds = |file: &str| {
         let r = run(&cfg, &[vectors.join(file)]).expect("run");
