@@ -82,6 +82,33 @@ pub enum KmsTrailCmd {
     /// Audit pinned keys from CloudTrail over a window: every use, the
     /// policy's pinning over time, key events, coverage.
     Check(Box<CheckArgs>),
+    /// Print the CloudTrail Lake query whose results `check --cloudtrail`
+    /// reads, for trails too large to download.
+    Sql(SqlArgs),
+}
+
+/// `proofpack kms-trail sql`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Example (an organisation trail of a year, in CloudTrail Lake):
+  proofpack kms-trail sql --event-data-store EDS_ID --key \"$KEY_ARN\" \\
+      --from 2026-01-01T00:00:00Z --to 2027-01-01T00:00:00Z > q.sql
+  id=$(aws cloudtrail start-query --query-statement file://q.sql --query QueryId --output text)
+  aws cloudtrail get-query-results --query-id \"$id\" > results.json   # every page: repeat with --next-token
+  proofpack kms-trail check --cloudtrail results.json --from ... --to ... --key \"$KEY_ARN\" --expect pcrs.json")]
+pub struct SqlArgs {
+    /// The event data store id (as the FROM of a Lake query).
+    #[arg(long, value_name = "ID")]
+    pub event_data_store: String,
+    /// The key (ARN).
+    #[arg(long, value_name = "KEY_ARN")]
+    pub key: String,
+    /// Start of the audit window, RFC 3339.
+    #[arg(long, value_name = "TIME")]
+    pub from: String,
+    /// End of the audit window, RFC 3339.
+    #[arg(long, value_name = "TIME")]
+    pub to: String,
 }
 
 /// `proofpack kms-trail check`.
@@ -262,6 +289,13 @@ pub fn config(
 pub fn run(args: KmsTrailArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         KmsTrailCmd::Check(a) => check(*a),
+        KmsTrailCmd::Sql(a) => {
+            let from = parse_time_arg("--from", &a.from)?;
+            let to = parse_time_arg("--to", &a.to)?;
+            let q = crate::trail::sql::lake_query(&a.event_data_store, &a.key, from, to)?;
+            print!("{q}");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

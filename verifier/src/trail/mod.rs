@@ -17,6 +17,7 @@ pub mod classify;
 pub mod coverage;
 pub mod policy;
 pub mod receipts;
+pub mod sql;
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;

@@ -343,3 +343,24 @@ fn html_report_draws_the_timeline() {
     assert!(html.contains(&format!("opened by {} PutKeyPolicy", format_time(T0 + 1000))));
     assert!(!html.contains("<script"));
 }
+
+#[test]
+fn lake_query_selects_the_key_and_coverage_and_refuses_unsafe_values() {
+    use verifier::trail::sql::{lake_query, SqlError};
+    let q = lake_query("eds-1234", KEY, T0, T0 + 3600).expect("query");
+    assert!(q.contains(&format!("IN ('{KEY}', '0f0e0d0c-aaaa-bbbb-cccc-000000000001')")), "{q}");
+    assert!(q.contains("r.arn = '"), "{q}");
+    assert!(q.contains("FROM eds-1234"));
+    assert!(q.contains(&format!(
+        "eventTime <= '{}'",
+        format_time(T0 + 3600).replace('T', " ").replace('Z', "")
+    )));
+    assert!(q.contains("PARTITION BY date_trunc('minute', eventTime)"));
+    assert_eq!(
+        q.matches("json_format(CAST(additionalEventData AS JSON)) AS additionalEventData").count(),
+        2
+    );
+    assert!(matches!(lake_query("eds", "x' OR '1'='1", T0, T0 + 1), Err(SqlError::Unsafe { .. })));
+    assert!(matches!(lake_query("eds;DROP", KEY, T0, T0 + 1), Err(SqlError::Unsafe { .. })));
+    assert_eq!(lake_query("eds", KEY, T0, T0), Err(SqlError::EmptyWindow));
+}
