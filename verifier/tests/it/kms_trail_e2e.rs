@@ -244,6 +244,31 @@ fn trail_audit_finds_exactly_the_misuses_and_a_clean_trail_passes() {
         detail(&v, "trail.uses.unreceipted"),
         "no unreceipted attested use(s) (expected PCRs, no receipt)"
     );
+    // `audit --cloudtrail` adds one kms_key subject per key the receipts
+    // used; without --repo the receipt cannot pass, so there are no verified
+    // PCRs to hold the trail to: CANNOT_DECIDE, never a pass.
+    let o = Command::new(env!("CARGO_BIN_EXE_proofpack"))
+        .arg("audit")
+        .arg(&receipt)
+        .arg("--cloudtrail")
+        .arg(&trail)
+        .args(["--from", &format_time(t0), "--to", &format_time(t1 + 300), "--format", "json"])
+        .arg("--root")
+        .arg(&root_pem)
+        .arg("--allow-dev-ca")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let a: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let key_subject = a["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "kms_key")
+        .unwrap_or_else(|| panic!("no kms_key subject: {a:#}"));
+    assert_eq!(key_subject["path"], arn.as_str());
+    assert_eq!(key_subject["verdict"], "fail");
+    assert_eq!(key_subject["groups"][0]["checks"][0]["id"], "trail.expected");
     // The timeline carries the unpinned interval.
     let states: Vec<(String, String)> = v["subjects"][0]["timeline"]["intervals"]
         .as_array()
