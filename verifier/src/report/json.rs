@@ -36,7 +36,8 @@
 //!                   "policy_findings": [ {"key_arn","id","severity","message","statement"?} ],
 //!                   "timeline"?: { "key_arn", "from", "to",
 //!                                  "intervals": [ {"start","end","state","opened_by"?,"closed_by"?} ],
-//!                                  "uses": [ {"time","kind","label"} ] } } ] }
+//!                                  "uses": [ {"time","kind","label"} ],
+//!                                  "counts": {kind: n} } } ] }
 //! (1.1 added `kms_key` subjects, the `kms_trail` group, `settings.cloudtrail`,
 //! `timeline` and the command `kms-trail`; times in `timeline` are RFC 3339.)
 //! Check = { "id", "required", "status": "pass"|"fail"|"skipped"|"warn",
@@ -133,6 +134,7 @@ struct WireTimeline<'a> {
     to: String,
     intervals: Vec<WireInterval<'a>>,
     uses: Vec<WireMark<'a>>,
+    counts: std::collections::BTreeMap<&'static str, u64>,
 }
 
 #[derive(Serialize)]
@@ -176,6 +178,7 @@ impl<'a> From<&'a Timeline> for WireTimeline<'a> {
                 .iter()
                 .map(|m| WireMark { time: time(m.time), kind: m.kind.id(), label: &m.label })
                 .collect(),
+            counts: t.counts.iter().map(|(k, n)| (k.id(), *n)).collect(),
         }
     }
 }

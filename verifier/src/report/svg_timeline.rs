@@ -41,7 +41,7 @@ pub fn render(t: &Timeline) -> String {
     let mut o = String::new();
     let _ = write!(
         o,
-        "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} 130\" \
+        "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} 148\" \
          width=\"100%\" role=\"img\" aria-label=\"policy and uses of {} from {} to {}\">",
         escape(&t.key_arn),
         format_unix(t.from),
@@ -104,6 +104,16 @@ pub fn render(t: &Timeline) -> String {
         );
         lx += 14.0 + label.len() as f64 * 6.2 + 16.0;
     }
+    let totals: Vec<String> =
+        t.counts.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{} {n}", k.id())).collect();
+    let shown: u64 = t.marks.len() as u64;
+    let total: u64 = t.counts.iter().map(|(_, n)| n).sum();
+    let _ = write!(
+        o,
+        "<text class=\"totals\" x=\"{LEFT}\" y=\"142\" font-size=\"11\" fill=\"#57606a\">uses: {}{}</text>",
+        if totals.is_empty() { "none".to_string() } else { totals.join(", ") },
+        if shown < total { format!(" (marks: the first {shown} of {total}, by kind)") } else { String::new() }
+    );
     o.push_str("</svg>\n");
     o
 }

@@ -98,8 +98,10 @@ pub struct Timeline {
     pub to: i64,
     /// Policy states covering `[from, to)` in order.
     pub intervals: Vec<PolicyInterval>,
-    /// Uses (bounded: see `verifier::trail::MAX_LISTED`).
+    /// Uses (bounded: the first `verifier::trail::MAX_LISTED` of each kind).
     pub marks: Vec<TimelineMark>,
+    /// The exact number of uses of each kind (the marks may be fewer).
+    pub counts: Vec<(UseKind, u64)>,
 }
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (the renderers' one time format).

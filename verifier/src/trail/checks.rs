@@ -363,12 +363,14 @@ pub fn subjects(cfg: &TrailConfig, run: &TrailRun, extra: &Checks) -> Vec<Subjec
             .map(|u| TimelineMark { time: u.time, kind: u.kind, label: u.line.clone() })
             .collect();
         marks.sort_by_key(|m| m.time);
+        let counts = kt.uses.iter().map(|(k, t)| (*k, t.count)).collect();
         s.timeline = Some(Timeline {
             key_arn: arn.clone(),
             from: cfg.from,
             to: cfg.to,
             intervals: ivs,
             marks,
+            counts,
         });
         out.push(s);
     }

@@ -364,3 +364,32 @@ fn lake_query_selects_the_key_and_coverage_and_refuses_unsafe_values() {
     assert!(matches!(lake_query("eds;DROP", KEY, T0, T0 + 1), Err(SqlError::Unsafe { .. })));
     assert_eq!(lake_query("eds", KEY, T0, T0), Err(SqlError::EmptyWindow));
 }
+
+#[test]
+fn timeline_counts_are_exact_and_the_json_report_matches_its_schema() {
+    let d = tempfile::tempdir().expect("tmp");
+    let mut v = clean();
+    for i in 0..250 {
+        v.push(kms_event("Decrypt", T0 + 2100 + i, ADMIN, "203.0.113.9"));
+    }
+    let s = audit(d.path(), &v, &config(receipts()));
+    let tl = s.timeline.clone().expect("timeline");
+    assert!(tl.counts.contains(&(UseKind::Unattested, 250)));
+    assert_eq!(
+        tl.marks.iter().filter(|m| m.kind == UseKind::Unattested).count(),
+        verifier::trail::MAX_LISTED
+    );
+    let report = verifier::report::AuditReport {
+        tool: verifier::report::ToolInfo::current(),
+        verified_at: "2026-01-01T00:00:00Z".into(),
+        settings: verifier::report::Settings { command: "kms-trail".into(), ..Default::default() },
+        subjects: vec![s],
+    };
+    let html = verifier::report::html::render(&report);
+    assert!(html.contains("unattested 250"), "totals caption");
+    assert!(html.contains("(marks: the first 202 of 252, by kind)"));
+    let json: serde_json::Value =
+        serde_json::from_str(&verifier::report::json::render(&report)).expect("json");
+    assert_eq!(json["subjects"][0]["timeline"]["counts"]["unattested"], 250);
+    assert_eq!(json["schema_version"], "1.1");
+}
