@@ -392,4 +392,19 @@ fn timeline_counts_are_exact_and_the_json_report_matches_its_schema() {
         serde_json::from_str(&verifier::report::json::render(&report)).expect("json");
     assert_eq!(json["subjects"][0]["timeline"]["counts"]["unattested"], 250);
     assert_eq!(json["schema_version"], "1.1");
+    // Validated by Python jsonschema against docs/schema/audit-report.v1.json
+    // (installed by scripts/install-test-deps), as report_render does.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = d.path().join("trail-report.json");
+    std::fs::write(&doc, verifier::report::json::render(&report)).expect("write");
+    let out = std::process::Command::new("python3")
+        .arg(root.join("tests/support/validate_report.py"))
+        .arg("schema")
+        .arg(root.join("../docs/schema/audit-report.v1.json"))
+        .arg(&doc)
+        .output()
+        .expect("python3");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("Draft202012Validator"), "{text}");
 }
