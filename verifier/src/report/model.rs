@@ -85,7 +85,7 @@ pub struct TrailSettings {
     pub from: String,
     /// End of the window, RFC 3339 UTC.
     pub to: String,
-    /// Files read, digest files found, files ignored.
+    /// Log files read.
     pub files_read: u64,
     /// Records read.
     pub records: u64,

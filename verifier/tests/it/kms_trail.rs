@@ -408,3 +408,48 @@ fn timeline_counts_are_exact_and_the_json_report_matches_its_schema() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && text.contains("Draft202012Validator"), "{text}");
 }
+
+#[test]
+fn digest_files_without_keys_warn_and_unverifiable_ones_fail() {
+    let d = tempfile::tempdir().expect("tmp");
+    let logs = write_trail(d.path(), &clean(), 7);
+    let ddir = d.path().join("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2025/12/01");
+    std::fs::create_dir_all(&ddir).expect("mkdir");
+    let listed: Vec<serde_json::Value> = logs
+        .iter()
+        .map(|p| {
+            let s = cloudtrail::read::read_file_hashed(p, true, &mut |_| std::ops::ControlFlow::Continue(()))
+                .expect("read");
+            serde_json::json!({"s3Object": format!("x/{}", p.file_name().expect("n").to_string_lossy()),
+                "hashValue": hex::encode(s.sha256.expect("hash")), "hashAlgorithm": "SHA-256"})
+        })
+        .collect();
+    let digest = serde_json::json!({
+        "digestStartTime": format_time(T0 - 3600), "digestEndTime": format_time(T0 + 7200),
+        "digestS3Bucket": "b", "digestS3Object": "AWSLogs/d.json.gz",
+        "digestSignatureAlgorithm": "SHA256withRSA", "previousDigestSignature": null, "logFiles": listed
+    });
+    std::fs::write(ddir.join("d.json"), digest.to_string()).expect("w");
+    let mut cfg = config(receipts());
+    let r = run(&cfg, &[d.path().to_path_buf()]).expect("run");
+    let s = subjects(&cfg, &r, &verifier::report::Checks::new()).remove(0);
+    let c = check(&s, "trail.integrity");
+    assert!(!c.required && c.detail.contains("no --digest-public-key"), "{c:?}");
+    // With a key, a digest whose signature is unknown cannot be decided.
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 1024).expect("key");
+    cfg.digest_keys = vec![rsa::RsaPublicKey::from(&key)];
+    let r = run(&cfg, &[d.path().to_path_buf()]).expect("run");
+    let s = subjects(&cfg, &r, &verifier::report::Checks::new()).remove(0);
+    assert!(failing(&s).contains(&"trail.integrity".to_string()));
+    let c = check(&s, "trail.integrity");
+    assert!(
+        c.detail.starts_with("CANNOT_DECIDE") && c.detail.contains("signature is unknown"),
+        "{c:?}"
+    );
+    // A wrong sidecar signature is a failure, not undecided.
+    std::fs::write(ddir.join("d.json.sig"), "00".repeat(128)).expect("w");
+    let r = run(&cfg, &[d.path().to_path_buf()]).expect("run");
+    let s = subjects(&cfg, &r, &verifier::report::Checks::new()).remove(0);
+    let c = check(&s, "trail.integrity");
+    assert!(c.detail.contains("does not verify"), "{c:?}");
+}
