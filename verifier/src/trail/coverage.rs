@@ -55,6 +55,22 @@ impl Coverage {
         }
     }
 
+    /// Adds another file's evidence over the same window.
+    pub fn merge(&mut self, other: &Coverage) {
+        self.records += other.records;
+        self.earliest = match (self.earliest, other.earliest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.latest = match (self.latest, other.latest) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        for (w, o) in self.minutes.iter_mut().zip(&other.minutes) {
+            *w |= o;
+        }
+    }
+
     /// The longest run of minutes inside the window without a record, as
     /// `[start, end)` seconds, if any minute is empty.
     pub fn longest_quiet(&self) -> Option<(i64, i64)> {

@@ -20,7 +20,9 @@ pub mod receipts;
 pub mod sql;
 
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
 
 use cloudtrail::read::{collect, read_file_hashed, FileSummary, Inputs};
 use cloudtrail::TrailError;
@@ -110,6 +112,12 @@ impl Tally {
             self.listed.push(u);
         }
     }
+
+    fn merge(&mut self, other: Tally) {
+        self.count += other.count;
+        let room = MAX_LISTED.saturating_sub(self.listed.len());
+        self.listed.extend(other.listed.into_iter().take(room));
+    }
 }
 
 /// Everything gathered about one key.
@@ -145,6 +153,19 @@ impl KeyTrail {
             policy_overflow: false,
             admin: (0, Vec::new()),
         }
+    }
+
+    /// Adds the evidence of a later file.
+    fn merge(&mut self, other: KeyTrail) {
+        for ((_, mine), (_, theirs)) in self.uses.iter_mut().zip(other.uses) {
+            mine.merge(theirs);
+        }
+        let room = MAX_POLICY_EVENTS.saturating_sub(self.policy_events.len());
+        self.policy_overflow |= other.policy_overflow || other.policy_events.len() > room;
+        self.policy_events.extend(other.policy_events.into_iter().take(room));
+        self.admin.0 += other.admin.0;
+        let room = MAX_LISTED.saturating_sub(self.admin.1.len());
+        self.admin.1.extend(other.admin.1.into_iter().take(room));
     }
 
     /// The tally of one kind.
@@ -195,78 +216,25 @@ pub fn run(cfg: &TrailConfig, paths: &[PathBuf]) -> Result<TrailRun, TrailInputE
     if inputs.logs.is_empty() {
         return Err(TrailInputError::NoFiles);
     }
+    let hash = !inputs.digests.is_empty();
     let mut coverage = Coverage::new(cfg.from, cfg.to);
     let mut keys: Vec<KeyTrail> = cfg.keys.iter().cloned().map(KeyTrail::new).collect();
-    let mut analysers: Vec<PolicyAnalyser> = cfg
-        .keys
-        .iter()
-        .map(|k| PolicyAnalyser::new(&k.key_arn, &k.expected, &cfg.trusted))
-        .collect();
     let mut files = Vec::with_capacity(inputs.logs.len());
-    let hash = !inputs.digests.is_empty();
-    for (fi, path) in inputs.logs.iter().enumerate() {
-        let result = read_file_hashed(path, hash, &mut |l| {
-            // The reader has checked every record's time.
-            let Ok(t) = l.event.unix_time() else { return ControlFlow::Continue(()) };
-            coverage.note(t);
-            let ev = &l.event;
-            if !ev.is_kms() {
-                return ControlFlow::Continue(());
+    // Files are read in parallel a few at a time and merged in file order,
+    // so the result (and which events are listed first) does not depend on
+    // scheduling, and only a few files' partial results exist at once.
+    let width = rayon::current_num_threads().max(1) * 2;
+    let indexed: Vec<(usize, &PathBuf)> = inputs.logs.iter().enumerate().collect();
+    for chunk in indexed.chunks(width) {
+        let parts: Vec<(FileOutcome, Coverage, Vec<KeyTrail>)> =
+            chunk.par_iter().map(|(fi, path)| read_one(cfg, *fi, path, hash)).collect();
+        for (outcome, cov, kts) in parts {
+            coverage.merge(&cov);
+            for (k, part) in keys.iter_mut().zip(kts) {
+                k.merge(part);
             }
-            let name = ev.event_name.as_str();
-            let is_use = USE_EVENTS.contains(&name);
-            let is_policy = POLICY_EVENTS.contains(&name);
-            let is_admin = ADMIN_EVENTS.contains(&name);
-            if !(is_use || is_policy || is_admin) {
-                return ControlFlow::Continue(());
-            }
-            let named = ev.key_arns();
-            for (kt, an) in keys.iter_mut().zip(analysers.iter_mut()) {
-                if !named.iter().any(|n| same_key(n, &kt.key.key_arn)) {
-                    continue;
-                }
-                if is_policy && t <= cfg.to {
-                    if kt.policy_events.len() < MAX_POLICY_EVENTS {
-                        kt.policy_events.push(an.event(ev, t, fi, l.file, l.offset));
-                    } else {
-                        kt.policy_overflow = true;
-                    }
-                }
-                if t < cfg.from || t > cfg.to {
-                    continue;
-                }
-                if is_use {
-                    let u = classify(
-                        ev,
-                        t,
-                        &kt.key.key_arn,
-                        &kt.key.expected,
-                        &cfg.receipts,
-                        cfg.slack_secs,
-                        l.file,
-                        l.offset,
-                    );
-                    if let Some((_, tally)) = kt.uses.iter_mut().find(|(k, _)| *k == u.kind) {
-                        tally.add(u);
-                    }
-                } else if is_admin {
-                    let line = format!(
-                        "{}{}",
-                        classify::describe(ev, l.file, l.offset),
-                        ev.error_code
-                            .as_deref()
-                            .map(|c| format!(": failed with {c}"))
-                            .unwrap_or_default()
-                    );
-                    kt.admin.0 += 1;
-                    if kt.admin.1.len() < MAX_LISTED {
-                        kt.admin.1.push((t, line));
-                    }
-                }
-            }
-            ControlFlow::Continue(())
-        });
-        files.push(FileOutcome { path: path.clone(), result });
+            files.push(outcome);
+        }
     }
     let mut digest_errors = Vec::new();
     let mut digests = Vec::new();
@@ -293,4 +261,82 @@ pub fn run(cfg: &TrailConfig, paths: &[PathBuf]) -> Result<TrailRun, TrailInputE
         kt.admin.1.sort_by_key(|(t, _)| *t);
     }
     Ok(TrailRun { inputs, files, coverage, keys, integrity, digest_errors })
+}
+
+/// Reads one file into fresh per-file evidence (merged by [`run`]).
+fn read_one(
+    cfg: &TrailConfig,
+    fi: usize,
+    path: &Path,
+    hash: bool,
+) -> (FileOutcome, Coverage, Vec<KeyTrail>) {
+    let mut coverage = Coverage::new(cfg.from, cfg.to);
+    let mut keys: Vec<KeyTrail> = cfg.keys.iter().cloned().map(KeyTrail::new).collect();
+    let mut analysers: Vec<PolicyAnalyser> = cfg
+        .keys
+        .iter()
+        .map(|k| PolicyAnalyser::new(&k.key_arn, &k.expected, &cfg.trusted))
+        .collect();
+    let result = read_file_hashed(path, hash, &mut |l| {
+        // The reader has checked every record's time.
+        let Ok(t) = l.event.unix_time() else { return ControlFlow::Continue(()) };
+        coverage.note(t);
+        let ev = &l.event;
+        if !ev.is_kms() {
+            return ControlFlow::Continue(());
+        }
+        let name = ev.event_name.as_str();
+        let is_use = USE_EVENTS.contains(&name);
+        let is_policy = POLICY_EVENTS.contains(&name);
+        let is_admin = ADMIN_EVENTS.contains(&name);
+        if !(is_use || is_policy || is_admin) {
+            return ControlFlow::Continue(());
+        }
+        let named = ev.key_arns();
+        for (kt, an) in keys.iter_mut().zip(analysers.iter_mut()) {
+            if !named.iter().any(|n| same_key(n, &kt.key.key_arn)) {
+                continue;
+            }
+            if is_policy && t <= cfg.to {
+                if kt.policy_events.len() < MAX_POLICY_EVENTS {
+                    kt.policy_events.push(an.event(ev, t, fi, l.file, l.offset));
+                } else {
+                    kt.policy_overflow = true;
+                }
+            }
+            if t < cfg.from || t > cfg.to {
+                continue;
+            }
+            if is_use {
+                let u = classify(
+                    ev,
+                    t,
+                    &kt.key.key_arn,
+                    &kt.key.expected,
+                    &cfg.receipts,
+                    cfg.slack_secs,
+                    l.file,
+                    l.offset,
+                );
+                if let Some((_, tally)) = kt.uses.iter_mut().find(|(k, _)| *k == u.kind) {
+                    tally.add(u);
+                }
+            } else if is_admin {
+                let line = format!(
+                    "{}{}",
+                    classify::describe(ev, l.file, l.offset),
+                    ev.error_code
+                        .as_deref()
+                        .map(|c| format!(": failed with {c}"))
+                        .unwrap_or_default()
+                );
+                kt.admin.0 += 1;
+                if kt.admin.1.len() < MAX_LISTED {
+                    kt.admin.1.push((t, line));
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    (FileOutcome { path: path.to_path_buf(), result }, coverage, keys)
 }
