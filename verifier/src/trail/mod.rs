@@ -4,9 +4,10 @@
 //! cover the window at all. The design is `docs/notes/cloudtrail.md` §5.
 //!
 //! One pass over the files, one record at a time (the `cloudtrail` crate's
-//! streaming reader): what is kept per key is counts plus at most
-//! [`MAX_LISTED`] lines per category, the policy events (few), and the
-//! coverage bitmap, so memory does not grow with the trail.
+//! streaming reader), a few files at once on rayon's threads, merged in
+//! file order: what is kept per key is counts plus at most [`MAX_LISTED`]
+//! lines per category, the policy events (few), and the coverage bitmap
+//! (one per file in flight), so memory does not grow with the trail.
 //!
 //! Everything is reported through `checks::Check`s in the report group
 //! `kms_trail`, one report subject per key ([`checks::subjects`]): gaps and
