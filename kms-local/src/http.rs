@@ -79,6 +79,10 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Vec<u8>,
+    /// The client's address, when known (for the trail).
+    pub remote: Option<String>,
+    /// The id answered in `x-amzn-RequestId`.
+    pub request_id: String,
 }
 
 /// The response to send.
@@ -143,7 +147,13 @@ pub fn authenticate(
             "Signature expired: x-amz-date is more than 15 minutes off",
         ));
     }
-    Ok(Caller { principal_arn: p.principal_arn.clone(), iam_allow_all: p.iam_allow_all })
+    Ok(Caller {
+        principal_arn: p.principal_arn.clone(),
+        iam_allow_all: p.iam_allow_all,
+        access_key_id: parsed.access_key_id.clone(),
+        source_ip: req.remote.clone(),
+        request_id: req.request_id.clone(),
+    })
 }
 
 /// Handles one request end to end (framing, auth, dispatch).
@@ -281,11 +291,14 @@ pub fn serve(
             .collect();
         let mut body = Vec::new();
         let read = rq.as_reader().take(MAX_BODY as u64 + 1).read_to_end(&mut body);
+        let request_id = super::store::uuid4();
         let req = HttpRequest {
             method: rq.method().as_str().to_string(),
             url: rq.url().to_string(),
             headers,
             body,
+            remote: rq.remote_addr().map(|a| a.ip().to_string()),
+            request_id: request_id.clone(),
         };
         let fate = match injected(faults, &req, &mut faultable) {
             Some(f) => f,
@@ -312,7 +325,6 @@ pub fn serve(
                 outcome: "SerializationException".into(),
             },
         };
-        let request_id = super::store::uuid4();
         // Log line: never key material, plaintext or blobs.
         log.line(format_args!(
             "{request_id} {} {} -> {} {}",

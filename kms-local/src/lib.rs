@@ -15,6 +15,9 @@
 //!   ([`RecipientVerifier`]) and answers with `CiphertextForRecipient`, a CMS
 //!   EnvelopedData to the document's RSA key ([`cms`]), like KMS.
 //!
+//! * with a trail directory, writes one CloudTrail record per call served
+//!   ([`trail`]), so the trail audit has a real trail to read.
+//!
 //! [`spawn`] runs the whole server on a thread of the calling process (tests,
 //! benches, the demo); the `proofpack-kms-local` binary is a thin layer over
 //! it.
@@ -33,6 +36,7 @@ pub mod policy;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod trail;
 
 pub use faults::{Fault, Faults};
 pub use server::{spawn, Config, LogTo, Running, SpawnError};
@@ -50,6 +54,12 @@ pub struct Caller {
     /// Whether this principal's IAM identity policies allow every KMS action
     /// (the local model of IAM; key policies decide the rest).
     pub iam_allow_all: bool,
+    /// The access key id that signed the request (for the trail).
+    pub access_key_id: String,
+    /// The client's address, when the transport knows it (for the trail).
+    pub source_ip: Option<String>,
+    /// The request id answered in `x-amzn-RequestId` (for the trail).
+    pub request_id: String,
 }
 
 /// What a key-policy decision is asked.
@@ -91,6 +101,8 @@ pub trait PolicyEngine: Send + Sync {
 /// What a verified Recipient attestation document yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedRecipient {
+    /// The document's `module_id` (the enclave id, logged by the trail).
+    pub module_id: String,
     /// The document's PCRs.
     pub pcrs: Measurements,
     /// DER SubjectPublicKeyInfo from the document's `public_key`.

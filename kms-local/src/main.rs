@@ -64,6 +64,11 @@ struct Args {
     /// Maximum age of a Recipient document, in seconds.
     #[arg(long, default_value_t = 300)]
     max_document_age: u64,
+    /// Write one CloudTrail record per call served, as delivery-shaped log
+    /// files under DIR (AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/),
+    /// for `proofpack kms-trail check --cloudtrail DIR`.
+    #[arg(long, value_name = "DIR")]
+    cloudtrail_dir: Option<PathBuf>,
     /// Read "now" (Unix seconds) from this file instead of the wall clock, for
     /// key creation and deletion dates (tests of ScheduleKeyDeletion).
     #[arg(long)]
@@ -163,6 +168,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     if cfg.faults.active() {
         eprintln!("kms-local: INJECTING FAULTS: {:?}", cfg.faults);
     }
+    cfg.trail = args.cloudtrail_dir.clone();
     let server = kms_local::spawn(cfg)?;
     let port = server.port();
     eprintln!(

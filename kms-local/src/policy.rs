@@ -106,6 +106,6 @@ impl RecipientVerifier for AttestationRecipients {
         }
         let d = report.doc.ok_or("verified document has no decoded payload")?;
         let public_key = d.public_key.ok_or("document has no public_key to encrypt to")?;
-        Ok(VerifiedRecipient { pcrs: d.pcrs, public_key })
+        Ok(VerifiedRecipient { module_id: d.module_id, pcrs: d.pcrs, public_key })
     }
 }

@@ -17,6 +17,7 @@ use super::http::{
 use super::policy::{AttestationRecipients, KeyPolicyEngine};
 use super::service::{Service, ServiceConfig};
 use super::store::{Store, StoreError};
+use super::trail::TrailWriter;
 use super::{Clock, NoRecipients, RecipientVerifier};
 
 /// Default region in key ARNs and the SigV4 scope.
@@ -59,6 +60,9 @@ pub struct Config {
     pub log: LogTo,
     /// Injected faults (issue 17); the default injects none.
     pub faults: Faults,
+    /// Directory to write one CloudTrail log file per call into
+    /// (`AWSLogs/<account>/CloudTrail/<region>/...`), when set.
+    pub trail: Option<PathBuf>,
 }
 
 impl Config {
@@ -76,6 +80,7 @@ impl Config {
             clock: Clock::System,
             log: LogTo::Stderr,
             faults: Faults::default(),
+            trail: None,
         }
     }
 
@@ -195,6 +200,7 @@ pub fn spawn(cfg: Config) -> Result<Running, SpawnError> {
         clock,
         log,
         faults,
+        trail,
     } = cfg;
     faults.validate().map_err(SpawnError::Faults)?;
     let principals = Principals::new(credentials);
@@ -216,9 +222,13 @@ pub fn spawn(cfg: Config) -> Result<Running, SpawnError> {
             RequestLog::file(tag, f)
         }
     };
+    let trail = trail.map(|dir| TrailWriter::new(dir, &region, &account));
     let service_cfg = ServiceConfig { region: region.clone(), account, max_document_age_secs };
     let mut service =
         Service::new(service_cfg, store, Box::new(KeyPolicyEngine), recipients, clock);
+    if let Some(t) = trail {
+        service = service.with_trail(t);
+    }
     let server = tiny_http::Server::http(listen)
         .map_err(|e| SpawnError::Listen { addr: listen, message: e.to_string() })?;
     let addr = server.server_addr().to_ip().ok_or(SpawnError::NoAddress(listen))?;

@@ -17,11 +17,13 @@ use zeroize::Zeroizing;
 use super::blob;
 use super::cms;
 use super::store::{KeyLifecycle, KeyRecord, Store};
+use super::trail::{Call, TrailWriter};
 use super::{
     Caller, Clock, PolicyDecision, PolicyEngine, PolicyRequest, RecipientVerifier,
     VerifiedRecipient,
 };
 use enclave::backend::EncryptionContext;
+use std::sync::Mutex;
 
 /// A KMS error: HTTP 400 with `{"__type": code, "message": ...}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +71,10 @@ pub struct Service {
     policy: Box<dyn PolicyEngine>,
     recipients: Box<dyn RecipientVerifier>,
     clock: Clock,
+    /// Where each call's CloudTrail record goes, when enabled.
+    trail: Option<TrailWriter>,
+    /// The Recipient document verified during the current call (for its record).
+    verified: Mutex<Option<VerifiedRecipient>>,
 }
 
 fn internal(e: impl std::fmt::Display) -> KmsFault {
@@ -174,11 +180,75 @@ impl Service {
         recipients: Box<dyn RecipientVerifier>,
         clock: Clock,
     ) -> Self {
-        Self { cfg, store, policy, recipients, clock }
+        Self { cfg, store, policy, recipients, clock, trail: None, verified: Mutex::new(None) }
     }
 
-    /// Handles one operation for an authenticated caller.
+    /// Also writes one CloudTrail record per call served (issue 16).
+    pub fn with_trail(mut self, trail: TrailWriter) -> Self {
+        self.trail = Some(trail);
+        self
+    }
+
+    /// Handles one operation for an authenticated caller, and records it in
+    /// the trail when one is configured. A record that cannot be written
+    /// turns the answer into `KMSInternalException`: a call missing from the
+    /// trail would let the trail audit pass over it.
     pub fn handle(&mut self, caller: &Caller, operation: &str, body: &Value) -> R {
+        if let Ok(mut v) = self.verified.lock() {
+            *v = None;
+        }
+        let out = self.dispatch(caller, operation, body);
+        if self.trail.is_none() {
+            return out;
+        }
+        let key_arn = self.trail_key(operation, body, &out);
+        let recipient = self.verified.lock().ok().and_then(|mut v| v.take());
+        let time = self.clock.now().or_else(|_| Clock::System.now()).unwrap_or(0);
+        let call = Call {
+            caller,
+            operation,
+            body,
+            outcome: out.as_ref(),
+            key_arn,
+            recipient: recipient.as_ref(),
+            time,
+        };
+        match self.trail.as_mut().map(|t| t.write(&call)) {
+            Some(Err(e)) => {
+                Err(internal(format!("the CloudTrail record could not be written: {e}")))
+            }
+            _ => out,
+        }
+    }
+
+    /// The key a call was about, for its record: from the answer, the
+    /// request's `KeyId`, or (Decrypt) the key the ciphertext names.
+    fn trail_key(&self, operation: &str, body: &Value, out: &R) -> Option<String> {
+        if let Ok(v) = out {
+            let arn = v
+                .get("KeyMetadata")
+                .and_then(|m| m.get("Arn"))
+                .or_else(|| v.get("KeyId"))
+                .and_then(Value::as_str)
+                .filter(|a| a.starts_with("arn:"));
+            if let Some(a) = arn {
+                return Some(a.to_string());
+            }
+        }
+        if let Ok(Some(id)) = get_str(body, "KeyId") {
+            if let Some(k) = self.store.resolve(id) {
+                return Some(k.arn.clone());
+            }
+        }
+        if operation == "Decrypt" {
+            let ct = get_b64(body, "CiphertextBlob", blob::MAX_BLOB).ok()??;
+            let named = blob::key_id_of(&ct).ok()?;
+            return self.store.resolve(named).map(|k| k.arn.clone());
+        }
+        None
+    }
+
+    fn dispatch(&mut self, caller: &Caller, operation: &str, body: &Value) -> R {
         let now = self.clock.now().map_err(internal)?;
         self.store.expire(now).map_err(internal)?;
         if !body.is_object() {
@@ -444,6 +514,9 @@ impl Service {
         let v = self.recipients.verify(&doc, now, self.cfg.max_document_age_secs).map_err(|m| {
             KmsFault::validation(format!("Recipient attestation document rejected: {m}"))
         })?;
+        if let Ok(mut seen) = self.verified.lock() {
+            *seen = Some(v.clone());
+        }
         Ok(Some(v))
     }
 

@@ -14,6 +14,7 @@ pub mod rebuild;
 pub mod receipt;
 pub mod report;
 pub mod secrets_repo;
+pub mod trail;
 
 /// AWS KMS key policies (the `proofpack-kms-policy` crate), re-exported so
 /// that `verifier::kms_policy` keeps naming what the CLI and audit use.

@@ -7,3 +7,4 @@ mod binary;
 mod faults;
 mod kms_local_cms;
 mod spawn;
+mod trail;

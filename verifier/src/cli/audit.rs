@@ -192,6 +192,10 @@ pub struct AuditArgs {
     #[command(flatten)]
     pub options: AuditOptions,
 
+    /// The keys' CloudTrail over a window (issue 16).
+    #[command(flatten)]
+    pub trail: crate::cli::kms_trail::TrailArgs,
+
     /// Report format and destination.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -236,6 +240,10 @@ Examples:
   proofpack audit receipts/*.json --repo . --kms-policy ARN=p.json \\
       --secrets-repo ../secrets --secrets-branch main --require-secrets-commit \\
       --require-signed-commit --allowed-signers .proofpack/allowed_signers
+  # And every use of the receipts' keys over a month, from CloudTrail
+  # (`proofpack kms-trail check --help` says what is checked):
+  proofpack audit receipts/*.json --repo . --kms-policy ARN=p.json \\
+      --cloudtrail trail/ --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z
 
 Exit status:
   0  every requested check passed
@@ -381,9 +389,82 @@ pub fn emit(report: &AuditReport, out: &OutputArgs) -> anyhow::Result<ExitCode> 
 /// Runs `proofpack audit`.
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     let receipts = load_receipts(&args.receipts)?;
+    let trail_inputs = if args.trail.cloudtrail.is_empty() {
+        None
+    } else {
+        Some(crate::cli::kms_trail::load_trail_inputs(&args.trail)?)
+    };
     let auditor = build_auditor(&args.options, "audit")?;
-    let report = auditor.audit(&receipts, now_rfc3339());
+    let mut report = auditor.audit(&receipts, now_rfc3339());
+    if let Some(inputs) = trail_inputs {
+        trail_subjects(&args, &receipts, &inputs, &mut report)?;
+    }
     emit(&report, &args.output)
+}
+
+/// `audit --cloudtrail`: the keys the receipts used (and those given with
+/// --kms-policy), with the PCRs of the receipts that passed the audit as the
+/// expected set and those receipts' windows; one subject per key.
+fn trail_subjects(
+    args: &AuditArgs,
+    receipts: &[ReceiptInput],
+    inputs: &crate::cli::kms_trail::TrailInputs,
+    report: &mut AuditReport,
+) -> anyhow::Result<()> {
+    use crate::cli::kms_trail::{audit_trail, config, expected_from_receipts, pinned_key};
+    use crate::report::{Check, GroupKind, SubjectKind, SubjectReport, Verdict};
+    use crate::trail::receipts::{statement_of, window_of};
+    let mut windows = Vec::new();
+    let mut keys: Vec<String> = Vec::new();
+    for (r, s) in receipts.iter().zip(&report.subjects) {
+        let Ok(bytes) = &r.bytes else { continue };
+        let Ok(w) = statement_of(bytes).and_then(|st| window_of(&r.path, &st)) else { continue };
+        for k in &w.keys {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+        if s.kind == SubjectKind::Receipt && s.verdict() == Verdict::Pass {
+            windows.push(w);
+        }
+    }
+    for arg in &args.options.kms_policy {
+        if let Ok((arn, _)) = parse_policy_arg(arg) {
+            if !keys.contains(&arn) {
+                keys.push(arn);
+            }
+        }
+    }
+    if keys.is_empty() {
+        anyhow::bail!(
+            "--cloudtrail: no key to audit (the receipts name none; add --kms-policy KEY_ARN=FILE)"
+        );
+    }
+    let Ok(expected) = expected_from_receipts(&windows) else {
+        for k in keys {
+            let mut s = SubjectReport::new(SubjectKind::KmsKey, k);
+            s.push(
+                GroupKind::KmsTrail,
+                Check::fail(
+                    "trail.expected",
+                    "CANNOT_DECIDE: no receipt passed the audit, so there are no verified PCRs to hold the trail to",
+                ),
+            );
+            report.subjects.push(s);
+        }
+        return Ok(());
+    };
+    let trusted = args.options.trusted_principal.clone();
+    let from = "the attested PCR0/1/2 of the receipts that passed".to_string();
+    let pinned = keys
+        .iter()
+        .map(|k| pinned_key(k, expected.clone(), from.clone(), inputs, &trusted))
+        .collect();
+    let cfg = config(&args.trail, inputs, pinned, windows, trusted);
+    let (subjects, settings) = audit_trail(&args.trail, &cfg)?;
+    report.subjects.extend(subjects);
+    report.settings.cloudtrail = Some(settings);
+    Ok(())
 }
 
 /// Builds the audit engine with the real stages from the command-line

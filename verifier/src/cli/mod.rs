@@ -13,6 +13,7 @@ pub mod gate;
 pub mod image;
 pub mod input;
 pub mod kms_policy;
+pub mod kms_trail;
 pub mod oci;
 pub mod output;
 pub mod pack;

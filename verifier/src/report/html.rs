@@ -1,7 +1,7 @@
 //! One self-contained HTML file an auditor can archive.
 //!
 //! Order: the verdict (with its reasons), then per subject each check, the
-//! certificate chain, the PCR table with matches highlighted, the image diff
+//! key's timeline (an inline SVG, `kms_key` subjects), the certificate chain, the PCR table with matches highlighted, the image diff
 //! and the KMS policy findings; the settings used come last. There are no
 //! external resources (no scripts, fonts, images or links to load), so the
 //! file renders the same offline and years later. Every input-derived string
@@ -161,6 +161,10 @@ fn subject(o: &mut String, s: &SubjectReport) {
         }
     }
     o.push_str("</table>\n");
+    if let Some(t) = &s.timeline {
+        o.push_str("<h3>Timeline of the key</h3>\n");
+        o.push_str(&super::svg_timeline::render(t));
+    }
     if !s.chain.is_empty() {
         o.push_str("<h3>Certificate chain (root first)</h3>\n<table><tr><th>#</th><th>subject</th><th>issuer</th><th>valid</th><th>SHA-256</th></tr>\n");
         for (i, c) in s.chain.iter().enumerate() {

@@ -20,9 +20,10 @@
 //!   "verified_at": RFC 3339,
 //!   "settings": { "command", "repository"?, "branch"?, "trust_root"?: {"source","sha256"},
 //!                 "allow_dev_ca", "kms_policies": [InputFile], "artifact"?, "expect"?,
-//!                 "blobs"?, "kms_endpoint"? },
+//!                 "blobs"?, "kms_endpoint"?,
+//!                 "cloudtrail"?: {"paths","from","to","files_read","records"} },
 //!   "summary": { "total", "passed", "failed" },
-//!   "subjects": [ { "kind": "receipt"|"image", "path", "verdict",
+//!   "subjects": [ { "kind": "receipt"|"image"|"kms_key", "path", "verdict",
 //!                   "receipt_id"?, "source"?: {"repository","commit","tree"?},
 //!                   "secrets_sources"?: [ {"input","origin": "git"|"local",
 //!                                          "repository"?,"commit"?,"path"?} ],
@@ -32,7 +33,13 @@
 //!                   "pcr_expected_from"?,
 //!                   "pcrs": [ {"index","attested"?,"expected"?,"match": bool|null} ],
 //!                   "image_diff": [ {"path","change","detail"?} ],
-//!                   "policy_findings": [ {"key_arn","id","severity","message","statement"?} ] } ] }
+//!                   "policy_findings": [ {"key_arn","id","severity","message","statement"?} ],
+//!                   "timeline"?: { "key_arn", "from", "to",
+//!                                  "intervals": [ {"start","end","state","opened_by"?,"closed_by"?} ],
+//!                                  "uses": [ {"time","kind","label"} ],
+//!                                  "counts": {kind: n} } } ] }
+//! (1.1 added `kms_key` subjects, the `kms_trail` group, `settings.cloudtrail`,
+//! `timeline` and the command `kms-trail`; times in `timeline` are RFC 3339.)
 //! Check = { "id", "required", "status": "pass"|"fail"|"skipped"|"warn",
 //!           "expected"?, "actual"?, "why"?, "detail" }
 //! ```
@@ -41,11 +48,11 @@ use serde::Serialize;
 
 use super::{
     AuditReport, CertSummary, Check, CheckGroup, DiffEntry, InputFile, PcrRow, PolicyFinding,
-    Settings, SourceInfo, SubjectReport, TrustRoot,
+    Settings, SourceInfo, SubjectReport, Timeline, TrustRoot,
 };
 
 /// The schema version this module writes.
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "1.1";
 
 /// Renders the report as one pretty-printed JSON document plus a newline.
 pub fn render(report: &AuditReport) -> String {
@@ -107,6 +114,73 @@ struct WireSettings<'a> {
     blobs: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     kms_endpoint: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cloudtrail: Option<WireTrailSettings<'a>>,
+}
+
+#[derive(Serialize)]
+struct WireTrailSettings<'a> {
+    paths: &'a [String],
+    from: &'a str,
+    to: &'a str,
+    files_read: u64,
+    records: u64,
+}
+
+#[derive(Serialize)]
+struct WireTimeline<'a> {
+    key_arn: &'a str,
+    from: String,
+    to: String,
+    intervals: Vec<WireInterval<'a>>,
+    uses: Vec<WireMark<'a>>,
+    counts: std::collections::BTreeMap<&'static str, u64>,
+}
+
+#[derive(Serialize)]
+struct WireInterval<'a> {
+    start: String,
+    end: String,
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opened_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    closed_by: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct WireMark<'a> {
+    time: String,
+    kind: &'static str,
+    label: &'a str,
+}
+
+impl<'a> From<&'a Timeline> for WireTimeline<'a> {
+    fn from(t: &'a Timeline) -> Self {
+        let time = crate::report::format_unix;
+        WireTimeline {
+            key_arn: &t.key_arn,
+            from: time(t.from),
+            to: time(t.to),
+            intervals: t
+                .intervals
+                .iter()
+                .map(|i| WireInterval {
+                    start: time(i.start),
+                    end: time(i.end),
+                    state: i.state.id(),
+                    opened_by: i.opened_by.as_deref(),
+                    closed_by: i.closed_by.as_deref(),
+                })
+                .collect(),
+            uses: t
+                .marks
+                .iter()
+                .map(|m| WireMark { time: time(m.time), kind: m.kind.id(), label: &m.label })
+                .collect(),
+            counts: t.counts.iter().map(|(k, n)| (k.id(), *n)).collect(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -155,6 +229,8 @@ struct WireSubject<'a> {
     pcrs: Vec<WirePcr<'a>>,
     image_diff: Vec<WireDiff<'a>>,
     policy_findings: Vec<WireFinding<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeline: Option<WireTimeline<'a>>,
 }
 
 #[derive(Serialize)]
@@ -243,6 +319,13 @@ impl<'a> From<&'a Settings> for WireSettings<'a> {
             expect: s.expect.as_ref().map(Into::into),
             blobs: s.blobs.as_deref(),
             kms_endpoint: s.kms_endpoint.as_deref(),
+            cloudtrail: s.cloudtrail.as_ref().map(|t| WireTrailSettings {
+                paths: &t.paths,
+                from: &t.from,
+                to: &t.to,
+                files_read: t.files_read,
+                records: t.records,
+            }),
         }
     }
 }
@@ -283,6 +366,7 @@ impl<'a> From<&'a SubjectReport> for WireSubject<'a> {
             pcrs: s.pcrs.iter().map(Into::into).collect(),
             image_diff: s.image_diff.iter().map(Into::into).collect(),
             policy_findings: s.policy_findings.iter().map(Into::into).collect(),
+            timeline: s.timeline.as_ref().map(Into::into),
         }
     }
 }

@@ -13,13 +13,16 @@ pub mod markdown;
 mod markup;
 mod model;
 pub mod sarif;
+pub mod svg_timeline;
 pub mod text;
+mod timeline;
 
 pub use model::{
     AuditReport, CertSummary, CheckGroup, DiffChange, DiffEntry, GroupKind, InputFile, PcrRow,
     PolicyFinding, SecretsSourceInfo, Settings, Severity, SourceInfo, SubjectKind, SubjectReport,
-    Summary, ToolInfo, TrustRoot, DEV_CA_NOTICE, NOTHING_PASSED,
+    Summary, ToolInfo, TrailSettings, TrustRoot, DEV_CA_NOTICE, NOTHING_PASSED,
 };
+pub use timeline::{format_unix, PolicyInterval, PolicyState, Timeline, TimelineMark, UseKind};
 
 pub use checks::{Check, Checks, Outcome, Status, Verdict};
 

@@ -72,6 +72,23 @@ pub struct Settings {
     pub blobs: Option<String>,
     /// The KMS endpoint queried for key state.
     pub kms_endpoint: Option<String>,
+    /// The CloudTrail inputs and window, when the trail was audited.
+    pub cloudtrail: Option<TrailSettings>,
+}
+
+/// What `--cloudtrail` read and over which window (issue 16).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrailSettings {
+    /// The paths as given (files or directories).
+    pub paths: Vec<String>,
+    /// Start of the window, RFC 3339 UTC.
+    pub from: String,
+    /// End of the window, RFC 3339 UTC.
+    pub to: String,
+    /// Log files read.
+    pub files_read: u64,
+    /// Records read.
+    pub records: u64,
 }
 
 /// The stages of an audit, in report order. The wire names (`id`) are stable.
@@ -96,13 +113,15 @@ pub enum GroupKind {
     KmsPolicy,
     /// The live state of the KMS keys.
     KmsKey,
+    /// The key's CloudTrail over the audit window (issue 16).
+    KmsTrail,
     /// The artifact digest.
     Artifact,
 }
 
 impl GroupKind {
     /// Every group, in report order.
-    pub const ALL: [GroupKind; 10] = [
+    pub const ALL: [GroupKind; 11] = [
         GroupKind::Input,
         GroupKind::Signature,
         GroupKind::Attestation,
@@ -112,6 +131,7 @@ impl GroupKind {
         GroupKind::Rebuild,
         GroupKind::KmsPolicy,
         GroupKind::KmsKey,
+        GroupKind::KmsTrail,
         GroupKind::Artifact,
     ];
 
@@ -127,6 +147,7 @@ impl GroupKind {
             GroupKind::Rebuild => "rebuild",
             GroupKind::KmsPolicy => "kms_policy",
             GroupKind::KmsKey => "kms_key",
+            GroupKind::KmsTrail => "kms_trail",
             GroupKind::Artifact => "artifact",
         }
     }
@@ -143,6 +164,7 @@ impl GroupKind {
             GroupKind::Rebuild => "Rebuild and PCRs",
             GroupKind::KmsPolicy => "KMS key policies",
             GroupKind::KmsKey => "KMS key state",
+            GroupKind::KmsTrail => "KMS key CloudTrail",
             GroupKind::Artifact => "Artifact digest",
         }
     }
@@ -193,6 +215,8 @@ pub enum SubjectKind {
     Receipt,
     /// An enclave image file.
     Image,
+    /// A pinned KMS key, audited from CloudTrail over a window (issue 16).
+    KmsKey,
 }
 
 impl SubjectKind {
@@ -201,6 +225,7 @@ impl SubjectKind {
         match self {
             SubjectKind::Receipt => "receipt",
             SubjectKind::Image => "image",
+            SubjectKind::KmsKey => "kms_key",
         }
     }
 
@@ -210,6 +235,7 @@ impl SubjectKind {
         match self {
             SubjectKind::Receipt => "attested",
             SubjectKind::Image => "image",
+            SubjectKind::KmsKey => "cloudtrail",
         }
     }
 }
@@ -376,6 +402,8 @@ pub struct SubjectReport {
     pub image_diff: Vec<DiffEntry>,
     /// KMS policy findings.
     pub policy_findings: Vec<PolicyFinding>,
+    /// The key's timeline over the audit window (CloudTrail subjects only).
+    pub timeline: Option<super::Timeline>,
 }
 
 impl SubjectReport {
@@ -394,6 +422,7 @@ impl SubjectReport {
             pcrs: Vec::new(),
             image_diff: Vec::new(),
             policy_findings: Vec::new(),
+            timeline: None,
         }
     }
 

@@ -32,6 +32,8 @@ mod kms_local_boto3;
 mod kms_local_recipient;
 mod kms_policy;
 mod kms_policy_soundness;
+mod kms_trail;
+mod kms_trail_e2e;
 mod nsm_dev;
 mod oci_cli;
 mod pack_e2e;

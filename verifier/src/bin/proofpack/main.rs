@@ -62,6 +62,8 @@ enum Command {
     // Security teams: KMS key policies.
     /// Check, render and simulate KMS key policies pinned to enclave PCRs.
     KmsPolicy(verifier::cli::kms_policy::KmsPolicyArgs),
+    /// Audit pinned KMS keys from CloudTrail: every use, the policy over time.
+    KmsTrail(verifier::cli::kms_trail::KmsTrailArgs),
     // Runtime: the parent side of the pack.
     /// Send a pack job to the enclave and write the artifact and receipt.
     Pack(verifier::cli::pack::PackArgs),
@@ -96,6 +98,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Recipients(args) => verifier::cli::recipients::run(args),
         Command::Image(cmd) => verifier::cli::image::run(cmd),
         Command::KmsPolicy(args) => verifier::cli::kms_policy::run(args),
+        Command::KmsTrail(args) => verifier::cli::kms_trail::run(args),
     }
 }
 

@@ -50,6 +50,8 @@ pub struct KmsLocal {
     pub port: u16,
     pub clock_file: PathBuf,
     pub log: PathBuf,
+    /// The CloudTrail directory, when the server writes one.
+    pub trail: Option<PathBuf>,
     /// The temporary state directory of [`KmsLocal::start`].
     _dir: Option<tempfile::TempDir>,
 }
@@ -60,6 +62,13 @@ impl KmsLocal {
     pub fn start(root: Option<&Path>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         Self::spawn_in(dir.path(), root, false, Faults::default()).with_dir(dir)
+    }
+
+    /// [`KmsLocal::start`] writing a CloudTrail record per call under
+    /// `<tmp>/cloudtrail` (issue 16).
+    pub fn start_with_trail(root: Option<&Path>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::spawn_full(dir.path(), root, false, Faults::default(), true).with_dir(dir)
     }
 
     /// [`KmsLocal::start`] also accepting unsigned QEMU emulator documents
@@ -82,6 +91,16 @@ impl KmsLocal {
     }
 
     fn spawn_in(dir: &Path, root: Option<&Path>, emulator: bool, faults: Faults) -> Self {
+        Self::spawn_full(dir, root, emulator, faults, false)
+    }
+
+    fn spawn_full(
+        dir: &Path,
+        root: Option<&Path>,
+        emulator: bool,
+        faults: Faults,
+        trail: bool,
+    ) -> Self {
         let credentials = CredentialsFile {
             principals: PRINCIPALS
                 .iter()
@@ -104,6 +123,8 @@ impl KmsLocal {
         cfg.clock = Clock::File(clock_file.clone());
         cfg.log = LogTo::File(log.clone());
         cfg.faults = faults;
+        let trail = trail.then(|| dir.join("cloudtrail"));
+        cfg.trail = trail.clone();
         cfg.recipients = root.map(|r| {
             let pem = std::fs::read(r).unwrap();
             let recipients = AttestationRecipients::new(&pem, &r.display().to_string()).unwrap();
@@ -114,7 +135,7 @@ impl KmsLocal {
             }
         });
         let server = ::kms_local::spawn(cfg).unwrap();
-        Self { port: server.port(), server, clock_file, log, _dir: None }
+        Self { port: server.port(), server, clock_file, log, trail, _dir: None }
     }
 
     fn with_dir(mut self, dir: tempfile::TempDir) -> Self {
@@ -130,6 +151,11 @@ impl KmsLocal {
     pub fn advance_days(&self, days: u64) {
         let now: u64 = std::fs::read_to_string(&self.clock_file).unwrap().trim().parse().unwrap();
         std::fs::write(&self.clock_file, (now + days * 86_400).to_string()).unwrap();
+    }
+
+    /// Sets the server's clock (Unix seconds): key dates and trail times.
+    pub fn set_clock(&self, t: i64) {
+        std::fs::write(&self.clock_file, t.to_string()).unwrap();
     }
 
     /// Our own client, as principal `access_key_id`.

@@ -9,3 +9,4 @@ pub mod report_fixture;
 pub mod sealed;
 pub mod sops_fixture;
 pub mod tiny_workspace;
+pub mod trail;

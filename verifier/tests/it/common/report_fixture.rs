@@ -190,6 +190,7 @@ pub fn settings(command: &str) -> Settings {
         expect: None,
         blobs: Some("blobs".into()),
         kms_endpoint: None,
+        cloudtrail: None,
     }
 }
 

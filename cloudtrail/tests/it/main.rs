@@ -1,0 +1,7 @@
+//! Integration tests of the `cloudtrail` crate: one binary, a module per area.
+
+mod common;
+mod digest;
+mod read_errors;
+mod read_shapes;
+mod write_roundtrip;
