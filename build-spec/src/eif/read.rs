@@ -8,8 +8,12 @@
 //!   content). PCR1's content is a prefix of PCR0's as long as at most one
 //!   ramdisk has been seen, so PCR1 is a *clone* of that state taken when the
 //!   second ramdisk starts (or PCR0's state itself if there is none);
-//! * bytes of the second and later ramdisks are also sent, as shared chunks
-//!   through a bounded channel, to a second thread hashing PCR2's content.
+//! * every byte after the header's CRC-covered prefix is also sent, as shared
+//!   chunks through a bounded channel, to a second thread, which keeps the
+//!   CRC-32 and hashes PCR2's content (bytes of the second and later
+//!   ramdisks). The first thread's critical path is then one SHA-384 pass
+//!   plus the reads, the work of `openssl dgst -sha384` itself (issue 18);
+//!   the second thread's is the PCR2 SHA-384 plus the CRC, about the same.
 //!
 //! Memory is bounded by the chunk pool (channel capacity + 3 chunks), the
 //! metadata section (<= 1 MiB) and the signature section (<= 32 KiB),
@@ -27,7 +31,7 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 use crate::digest::{Digest, Sha256, Sha384};
@@ -181,31 +185,52 @@ pub fn read_eif<R: Read>(
         walk.layout(EifError::UnknownFlags { flags: header.flags })?;
     }
     let (crc_covered, _) = hb.split_at(CRC_OFFSET.min(HEADER_LEN));
-    walk.crc.update(crc_covered);
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(crc_covered);
 
-    let (h2, walked) = std::thread::scope(|s| {
-        let (tx, rx) = sync_channel::<(Arc<Vec<u8>>, usize)>(opts.pipeline_depth.max(1));
-        let worker = s.spawn(move || {
-            let mut h = Sha384::new();
-            for (chunk, n) in rx {
-                h.update(chunk.get(..n).unwrap_or(chunk.as_slice()));
-            }
-            h
-        });
+    let (second, walked) = std::thread::scope(|s| {
+        let (tx, rx) = sync_channel::<Work>(opts.pipeline_depth.max(1));
+        let worker = s.spawn(move || second_thread(rx, crc));
         // `tx` moves into the walk and is dropped when it returns, so the
         // worker ends on success and on error alike.
         let walked = walk.run(&mut r, tx);
         (worker.join(), walked)
     });
     let walk = walked?;
-    let h2 = h2.map_err(|_| EifError::Thread)?;
-    walk.finish(header, r.offset(), h2)
+    let (h2, crc) = second.map_err(|_| EifError::Thread)?;
+    walk.finish(header, r.offset(), h2, crc)
+}
+
+/// What the reading thread hands the second thread, in file order.
+enum Work {
+    /// Bytes covered by the CRC only (section headers, metadata, signature).
+    Crc(Vec<u8>),
+    /// The first `n` bytes of a chunk of section data; `pcr2` when they
+    /// also belong to PCR2's content.
+    Chunk { chunk: Arc<Vec<u8>>, n: usize, pcr2: bool },
+}
+
+/// The second thread: the CRC-32 of everything, the SHA-384 of PCR2's content.
+fn second_thread(rx: Receiver<Work>, mut crc: crc32fast::Hasher) -> (Sha384, u32) {
+    let mut h2 = Sha384::new();
+    for w in rx {
+        match w {
+            Work::Crc(bytes) => crc.update(&bytes),
+            Work::Chunk { chunk, n, pcr2 } => {
+                let bytes = chunk.get(..n).unwrap_or(chunk.as_slice());
+                crc.update(bytes);
+                if pcr2 {
+                    h2.update(bytes);
+                }
+            }
+        }
+    }
+    (h2, crc.finalize())
 }
 
 struct Walk<'a> {
     opts: &'a ReadOptions,
     file_len: Option<u64>,
-    crc: crc32fast::Hasher,
     pcrs: PcrRouter,
     sections: Vec<SectionInfo>,
     metadata: Option<(u64, Vec<u8>)>,
@@ -219,7 +244,6 @@ impl<'a> Walk<'a> {
         Self {
             opts,
             file_len,
-            crc: crc32fast::Hasher::new(),
             pcrs: PcrRouter::new(),
             sections: Vec::new(),
             metadata: None,
@@ -246,7 +270,7 @@ impl<'a> Walk<'a> {
     fn run<R: Read>(
         mut self,
         r: &mut CountingReader<R>,
-        tx: SyncSender<(Arc<Vec<u8>>, usize)>,
+        tx: SyncSender<Work>,
     ) -> Result<Self, EifError> {
         loop {
             let off = r.offset();
@@ -288,7 +312,7 @@ impl<'a> Walk<'a> {
                 }
             }
             self.check_order(kind, off)?;
-            self.crc.update(&shb);
+            tx.send(Work::Crc(shb.to_vec())).map_err(|_| EifError::Thread)?;
             let to_pcr2 = self.pcrs.begin(kind);
             let sha256 = match kind {
                 SectionType::Metadata | SectionType::Signature => {
@@ -318,7 +342,7 @@ impl<'a> Walk<'a> {
                         }
                         Err(source) => return Err(EifError::Io { offset: r.offset(), source }),
                     }
-                    self.crc.update(&data);
+                    tx.send(Work::Crc(data.clone())).map_err(|_| EifError::Thread)?;
                     let digest = self.opts.section_digests.then(|| Sha256::digest(&data).into());
                     if kind == SectionType::Metadata {
                         self.metadata = Some((off, data));
@@ -387,7 +411,7 @@ impl<'a> Walk<'a> {
         to_pcr2: bool,
         off: u64,
         size: u64,
-        tx: &SyncSender<(Arc<Vec<u8>>, usize)>,
+        tx: &SyncSender<Work>,
     ) -> Result<Option<[u8; 32]>, EifError> {
         let mut sha = self.opts.section_digests.then(Sha256::new);
         let mut left = size;
@@ -411,14 +435,12 @@ impl<'a> Walk<'a> {
                 Err(source) => return Err(EifError::Io { offset: r.offset(), source }),
             }
             let bytes: &[u8] = buf;
-            self.crc.update(bytes);
             if let Some(s) = sha.as_mut() {
                 s.update(bytes);
             }
             self.pcrs.update(bytes);
-            if to_pcr2 {
-                tx.send((Arc::clone(&chunk), n)).map_err(|_| EifError::Thread)?;
-            }
+            tx.send(Work::Chunk { chunk: Arc::clone(&chunk), n, pcr2: to_pcr2 })
+                .map_err(|_| EifError::Thread)?;
             self.pool.push(chunk);
             left = left.saturating_sub(n as u64);
         }
@@ -430,6 +452,7 @@ impl<'a> Walk<'a> {
         header: EifHeader,
         file_len: u64,
         h2: Sha384,
+        computed_crc32: u32,
     ) -> Result<EifSummary, EifError> {
         for kind in [SectionType::Kernel, SectionType::Cmdline, SectionType::Ramdisk] {
             if !self.seen(kind) {
@@ -440,7 +463,6 @@ impl<'a> Walk<'a> {
             self.layout(EifError::MissingSection { kind: "metadata (mandatory in version 4)" })?;
         }
         self.check_table(&header)?;
-        let computed_crc32 = self.crc.clone().finalize();
         if self.opts.require_crc && computed_crc32 != header.eif_crc32 {
             return Err(EifError::CrcMismatch {
                 stored: header.eif_crc32,
