@@ -152,21 +152,8 @@ fn key_metadata(k: &KeyRecord) -> Value {
     m
 }
 
-/// The AWS default key policy: the owning account's IAM policies decide.
-pub fn default_policy(account: &str) -> String {
-    json!({
-        "Version": "2012-10-17",
-        "Id": "key-default-1",
-        "Statement": [{
-            "Sid": "Enable IAM User Permissions",
-            "Effect": "Allow",
-            "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
-            "Action": "kms:*",
-            "Resource": "*"
-        }]
-    })
-    .to_string()
-}
+/// The AWS default key policy (one definition, in the `kms-policy` crate).
+pub use kms_policy::render::default_policy;
 
 /// Largest key policy KMS accepts (32 KiB).
 pub const MAX_POLICY: usize = 32 * 1024;

@@ -236,6 +236,25 @@ fn statements(input: &RenderInput) -> Result<Vec<RStatement>, RenderError> {
 /// Policy `Id` of rendered policies.
 pub const POLICY_ID: &str = "proofpack-enclave-pinned-v1";
 
+/// The AWS default key policy of an account: what `CreateKey` without a
+/// policy installs, so the owning account's IAM policies decide. One
+/// definition for the local KMS (which installs it) and the trail audit
+/// (which analyses a key created without a policy).
+pub fn default_policy(account: &str) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [{
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+            "Action": "kms:*",
+            "Resource": "*"
+        }]
+    })
+    .to_string()
+}
+
 /// The key policy as a JSON value (member order as KMS documentation writes it).
 pub fn policy_json(input: &RenderInput) -> Result<Value, RenderError> {
     let mut stmts = Vec::new();

@@ -50,22 +50,8 @@ pub struct PolicyAnalyser {
     cache: HashMap<[u8; 32], (PolicyState, String)>,
 }
 
-/// The AWS default key policy of an account (what `CreateKey` without a
-/// policy installs).
-pub fn default_policy(account: &str) -> String {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Id": "key-default-1",
-        "Statement": [{
-            "Sid": "Enable IAM User Permissions",
-            "Effect": "Allow",
-            "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
-            "Action": "kms:*",
-            "Resource": "*"
-        }]
-    })
-    .to_string()
-}
+/// The AWS default key policy (one definition, in the `kms-policy` crate).
+pub use kms_policy::render::default_policy;
 
 impl PolicyAnalyser {
     /// An analyser for one key with its expected PCRs.
