@@ -110,6 +110,10 @@ pub struct SecretsStage {
     /// The settings.
     pub settings: SecretsSettings,
     commits: Mutex<HashMap<String, [Check; 3]>>,
+    /// `secrets.blob` by the exact claims checked (commit, path, blob and
+    /// input digest of every git input): a batch of receipts of one commit
+    /// reads each blob from git once, not once per receipt.
+    blobs: Mutex<HashMap<String, Check>>,
 }
 
 fn short(id: &str) -> &str {
@@ -119,7 +123,7 @@ fn short(id: &str) -> &str {
 impl SecretsStage {
     /// A stage with these settings.
     pub fn new(settings: SecretsSettings) -> Self {
-        Self { settings, commits: Mutex::new(HashMap::new()) }
+        Self { settings, commits: Mutex::new(HashMap::new()), blobs: Mutex::new(HashMap::new()) }
     }
 
     /// The per-receipt checks (everything but `secrets.rollback`).
@@ -159,13 +163,43 @@ impl SecretsStage {
         let commit_ok = !exists.iter().any(Check::is_fail);
         out.push(merge("secrets.commit", exists));
         if commit_ok {
-            out.push(blob_check(repo, &git, facts));
+            out.push(self.cached_blob_check(repo, &git, facts));
         } else {
             out.push(Check::skipped("secrets.blob", "a commit is not in the secrets repository"));
         }
         out.push(merge("secrets.branch", branch));
         out.push(merge("secrets.signature", signature));
         out
+    }
+
+    fn cached_blob_check(
+        &self,
+        repo: &SecretsRepo,
+        git: &[GitInput],
+        facts: &SecretsFacts,
+    ) -> Check {
+        let digest_of = |name: &str| {
+            facts.input_sha256.iter().find(|(n, _)| n == name).map_or("", |(_, d)| d.as_str())
+        };
+        let key: String = git
+            .iter()
+            .map(|g| {
+                format!(
+                    "{}\0{}\0{}\0{}\0{}\n",
+                    g.input,
+                    g.commit,
+                    g.path,
+                    g.blob,
+                    digest_of(&g.input)
+                )
+            })
+            .collect();
+        if let Some(c) = self.blobs.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return c.clone();
+        }
+        let c = blob_check(repo, git, facts);
+        self.blobs.lock().unwrap_or_else(|p| p.into_inner()).insert(key, c.clone());
+        c
     }
 
     fn origin_check(&self, facts: &SecretsFacts) -> Check {
