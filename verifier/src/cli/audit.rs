@@ -201,7 +201,8 @@ pub struct AuditArgs {
     pub output: OutputArgs,
 }
 
-const AFTER_HELP: &str = "\
+const AFTER_HELP: &str = concat!(
+    "\
 For each receipt, audit checks: the DSSE signature; the attestation documents and
 their certificate chain at the documents' own time; the key and statement
 bindings; that the commit exists in --repo (optionally on --branch, signed); a
@@ -240,16 +241,19 @@ Examples:
   proofpack audit receipts/*.json --repo . --kms-policy ARN=p.json \\
       --secrets-repo ../secrets --secrets-branch main --require-secrets-commit \\
       --require-signed-commit --allowed-signers .proofpack/allowed_signers
-  # And every use of the receipts' keys over a month, from CloudTrail
-  # (`proofpack kms-trail check --help` says what is checked):
-  proofpack audit receipts/*.json --repo . --kms-policy ARN=p.json \\
-      --cloudtrail trail/ --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z
+  # And every use of the receipts' keys over a month, from CloudTrail: the
+  # auditor's workflow in five lines (`proofpack kms-trail check --help` says
+  # what is checked):
+",
+    trail_workflow!(),
+    "
 
 Exit status:
   0  every requested check passed
   1  a check failed (mismatch, bad signature, policy bypass, ...)
   2  invalid input or usage (unreadable or malformed file, bad flag)
-  3  internal error (cannot write the output, or a bug)";
+  3  internal error (cannot write the output, or a bug)"
+);
 
 /// Lowercase hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -70,6 +70,10 @@ pub struct TrailArgs {
 
 /// `proofpack kms-trail`.
 #[derive(Debug, Args)]
+#[command(after_help = concat!(
+    "The auditor's workflow in five lines (`proofpack kms-trail check --help` says what is checked):\n",
+    trail_workflow!()
+))]
 pub struct KmsTrailArgs {
     /// What to do.
     #[command(subcommand)]
@@ -152,7 +156,8 @@ pub struct CheckArgs {
     pub output: OutputArgs,
 }
 
-const CHECK_AFTER_HELP: &str = "\
+const CHECK_AFTER_HELP: &str = concat!(
+    "\
 For each key, over [--from, --to]: every Decrypt / GenerateDataKey* /
 DeriveSharedSecret / ReEncrypt on the key is classified: attested with the
 expected PCRs and covered by a receipt (same module id, key, time), an
@@ -165,20 +170,17 @@ disable, deletion, replication and metadata events are listed. Damaged
 files, pages left unread, and a window the logs do not cover are
 CANNOT_DECIDE (a failure), never a pass.
 
-The auditor's workflow:
-  aws s3 sync s3://trail-bucket/AWSLogs/111122223333/CloudTrail/ trail/
-  proofpack kms-trail check --cloudtrail trail/ --from 2026-11-01T00:00:00Z \\
-      --to 2026-12-01T00:00:00Z --key arn:aws:kms:eu-west-1:111122223333:key/1234 \\
-      --expect pcrs.json --receipt receipts/*.json --format html -o trail.html
-  # or together with the receipts' audit:
-  proofpack audit receipts/*.json --repo . --kms-policy ARN=p.json \\
-      --cloudtrail trail/ --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z
+The auditor's workflow in five lines:
+",
+    trail_workflow!(),
+    "
 
 Exit status:
   0  every check passed
   1  a check failed or could not be decided
   2  invalid input or usage
-  3  internal error";
+  3  internal error"
+);
 
 /// Parses an RFC 3339 time given on the command line.
 pub fn parse_time_arg(flag: &str, v: &str) -> anyhow::Result<i64> {

@@ -10,6 +10,7 @@ use crate::report::{
 };
 
 use super::policy::{describe_interval, intervals};
+use super::receipts::same_key;
 use super::{KeyTrail, TrailConfig, TrailRun, MAX_LISTED};
 
 fn listing(count: u64, lines: &[String]) -> String {
@@ -211,6 +212,54 @@ pub fn integrity_check(cfg: &TrailConfig, run: &TrailRun) -> Check {
     )
 }
 
+/// `trail.receipts.seen`: every KMS call on `key` that a verified receipt
+/// inside the window records (by request id) is in the trail. A trail
+/// without them is not the key's (another account or region, another
+/// key's lookup) or is missing events, so a clean reconciliation of it
+/// proves nothing: CANNOT_DECIDE. `None` when no such call is recorded.
+pub fn receipts_seen(cfg: &TrailConfig, run: &TrailRun, key: &str) -> Option<Check> {
+    let id = "trail.receipts.seen";
+    let calls: Vec<(&str, &str)> = cfg
+        .receipts
+        .iter()
+        .filter(|w| w.inside(cfg.from, cfg.to))
+        .flat_map(|w| {
+            w.key_requests
+                .iter()
+                .filter(|(k, _)| same_key(k, key))
+                .map(|(_, r)| (w.path.as_str(), r.as_str()))
+        })
+        .collect();
+    if calls.is_empty() {
+        return None;
+    }
+    let missing: Vec<String> = calls
+        .iter()
+        .filter(|(_, r)| !run.seen_requests.contains(*r))
+        .map(|(p, r)| format!("{p}: request {r}"))
+        .collect();
+    Some(if missing.is_empty() {
+        Check::pass(
+            id,
+            format!(
+                "the {} KMS call(s) on the key that the receipts inside the window record are all in the trail",
+                calls.len()
+            ),
+        )
+    } else {
+        let shown: Vec<String> = missing.iter().take(MAX_LISTED).cloned().collect();
+        Check::fail(
+            id,
+            format!(
+                "CANNOT_DECIDE: {} of the {} KMS call(s) on the key that the receipts inside the window record are not in the trail (not this key's account or region, or events are missing):\n{}",
+                missing.len(),
+                calls.len(),
+                listing(missing.len() as u64, &shown)
+            ),
+        )
+    })
+}
+
 /// One subject per key: its checks (the shared file checks first) and timeline.
 /// `extra` checks (e.g. about the receipts given) are added to every subject.
 pub fn subjects(cfg: &TrailConfig, run: &TrailRun, extra: &Checks) -> Vec<SubjectReport> {
@@ -236,6 +285,9 @@ pub fn subjects(cfg: &TrailConfig, run: &TrailRun, extra: &Checks) -> Vec<Subjec
             .collect();
         let mut c = shared.clone();
         c.extend(extra.clone());
+        if let Some(seen) = receipts_seen(cfg, run, arn) {
+            c.push(seen);
+        }
         let receipted = kt.tally(UseKind::Receipted);
         c.push(Check::pass(
             "trail.uses.receipted",

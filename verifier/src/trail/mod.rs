@@ -20,6 +20,7 @@ pub mod policy;
 pub mod receipts;
 pub mod sql;
 
+use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
@@ -200,6 +201,19 @@ pub struct TrailRun {
     pub integrity: Option<cloudtrail::digest::Integrity>,
     /// Digest files that could not be read.
     pub digest_errors: Vec<String>,
+    /// The request ids, among those the receipts inside the window record,
+    /// that some KMS record of the trail carries.
+    pub seen_requests: HashSet<String>,
+}
+
+/// The request ids of the KMS calls recorded by the receipts whose job lies
+/// inside the window: each must appear in the trail.
+fn wanted_requests(cfg: &TrailConfig) -> HashSet<String> {
+    cfg.receipts
+        .iter()
+        .filter(|w| w.inside(cfg.from, cfg.to))
+        .flat_map(|w| w.key_requests.iter().map(|(_, id)| id.clone()))
+        .collect()
 }
 
 /// Reads the trail under `paths` and gathers the evidence for each key.
@@ -218,6 +232,8 @@ pub fn run(cfg: &TrailConfig, paths: &[PathBuf]) -> Result<TrailRun, TrailInputE
         return Err(TrailInputError::NoFiles);
     }
     let hash = !inputs.digests.is_empty();
+    let wanted = wanted_requests(cfg);
+    let mut seen_requests = HashSet::new();
     let mut coverage = Coverage::new(cfg.from, cfg.to);
     let mut keys: Vec<KeyTrail> = cfg.keys.iter().cloned().map(KeyTrail::new).collect();
     let mut files = Vec::with_capacity(inputs.logs.len());
@@ -227,10 +243,11 @@ pub fn run(cfg: &TrailConfig, paths: &[PathBuf]) -> Result<TrailRun, TrailInputE
     let width = rayon::current_num_threads().max(1) * 2;
     let indexed: Vec<(usize, &PathBuf)> = inputs.logs.iter().enumerate().collect();
     for chunk in indexed.chunks(width) {
-        let parts: Vec<(FileOutcome, Coverage, Vec<KeyTrail>)> =
-            chunk.par_iter().map(|(fi, path)| read_one(cfg, *fi, path, hash)).collect();
-        for (outcome, cov, kts) in parts {
+        let parts: Vec<(FileOutcome, Coverage, Vec<KeyTrail>, HashSet<String>)> =
+            chunk.par_iter().map(|(fi, path)| read_one(cfg, &wanted, *fi, path, hash)).collect();
+        for (outcome, cov, kts, seen) in parts {
             coverage.merge(&cov);
+            seen_requests.extend(seen);
             for (k, part) in keys.iter_mut().zip(kts) {
                 k.merge(part);
             }
@@ -261,16 +278,19 @@ pub fn run(cfg: &TrailConfig, paths: &[PathBuf]) -> Result<TrailRun, TrailInputE
         }
         kt.admin.1.sort_by_key(|(t, _)| *t);
     }
-    Ok(TrailRun { inputs, files, coverage, keys, integrity, digest_errors })
+    Ok(TrailRun { inputs, files, coverage, keys, integrity, digest_errors, seen_requests })
 }
 
-/// Reads one file into fresh per-file evidence (merged by [`run`]).
+/// Reads one file into fresh per-file evidence (merged by [`run`]): also
+/// which of the `wanted` request ids (the receipts' calls) it holds.
 fn read_one(
     cfg: &TrailConfig,
+    wanted: &HashSet<String>,
     fi: usize,
     path: &Path,
     hash: bool,
-) -> (FileOutcome, Coverage, Vec<KeyTrail>) {
+) -> (FileOutcome, Coverage, Vec<KeyTrail>, HashSet<String>) {
+    let mut seen = HashSet::new();
     let mut coverage = Coverage::new(cfg.from, cfg.to);
     let mut keys: Vec<KeyTrail> = cfg.keys.iter().cloned().map(KeyTrail::new).collect();
     let mut analysers: Vec<PolicyAnalyser> = cfg
@@ -285,6 +305,9 @@ fn read_one(
         let ev = &l.event;
         if !ev.is_kms() {
             return ControlFlow::Continue(());
+        }
+        if let Some(id) = ev.request_id.as_ref().filter(|id| wanted.contains(*id)) {
+            seen.insert(id.clone());
         }
         let name = ev.event_name.as_str();
         let is_use = USE_EVENTS.contains(&name);
@@ -339,5 +362,5 @@ fn read_one(
         }
         ControlFlow::Continue(())
     });
-    (FileOutcome { path: path.to_path_buf(), result }, coverage, keys)
+    (FileOutcome { path: path.to_path_buf(), result }, coverage, keys, seen)
 }

@@ -19,8 +19,20 @@ pub struct ReceiptWindow {
     pub keys: Vec<String>,
     /// KMS request ids the receipt records.
     pub request_ids: Vec<String>,
+    /// (key, request id) of each KMS call the receipt records with an id:
+    /// every one of them must be in a trail that covers the receipt
+    /// (`trail.receipts.seen`).
+    pub key_requests: Vec<(String, String)>,
     /// The receipt's PCR0/1/2 (lowercase hex).
     pub pcrs: [String; 3],
+}
+
+impl ReceiptWindow {
+    /// Whether the receipt's whole job lies inside `[from, to]`, so every
+    /// call it records must be in a trail that covers the window.
+    pub fn inside(&self, from: i64, to: i64) -> bool {
+        from <= self.start && self.end <= to
+    }
 }
 
 /// Whether two key references name the same key (ARN or bare key id).
@@ -46,13 +58,15 @@ pub fn window_of(path: &str, st: &Statement) -> Result<ReceiptWindow, String> {
         .chain(p.outputs.iter().flat_map(|o| &o.recipients).filter_map(|r| r.kms.as_ref()));
     let mut keys = Vec::new();
     let mut request_ids = Vec::new();
+    let mut key_requests = Vec::new();
     for c in calls {
         let k = c.key_arn.clone().unwrap_or_else(|| c.arn.clone());
-        if !keys.contains(&k) {
-            keys.push(k);
-        }
         if !c.request_id.is_empty() {
             request_ids.push(c.request_id.clone());
+            key_requests.push((k.clone(), c.request_id.clone()));
+        }
+        if !keys.contains(&k) {
+            keys.push(k);
         }
     }
     let e = &p.enclave.pcrs;
@@ -63,6 +77,7 @@ pub fn window_of(path: &str, st: &Statement) -> Result<ReceiptWindow, String> {
         end,
         keys,
         request_ids,
+        key_requests,
         pcrs: [
             e.pcr0.to_ascii_lowercase(),
             e.pcr1.to_ascii_lowercase(),

@@ -29,13 +29,22 @@ use sha2::{Digest, Sha256};
 use crate::common::audit_world::*;
 use crate::common::kms_local::KmsLocal;
 
-struct World {
-    dir: tempfile::TempDir,
-    repo: PathBuf,
+/// The world; `audit_trail_e2e` builds its trail world on the same rebuild.
+pub(crate) struct World {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) repo: PathBuf,
     other_repo: PathBuf,
-    cache: PathBuf,
+    pub(crate) cache: PathBuf,
     c1: String,
-    root_pem: PathBuf,
+    pub(crate) root_pem: PathBuf,
+    /// The development CA (its directory) the receipts' documents come from.
+    pub(crate) ca_dir: PathBuf,
+    /// The image of C1 and its PCRs (the pinned image), and C2's PCRs.
+    pub(crate) eif_a: PathBuf,
+    pub(crate) pcrs_a: build_spec::pcr::Measurements,
+    pub(crate) pcrs_b: build_spec::pcr::Measurements,
+    /// The build info every receipt carries (claims C1).
+    pub(crate) build_info: Vec<u8>,
     images: PathBuf,
     key_a: String,
     policy_a: PathBuf,
@@ -58,7 +67,7 @@ struct World {
     _kms: KmsLocal,
 }
 
-fn world() -> &'static World {
+pub(crate) fn world() -> &'static World {
     static W: OnceLock<World> = OnceLock::new();
     W.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
@@ -169,6 +178,11 @@ fn world() -> &'static World {
         };
         let _ = c2;
         World {
+            ca_dir,
+            eif_a,
+            pcrs_a,
+            pcrs_b,
+            build_info: bi,
             repo,
             other_repo,
             cache,
@@ -196,7 +210,7 @@ fn world() -> &'static World {
 }
 
 /// A second RSA key (SPKI DER), not in the repository's recipients policy.
-fn other_recipient_der() -> Vec<u8> {
+pub(crate) fn other_recipient_der() -> Vec<u8> {
     use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
     let pem = include_str!("../../../testvectors/receipts/synthetic_kms_recipient_key_2048.pem");
     let k = rsa::RsaPrivateKey::from_pkcs8_pem(pem).unwrap();

@@ -39,6 +39,7 @@ fn receipt(start: i64, end: i64) -> ReceiptWindow {
         end,
         keys: vec![KEY.into()],
         request_ids: vec![],
+        key_requests: vec![],
         pcrs: pcrs(1),
     }
 }
@@ -452,4 +453,25 @@ fn digest_files_without_keys_warn_and_unverifiable_ones_fail() {
     let s = subjects(&cfg, &r, &verifier::report::Checks::new()).remove(0);
     let c = check(&s, "trail.integrity");
     assert!(c.detail.contains("does not verify"), "{c:?}");
+}
+
+/// A receipt inside the window records its KMS calls' request ids; a trail
+/// without them (another region's or account's, or missing events) cannot
+/// pass, however clean it looks.
+#[test]
+fn receipt_calls_missing_from_the_trail_cannot_pass() {
+    let mut rs = receipts();
+    rs[0].key_requests = vec![(KEY.into(), format!("req-Decrypt-{}", T0 + 100))];
+    let d = tempfile::tempdir().expect("tmp");
+    let s = audit(d.path(), &clean(), &config(rs.clone()));
+    assert_eq!(failing(&s), Vec::<String>::new(), "{s:#?}");
+    assert!(check(&s, "trail.receipts.seen").detail.contains("all in the trail"));
+    // The same receipt, and a trail that has everything but the key's uses.
+    let d = tempfile::tempdir().expect("tmp");
+    let other: Vec<Event> = clean().into_iter().filter(|e| e.event_name != "Decrypt").collect();
+    let s = audit(d.path(), &other, &config(rs));
+    assert_eq!(failing(&s), ["trail.receipts.seen"], "{s:#?}");
+    let detail = &check(&s, "trail.receipts.seen").detail;
+    assert!(detail.starts_with("CANNOT_DECIDE: 1 of the 1"), "{detail}");
+    assert!(detail.contains(&format!("r1.json: request req-Decrypt-{}", T0 + 100)), "{detail}");
 }

@@ -12,6 +12,7 @@ mod attestation_real;
 mod attestation_tamper;
 mod attestation_testca;
 mod audit_e2e;
+mod audit_trail_e2e;
 mod bounded_inputs;
 mod build;
 mod build_oci;
