@@ -7,8 +7,9 @@
 //! * [`scan`]: a hand-written streaming JSON scanner that yields the raw
 //!   bytes of one array element at a time, so a file of any size is read in
 //!   memory bounded by one record ([`scan::MAX_RECORD_BYTES`]).
-//! * [`read`]: the three delivery shapes (S3 log files, `aws cloudtrail
-//!   lookup-events` output, CloudTrail Lake query results), gzip or plain,
+//! * [`read`]: the delivery shapes (S3 log files, `aws cloudtrail
+//!   lookup-events` output, CloudTrail Lake query results, Athena's CSV
+//!   query results via [`athena`]), gzip or plain,
 //!   files or directory trees; a bad or truncated file is an error naming
 //!   the file and the byte offset, never skipped.
 //! * [`write`]: delivery-shaped log files (`AWSLogs/.../CloudTrail/...`).
@@ -18,6 +19,7 @@
 //! The format as this crate implements it is described in
 //! `docs/notes/cloudtrail.md`.
 
+pub mod athena;
 pub mod digest;
 pub mod read;
 pub mod record;
