@@ -46,3 +46,17 @@ pub fn fuzz_read(data: &[u8]) {
         std::ops::ControlFlow::Continue(())
     });
 }
+
+/// Fuzzing hook: arbitrary bytes as the rows of an Athena CSV result under
+/// the header of the emitted query. Never panics.
+pub fn fuzz_read_athena_csv(data: &[u8]) {
+    const HEADER: &[u8] = b"\"eventversion\",\"eventtime\",\"eventsource\",\"eventname\",\"awsregion\",\"sourceipaddress\",\"useragent\",\"errorcode\",\"errormessage\",\"requestid\",\"eventid\",\"eventtype\",\"recipientaccountid\",\"useridentity\",\"requestparameters\",\"responseelements\",\"additionaleventdata\",\"resources\"\n";
+    let mut all = HEADER.to_vec();
+    all.extend_from_slice(data);
+    let _ = read::read_bytes("fuzz", &all, &mut |l| {
+        let _ = l.event.unix_time();
+        let _ = l.event.recipient();
+        let _ = l.event.key_arns();
+        std::ops::ControlFlow::Continue(())
+    });
+}
