@@ -288,6 +288,17 @@ pub fn verify(
     let mut listed: HashMap<&str, &str> = HashMap::new();
     for (i, d) in ds.iter().enumerate() {
         let name = d.path.display();
+        // As aws-cli's validate-logs: a digest must be where CloudTrail put
+        // it (its signature covers digestS3Object, not the place it is read
+        // from). Locally the file name is compared; a gunzipped copy may
+        // drop `.gz`.
+        let file = d.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let object = name_of(&d.s3_object);
+        if file != object && Some(file.as_str()) != object.strip_suffix(".gz") {
+            out.failures.push(format!(
+                "{name}: its digestS3Object is {object}: the digest was moved from where CloudTrail delivered it"
+            ));
+        }
         // Its signature: from the next digest of the chain, else the sidecar.
         let next =
             ds.get(i + 1).filter(|n| n.previous_object.as_deref() == Some(d.s3_object.as_str()));

@@ -242,3 +242,18 @@ fn the_documented_sample_digest_parses() {
     let key = RsaPrivateKey::new(&mut rand::thread_rng(), 1024).expect("key");
     assert!(!cloudtrail::digest::signature_valid(&d, lines[3], &[RsaPublicKey::from(&key)]));
 }
+
+#[test]
+fn a_digest_moved_from_its_object_name_fails() {
+    // aws-cli's validate-logs rejects a digest found elsewhere than its
+    // digestS3Object ("has been moved from its original location"); so do we.
+    let w = world();
+    let moved = w.digests[1].with_file_name("d3.json");
+    std::fs::rename(&w.digests[1], &moved).expect("mv");
+    std::fs::rename(format!("{}.sig", w.digests[1].display()), format!("{}.sig", moved.display()))
+        .expect("mv sig");
+    let ds = vec![read_digest(&w.digests[0]).expect("d1"), read_digest(&moved).expect("d3")];
+    let i = verify(&ds, &[public(&w)], &hashes(&w));
+    assert_eq!(i.signed, 2, "the signatures still verify: {i:?}");
+    assert!(i.failures.iter().any(|f| f.contains("d3.json") && f.contains("moved")), "{i:?}");
+}
