@@ -170,3 +170,18 @@ fn a_csv_under_a_directory_is_read_and_its_metadata_listed() {
     assert_eq!(inputs.logs, vec![d.path().join("0a1b-2c3d.csv")]);
     assert_eq!(inputs.ignored, vec![d.path().join("0a1b-2c3d.csv.metadata")]);
 }
+
+#[test]
+fn every_prefix_of_the_vector_reads_or_fails_with_an_offset_inside_it() {
+    // No panic at any cut; an error's offset lies within the bytes given;
+    // a read that succeeds holds only whole rows (at most the three).
+    let data = csv_vector();
+    for cut in 0..data.len() {
+        let (r, evs) = read_all_bytes(&data[..cut]);
+        match r {
+            Ok(s) => assert!(s.records <= 3 && evs.len() as u64 == s.records, "cut {cut}"),
+            Err(e) => assert!(e.offset.is_some_and(|o| o <= cut as u64), "cut {cut}: {e}"),
+        }
+        cloudtrail::fuzz_read_athena_csv(&data[..cut]);
+    }
+}
