@@ -288,6 +288,17 @@ pub fn verify(
     let mut listed: HashMap<&str, &str> = HashMap::new();
     for (i, d) in ds.iter().enumerate() {
         let name = d.path.display();
+        // As aws-cli's validate-logs: a digest must be where CloudTrail put
+        // it (its signature covers digestS3Object, not the place it is read
+        // from). Locally the file name is compared; a gunzipped copy may
+        // drop `.gz`.
+        let file = d.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let object = name_of(&d.s3_object);
+        if file != object && Some(file.as_str()) != object.strip_suffix(".gz") {
+            out.failures.push(format!(
+                "{name}: its digestS3Object is {object}: the digest was moved from where CloudTrail delivered it"
+            ));
+        }
         // Its signature: from the next digest of the chain, else the sidecar.
         let next =
             ds.get(i + 1).filter(|n| n.previous_object.as_deref() == Some(d.s3_object.as_str()));
@@ -356,4 +367,127 @@ pub fn verify(
 /// The file name a log file is listed under in digests.
 pub fn log_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+}
+
+/// A digest file written by [`write_digest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenDigest {
+    /// Where it was written.
+    pub path: PathBuf,
+    /// `digestS3Object` (the path under the root).
+    pub s3_object: String,
+    /// Hex SHA-256 of the uncompressed digest (the next digest's
+    /// `previousDigestHashValue`).
+    pub sha256: String,
+    /// Its signature, hex (the `x-amz-meta-signature` value, also in the
+    /// sidecar `<path>.sig`, and the next digest's `previousDigestSignature`).
+    pub signature: String,
+}
+
+/// What a digest covers and how it is signed.
+#[derive(Debug, Clone, Copy)]
+pub struct DigestSpec<'a> {
+    /// The delivery root (the local copy of the bucket).
+    pub root: &'a Path,
+    /// The bucket's name (`digestS3Bucket`, `s3Bucket` of the log files).
+    pub bucket: &'a str,
+    /// Account id.
+    pub account: &'a str,
+    /// Region.
+    pub region: &'a str,
+    /// Trail name.
+    pub trail: &'a str,
+    /// `digestStartTime`, Unix seconds.
+    pub start: i64,
+    /// `digestEndTime`, Unix seconds.
+    pub end: i64,
+}
+
+/// The fingerprint this crate writes as `digestPublicKeyFingerprint`: hex of
+/// the first 16 bytes of SHA-256 of the PKCS#1 DER public key (AWS's own
+/// fingerprints are 32 hex digits too; they only name the key).
+pub fn fingerprint(key: &RsaPublicKey) -> String {
+    use rsa::pkcs1::EncodeRsaPublicKey as _;
+    let der = key.to_pkcs1_der().map(|d| d.as_bytes().to_vec()).unwrap_or_default();
+    hex::encode(Sha256::digest(&der).get(..16).unwrap_or(&[]))
+}
+
+/// Writes one digest file as CloudTrail delivers it (gzip JSON under
+/// `AWSLogs/<account>/CloudTrail-Digest/<region>/YYYY/MM/DD/<account>_CloudTrail-Digest_<region>_<trail>_<region>_<YYYYMMDDTHHMMSSZ>.json.gz`),
+/// listing `logs` (files under `spec.root`) with the SHA-256 of their
+/// uncompressed content, chained to `previous` and signed (SHA256withRSA
+/// over [`signing_string`]) with `key`; the signature also goes to
+/// `<path>.sig`. For test trails and `proofpack-kms-local`-style setups.
+pub fn write_digest(
+    spec: &DigestSpec<'_>,
+    logs: &[PathBuf],
+    previous: Option<&WrittenDigest>,
+    key: &rsa::RsaPrivateKey,
+) -> Result<WrittenDigest, DigestError> {
+    use rsa::signature::{SignatureEncoding as _, Signer as _};
+    use std::io::Write as _;
+    let io = |p: &Path, e: String| DigestError::Read { file: p.display().to_string(), message: e };
+    let t = time::OffsetDateTime::from_unix_timestamp(spec.end)
+        .map_err(|e| io(spec.root, e.to_string()))?;
+    let stamp = format_time(spec.end).replace(['-', ':'], "");
+    let s3_object = format!(
+        "AWSLogs/{a}/CloudTrail-Digest/{r}/{:04}/{:02}/{:02}/{a}_CloudTrail-Digest_{r}_{n}_{r}_{stamp}.json.gz",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        a = spec.account,
+        r = spec.region,
+        n = spec.trail,
+    );
+    let mut listed = Vec::new();
+    for p in logs {
+        let s =
+            crate::read::read_file_hashed(p, true, &mut |_| std::ops::ControlFlow::Continue(()))
+                .map_err(|e| io(p, e.to_string()))?;
+        let rel = p.strip_prefix(spec.root).unwrap_or(p);
+        listed.push(serde_json::json!({
+            "s3Bucket": spec.bucket,
+            "s3Object": rel.to_string_lossy(),
+            "hashValue": hex::encode(s.sha256.unwrap_or_default()),
+            "hashAlgorithm": "SHA-256",
+            "newestEventTime": format_time(spec.end),
+            "oldestEventTime": format_time(spec.start),
+        }));
+    }
+    let public = RsaPublicKey::from(key);
+    let mut v = serde_json::json!({
+        "awsAccountId": spec.account,
+        "digestStartTime": format_time(spec.start),
+        "digestEndTime": format_time(spec.end),
+        "digestS3Bucket": spec.bucket,
+        "digestS3Object": s3_object,
+        "digestPublicKeyFingerprint": fingerprint(&public),
+        "digestSignatureAlgorithm": "SHA256withRSA",
+        "newestEventTime": format_time(spec.end),
+        "oldestEventTime": format_time(spec.start),
+        "previousDigestSignature": serde_json::Value::Null,
+        "logFiles": listed,
+    });
+    if let Some(p) = previous {
+        v["previousDigestS3Bucket"] = spec.bucket.into();
+        v["previousDigestS3Object"] = p.s3_object.clone().into();
+        v["previousDigestHashValue"] = p.sha256.clone().into();
+        v["previousDigestHashAlgorithm"] = "SHA-256".into();
+        v["previousDigestSignature"] = p.signature.clone().into();
+    }
+    let body = v.to_string();
+    let path = spec.root.join(&s3_object);
+    let d = parse_digest(&path, body.as_bytes())?;
+    let sk = rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone());
+    let signature = hex::encode(sk.sign(signing_string(&d).as_bytes()).to_bytes());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(body.as_bytes()).map_err(|e| io(&path, e.to_string()))?;
+    let gz = gz.finish().map_err(|e| io(&path, e.to_string()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e.to_string()))?;
+    }
+    std::fs::write(&path, gz).map_err(|e| io(&path, e.to_string()))?;
+    let sig_path = PathBuf::from(format!("{}.sig", path.display()));
+    std::fs::write(&sig_path, &signature).map_err(|e| io(&sig_path, e.to_string()))?;
+    Ok(WrittenDigest { path, s3_object, sha256: hex::encode(d.sha256), signature })
 }

@@ -5,10 +5,12 @@
 //! | S3 log file | `{"Records": [...]}` | a record |
 //! | `aws cloudtrail lookup-events` | `{"Events": [...], "NextToken"?}` | `{"EventId", ..., "CloudTrailEvent": "<record as a JSON string>"}` |
 //! | CloudTrail Lake `get-query-results` | `{"QueryResultRows": [...], ...}` | a row: `[{"column": value}, ...]` |
+//! | Athena query result object (CSV) | a header row of column names | a row ([`crate::athena`]) |
 //!
 //! Each file may be gzip (detected by its magic bytes, as S3 delivers
-//! `.json.gz`) or plain. The shape is recognised by the member name, so a
-//! file's name does not matter. Every record is handed to a visitor with the
+//! `.json.gz`) or plain. The shape is recognised by the content (a JSON
+//! object and its member name, or else a CSV header), so a file's name does
+//! not matter. Every record is handed to a visitor with the
 //! file and the byte offset of the record in the (decompressed) stream; the
 //! first bad byte or record ends the file with a [`TrailError`] naming both,
 //! so a damaged file is always reported and never half-read in silence.
@@ -19,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::athena::{CsvError, CsvErrorKind, CsvScanner, Header, Row};
 use crate::record::{parse_time, Event};
 use crate::scan::{ScanError, ScanErrorKind, Scanner};
 
@@ -34,6 +37,8 @@ pub enum Shape {
     LookupEvents,
     /// CloudTrail Lake `get-query-results` output.
     LakeResults,
+    /// An Athena query's CSV result object.
+    AthenaCsv,
 }
 
 impl Shape {
@@ -43,6 +48,7 @@ impl Shape {
             Shape::LogFile => "CloudTrail log file",
             Shape::LookupEvents => "lookup-events output",
             Shape::LakeResults => "CloudTrail Lake query results",
+            Shape::AthenaCsv => "Athena query results (CSV)",
         }
     }
 }
@@ -60,6 +66,9 @@ pub enum TrailErrorKind {
     /// The JSON structure is broken (or the gzip stream is).
     #[error("{0}")]
     Scan(ScanErrorKind),
+    /// The CSV of an Athena result is broken (or the gzip stream is).
+    #[error("Athena CSV: {0}")]
+    Csv(CsvErrorKind),
     /// A record that is valid JSON but not a CloudTrail record.
     #[error("not a CloudTrail record: {0}")]
     BadRecord(String),
@@ -143,7 +152,7 @@ const LAKE_JSON_COLUMNS: [&str; 5] =
     ["userIdentity", "requestParameters", "responseElements", "additionalEventData", "resources"];
 
 /// Lake writes timestamps as `YYYY-MM-DD HH:MM:SS[.fff]`; records use RFC 3339.
-fn lake_time(s: &str) -> String {
+pub(crate) fn lake_time(s: &str) -> String {
     if s.len() >= 19 && s.as_bytes().get(10) == Some(&b' ') {
         let (date, rest) = s.split_at(10);
         let clock = rest.get(1..9).unwrap_or("");
@@ -179,6 +188,7 @@ fn element(shape: Shape, raw: &[u8]) -> Result<Event, String> {
                 .map_err(|e| format!("CloudTrailEvent: {e}"))?
         }
         Shape::LakeResults => lake_row(raw)?,
+        Shape::AthenaCsv => return Err("a CSV row is not a JSON element".into()),
     };
     parse_time(&ev.event_time).map_err(|e| e.to_string())?;
     Ok(ev)
@@ -202,6 +212,20 @@ fn read_stream_hashed<R: Read>(
     visit: &mut Visit<'_>,
 ) -> Result<FileSummary, TrailError> {
     let input = Hashing { inner: input, hash: hash.then(<sha2::Sha256 as sha2::Digest>::new) };
+    let mut input = std::io::BufReader::with_capacity(64 * 1024, input);
+    let head = std::io::BufRead::fill_buf(&mut input).map_err(|e| TrailError {
+        file: file.to_string(),
+        offset: Some(0),
+        gzip,
+        records_before: 0,
+        kind: TrailErrorKind::Scan(ScanErrorKind::Io(e.to_string())),
+    })?;
+    let first = head.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    // A CSV header starts with a column name, quoted or not (or a byte
+    // order mark); a JSON document with '{' (anything else is a JSON error).
+    if first.is_some_and(|b| *b == b'"' || *b == 0xef || b.is_ascii_alphabetic()) {
+        return read_csv(file, input, gzip, visit);
+    }
     let mut records = 0u64;
     let fail = |e: ScanError, records: u64| TrailError {
         file: file.to_string(),
@@ -234,8 +258,48 @@ fn read_stream_hashed<R: Read>(
     }
     let after = sc.close().map_err(|e| fail(e, records))?;
     let more_pages = before.iter().chain(&after).any(|k| k == "NextToken");
-    let sha256 = sc.into_inner().hash.map(|h| sha2::Digest::finalize(h).into());
+    let sha256 = sc.into_inner().into_inner().hash.map(|h| sha2::Digest::finalize(h).into());
     Ok(FileSummary { shape, records, gzip, more_pages, sha256 })
+}
+
+/// An Athena CSV result: the header, then one record per row.
+fn read_csv<R: Read>(
+    file: &str,
+    input: std::io::BufReader<Hashing<R>>,
+    gzip: bool,
+    visit: &mut Visit<'_>,
+) -> Result<FileSummary, TrailError> {
+    let shape = Shape::AthenaCsv;
+    let fail = |offset: u64, kind: TrailErrorKind, records: u64| TrailError {
+        file: file.to_string(),
+        offset: Some(offset),
+        gzip,
+        records_before: records,
+        kind,
+    };
+    let csv = |e: CsvError, records: u64| fail(e.offset, TrailErrorKind::Csv(e.kind), records);
+    let mut sc = CsvScanner::new(input);
+    let mut row = Row::default();
+    let header = match sc.next_row(&mut row, crate::athena::MAX_COLUMNS).map_err(|e| csv(e, 0))? {
+        Some(at) => Header::from_row(&row).map_err(|k| fail(at, TrailErrorKind::Csv(k), 0))?,
+        None => return Err(fail(0, TrailErrorKind::Csv(CsvErrorKind::Header("empty".into())), 0)),
+    };
+    let mut records = 0u64;
+    while let Some(at) = sc.next_row(&mut row, header.len()).map_err(|e| csv(e, records))? {
+        if row.len() != header.len() {
+            let kind = CsvErrorKind::FieldCount { expected: header.len(), found: row.len() };
+            return Err(fail(at, TrailErrorKind::Csv(kind), records));
+        }
+        let event = crate::athena::row_event(&header, &row)
+            .and_then(|ev| parse_time(&ev.event_time).map(|_| ev).map_err(|e| e.to_string()))
+            .map_err(|m| fail(at, TrailErrorKind::BadRecord(m), records))?;
+        records += 1;
+        if visit(Located { file, offset: at, event }).is_break() {
+            return Ok(FileSummary { shape, records, gzip, more_pages: false, sha256: None });
+        }
+    }
+    let sha256 = sc.into_inner().into_inner().hash.map(|h| sha2::Digest::finalize(h).into());
+    Ok(FileSummary { shape, records, gzip, more_pages: false, sha256 })
 }
 
 /// Reads bytes (gzip or plain) of any shape.
@@ -285,7 +349,8 @@ pub fn read_file_hashed(
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inputs {
     /// Files to read as records (every file named directly, and under a
-    /// directory every `*.json` / `*.json.gz` outside a digest folder).
+    /// directory every `*.json`, `*.json.gz`, `*.csv` (Athena results) and
+    /// `*.csv.gz` outside a digest folder).
     pub logs: Vec<PathBuf>,
     /// CloudTrail digest files (under a `CloudTrail-Digest` folder, or
     /// named `*_CloudTrail-Digest_*`).
@@ -301,7 +366,7 @@ pub fn is_digest_path(p: &Path) -> bool {
 
 fn is_record_name(p: &Path) -> bool {
     let n = p.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-    n.ends_with(".json") || n.ends_with(".json.gz")
+    [".json", ".json.gz", ".csv", ".csv.gz"].iter().any(|s| n.ends_with(s))
 }
 
 /// Collects the files under `paths` (directories recursively, symbolic

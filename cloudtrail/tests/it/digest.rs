@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use cloudtrail::digest::{read_digest, read_public_key, verify, DigestFile};
+use cloudtrail::digest::{read_digest, read_public_key, signing_string, verify, DigestFile};
 use cloudtrail::write::DeliveryWriter;
 use rsa::pkcs8::EncodePublicKey as _;
 use rsa::signature::{SignatureEncoding as _, Signer as _};
@@ -207,4 +207,53 @@ fn public_keys_in_every_documented_form() {
     assert!(read_public_key(&d.path().join("bad")).is_err());
     std::fs::write(d.path().join("bad.json"), b"{}").expect("w");
     assert!(read_digest(&d.path().join("bad.json")).is_err());
+}
+
+#[test]
+fn the_documented_sample_digest_parses() {
+    // Structure only: AWS's signature and public key are not available.
+    let path = vector("aws-docs-digest.json");
+    let d = read_digest(&path).expect("documented digest");
+    assert_eq!(d.end_text, "2015-08-17T15:01:31Z");
+    assert_eq!(d.end - d.start, 3600);
+    assert_eq!(d.fingerprint.as_deref(), Some("31e8b5433410dfb61a9dc45cc65b22ff"));
+    assert!(d.s3_path.starts_with(
+        "amzn-s3-demo-bucket/AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/17/"
+    ));
+    assert!(d.previous_object.as_deref().is_some_and(|o| o.ends_with("_20150817T140131Z.json.gz")));
+    assert_eq!(
+        d.previous_hash.as_deref(),
+        Some("97fb791cf91ffc440d274f8190dbdd9aa09c34432aba82739df18b6d3c13df2d")
+    );
+    assert_eq!(d.logs.len(), 1);
+    assert!(d
+        .logs
+        .contains_key("111122223333_CloudTrail_us-east-2_20150817T1445Z_9nYN7gp2eWAJHIfT.json.gz"));
+    // The string CloudTrail signs: end time, bucket/object, SHA-256 of the
+    // file, the previous signature.
+    let s = signing_string(&d);
+    let lines: Vec<&str> = s.split('\n').collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0], "2015-08-17T15:01:31Z");
+    assert_eq!(lines[1], d.s3_path);
+    assert_eq!(lines[2], hex::encode(Sha256::digest(std::fs::read(&path).expect("read"))));
+    assert!(lines[3].starts_with("50887ccffad4c002"));
+    // No key verifies it; with a key of ours it is a bad signature, not a pass.
+    let key = RsaPrivateKey::new(&mut rand::thread_rng(), 1024).expect("key");
+    assert!(!cloudtrail::digest::signature_valid(&d, lines[3], &[RsaPublicKey::from(&key)]));
+}
+
+#[test]
+fn a_digest_moved_from_its_object_name_fails() {
+    // aws-cli's validate-logs rejects a digest found elsewhere than its
+    // digestS3Object ("has been moved from its original location"); so do we.
+    let w = world();
+    let moved = w.digests[1].with_file_name("d3.json");
+    std::fs::rename(&w.digests[1], &moved).expect("mv");
+    std::fs::rename(format!("{}.sig", w.digests[1].display()), format!("{}.sig", moved.display()))
+        .expect("mv sig");
+    let ds = vec![read_digest(&w.digests[0]).expect("d1"), read_digest(&moved).expect("d3")];
+    let i = verify(&ds, &[public(&w)], &hashes(&w));
+    assert_eq!(i.signed, 2, "the signatures still verify: {i:?}");
+    assert!(i.failures.iter().any(|f| f.contains("d3.json") && f.contains("moved")), "{i:?}");
 }

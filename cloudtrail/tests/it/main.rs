@@ -1,5 +1,6 @@
 //! Integration tests of the `cloudtrail` crate: one binary, a module per area.
 
+mod athena_csv;
 mod common;
 mod digest;
 mod read_errors;

@@ -32,7 +32,8 @@ use crate::trail::{PinnedKey, TrailConfig};
 pub struct TrailArgs {
     /// CloudTrail to read, repeatable: S3 log files (.json or .json.gz),
     /// directories of them (recursively; digest files are recognised),
-    /// `aws cloudtrail lookup-events` output, CloudTrail Lake query results.
+    /// `aws cloudtrail lookup-events` output, CloudTrail Lake query results,
+    /// Athena query results (the CSV result object).
     #[arg(long = "cloudtrail", value_name = "PATH")]
     pub cloudtrail: Vec<PathBuf>,
 
@@ -86,24 +87,37 @@ pub enum KmsTrailCmd {
     /// Audit pinned keys from CloudTrail over a window: every use, the
     /// policy's pinning over time, key events, coverage.
     Check(Box<CheckArgs>),
-    /// Print the CloudTrail Lake query whose results `check --cloudtrail`
-    /// reads, for trails too large to download.
+    /// Print the CloudTrail Lake or Athena query whose results `check
+    /// --cloudtrail` reads, for trails too large to download.
     Sql(SqlArgs),
 }
 
 /// `proofpack kms-trail sql`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("store").required(true).args(["event_data_store", "athena_table"])))]
 #[command(after_help = "\
 Example (an organisation trail of a year, in CloudTrail Lake):
   proofpack kms-trail sql --event-data-store EDS_ID --key \"$KEY_ARN\" \\
       --from 2026-01-01T00:00:00Z --to 2027-01-01T00:00:00Z > q.sql
   id=$(aws cloudtrail start-query --query-statement file://q.sql --query QueryId --output text)
   aws cloudtrail get-query-results --query-id \"$id\" > results.json   # every page: repeat with --next-token
-  proofpack kms-trail check --cloudtrail results.json --from ... --to ... --key \"$KEY_ARN\" --expect pcrs.json")]
+  proofpack kms-trail check --cloudtrail results.json --from ... --to ... --key \"$KEY_ARN\" --expect pcrs.json
+
+The same in Athena, over the CloudTrail table of the Athena User Guide:
+  proofpack kms-trail sql --athena-table default.cloudtrail_logs --key \"$KEY_ARN\" \\
+      --from 2026-01-01T00:00:00Z --to 2027-01-01T00:00:00Z > q.sql
+  id=$(aws athena start-query-execution --query-string file://q.sql \\
+      --result-configuration OutputLocation=s3://results/ --query QueryExecutionId --output text)
+  aws s3 cp \"s3://results/$id.csv\" results.csv   # the whole result, not get-query-results pages
+  proofpack kms-trail check --cloudtrail results.csv --from ... --to ... --key \"$KEY_ARN\" --expect pcrs.json")]
 pub struct SqlArgs {
-    /// The event data store id (as the FROM of a Lake query).
+    /// A CloudTrail Lake event data store id (the FROM of a Lake query).
     #[arg(long, value_name = "ID")]
-    pub event_data_store: String,
+    pub event_data_store: Option<String>,
+    /// An Athena table of CloudTrail logs, DATABASE.TABLE, created with the
+    /// DDL of the Athena User Guide (Athena engine v3).
+    #[arg(long, value_name = "DB.TABLE")]
+    pub athena_table: Option<String>,
     /// The key (ARN).
     #[arg(long, value_name = "KEY_ARN")]
     pub key: String,
@@ -294,7 +308,11 @@ pub fn run(args: KmsTrailArgs) -> anyhow::Result<ExitCode> {
         KmsTrailCmd::Sql(a) => {
             let from = parse_time_arg("--from", &a.from)?;
             let to = parse_time_arg("--to", &a.to)?;
-            let q = crate::trail::sql::lake_query(&a.event_data_store, &a.key, from, to)?;
+            let q = match (&a.event_data_store, &a.athena_table) {
+                (Some(eds), _) => crate::trail::sql::lake_query(eds, &a.key, from, to)?,
+                (None, Some(table)) => crate::trail::sql::athena_query(table, &a.key, from, to)?,
+                (None, None) => bail!("give --event-data-store or --athena-table"),
+            };
             print!("{q}");
             Ok(ExitCode::SUCCESS)
         }

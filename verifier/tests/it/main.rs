@@ -34,6 +34,8 @@ mod kms_local_recipient;
 mod kms_policy;
 mod kms_policy_soundness;
 mod kms_trail;
+mod kms_trail_athena;
+mod kms_trail_digest_awscli;
 mod kms_trail_e2e;
 mod nsm_dev;
 mod oci_cli;
