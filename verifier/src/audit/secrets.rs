@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use attestation::time_fmt;
 use enclave::receipt::model::{SecretsOrigin, SecretsSource};
 use sha2::{Digest as _, Sha256};
 
@@ -412,15 +413,19 @@ pub fn rollback_checks(repo: Option<&SecretsRepo>, packed: &[Packed<'_>]) -> Vec
     // start a fresh line) and not the path (an older copy under another
     // path is still older secrets).
     type Key = Option<(String, String)>;
-    // Every (time, receipt index, commit) per key.
-    let mut lines: BTreeMap<Key, Vec<(&str, usize, String)>> = BTreeMap::new();
+    // Every ((time in ms, as written), receipt index, commit) per key. The
+    // order is by the parsed instant, never by the text: RFC 3339 trims
+    // trailing zeros of the fraction, so "…:09.51Z" sorts before
+    // "…:09.5Z" and "…:09Z" after both as strings.
+    let mut lines: BTreeMap<Key, Vec<((i64, &str), usize, String)>> = BTreeMap::new();
     for (i, p) in packed.iter().enumerate() {
         let Some(t) = p.attested_at else { continue };
+        let Some(ms) = time_fmt::parse_rfc3339_ms(t) else { continue };
         let mut commits: Vec<String> = p.facts.git_inputs().into_iter().map(|g| g.commit).collect();
         commits.sort();
         commits.dedup();
         for c in commits {
-            lines.entry(p.facts.target.clone()).or_default().push((t, i, c));
+            lines.entry(p.facts.target.clone()).or_default().push(((ms, t), i, c));
         }
     }
     let mut problems: Vec<Vec<String>> = vec![Vec::new(); packed.len()];
@@ -437,7 +442,7 @@ pub fn rollback_checks(repo: Option<&SecretsRepo>, packed: &[Packed<'_>]) -> Vec
             // Every distinct earlier commit, newest first: the input must
             // descend from all of them, not only from the last one (a pack
             // between two others must not hide a rollback).
-            let mut earlier: Vec<&(&str, usize, String)> = Vec::new();
+            let mut earlier: Vec<&((i64, &str), usize, String)> = Vec::new();
             for e in line.iter().take(k).rev() {
                 if e.1 != *i && e.2 != *c && !earlier.iter().any(|x| x.2 == e.2) {
                     earlier.push(e);
@@ -454,7 +459,7 @@ pub fn rollback_checks(repo: Option<&SecretsRepo>, packed: &[Packed<'_>]) -> Vec
                 continue;
             };
             let mut bad = None;
-            for (prev_t, prev_i, prev_c) in &earlier {
+            for ((_, prev_t), prev_i, prev_c) in &earlier {
                 let prev_path = packed.get(*prev_i).map_or("", |p| p.path);
                 let mut ancestor = |a: &str, b: &str| {
                     let key = (a.to_owned(), b.to_owned());
@@ -514,7 +519,7 @@ pub fn rollback_checks(repo: Option<&SecretsRepo>, packed: &[Packed<'_>]) -> Vec
                     "an earlier pack used another commit and no --secrets-repo was given to \
                      order them",
                 )
-            } else if p.attested_at.is_none() {
+            } else if p.attested_at.and_then(time_fmt::parse_rfc3339_ms).is_none() {
                 Check::skipped(id, "the receipt has no verified attestation time")
             } else {
                 let n = notes.get(i).filter(|v| !v.is_empty());
@@ -628,6 +633,30 @@ mod tests {
             &[("2026-01-01T00:00:01.000Z", f(&c[1])), ("2026-01-01T00:00:02.000Z", f(&side))],
         );
         assert!(out[1].starts_with("fail") && out[1].contains("diverge"), "{out:?}");
+    }
+
+    /// Attested times as the verifier writes them (RFC 3339 with the
+    /// fraction's trailing zeros trimmed) order by instant, not by text:
+    /// "…:09Z" < "…:09.5Z" < "…:09.51Z", which sort the other way round as
+    /// strings. A later pack of an older commit is a rollback whatever the
+    /// digits (the full suite once caught the string order passing one).
+    #[test]
+    fn attested_times_order_by_instant_not_by_text() {
+        let (d, c, _) = history();
+        let repo = SecretsRepo::open(d.path()).unwrap();
+        let f = |commit: &str| facts(commit, "repo", "secrets/p.json", "prod");
+        let out = run(
+            &repo,
+            &[("2026-01-01T00:00:09.5Z", f(&c[2])), ("2026-01-01T00:00:09.51Z", f(&c[0]))],
+        );
+        assert!(out[0].starts_with("pass"), "{out:?}");
+        assert!(out[1].starts_with("fail") && out[1].contains("rollback"), "{out:?}");
+        let out =
+            run(&repo, &[("2026-01-01T00:00:09Z", f(&c[2])), ("2026-01-01T00:00:09.5Z", f(&c[0]))]);
+        assert!(out[1].starts_with("fail") && out[1].contains("rollback"), "{out:?}");
+        // A time that does not parse orders nothing: skipped, never a pass.
+        let out = run(&repo, &[("yesterday", f(&c[0]))]);
+        assert!(out[0].starts_with("skip"), "{out:?}");
     }
 
     #[test]
