@@ -413,11 +413,13 @@ pub fn rollback_checks(repo: Option<&SecretsRepo>, packed: &[Packed<'_>]) -> Vec
     // start a fresh line) and not the path (an older copy under another
     // path is still older secrets).
     type Key = Option<(String, String)>;
+    /// (instant in ms, the time as written), receipt index, commit.
+    type Entry<'t> = ((i64, &'t str), usize, String);
     // Every ((time in ms, as written), receipt index, commit) per key. The
     // order is by the parsed instant, never by the text: RFC 3339 trims
     // trailing zeros of the fraction, so "…:09.51Z" sorts before
     // "…:09.5Z" and "…:09Z" after both as strings.
-    let mut lines: BTreeMap<Key, Vec<((i64, &str), usize, String)>> = BTreeMap::new();
+    let mut lines: BTreeMap<Key, Vec<Entry<'_>>> = BTreeMap::new();
     for (i, p) in packed.iter().enumerate() {
         let Some(t) = p.attested_at else { continue };
         let Some(ms) = time_fmt::parse_rfc3339_ms(t) else { continue };
@@ -442,7 +444,7 @@ pub fn rollback_checks(repo: Option<&SecretsRepo>, packed: &[Packed<'_>]) -> Vec
             // Every distinct earlier commit, newest first: the input must
             // descend from all of them, not only from the last one (a pack
             // between two others must not hide a rollback).
-            let mut earlier: Vec<&((i64, &str), usize, String)> = Vec::new();
+            let mut earlier: Vec<&Entry<'_>> = Vec::new();
             for e in line.iter().take(k).rev() {
                 if e.1 != *i && e.2 != *c && !earlier.iter().any(|x| x.2 == e.2) {
                     earlier.push(e);
