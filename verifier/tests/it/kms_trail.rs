@@ -102,30 +102,15 @@ fn clean_trail_passes() {
 fn each_misuse_is_found_with_who_when_where() {
     let d = tempfile::tempdir().expect("tmp");
     let mut v = clean();
-    // An administrator's unattested Decrypt.
-    v.push(kms_event("Decrypt", T0 + 500, ADMIN, "203.0.113.9"));
-    // A Decrypt from another image.
-    v.push(attested(
-        kms_event("Decrypt", T0 + 600, ENCLAVE_ROLE, "10.0.0.6"),
-        "i-0ffff-enc0ffff",
-        &pcrs(9),
-    ));
     // The genuine image, outside any receipt.
     v.push(attested(
         kms_event("GenerateDataKey", T0 + 700, ENCLAVE_ROLE, "10.0.0.5"),
         MODULE,
         &pcrs(1),
     ));
-    // A denied attempt: counted apart, not a failure.
-    v.push(failed(
-        kms_event("Decrypt", T0 + 800, "arn:aws:iam::111122223333:user/mallory", "192.0.2.66"),
-        "AccessDeniedException",
-    ));
-    // The policy unpinned for an interval, then restored.
-    v.push(put_policy(T0 + 1000, &open_policy()));
-    v.push(put_policy(T0 + 1500, &pinned_policy(1)));
-    // A grant.
-    v.push(kms_event("CreateGrant", T0 + 1200, ADMIN, "198.51.100.7"));
+    // The unattested Decrypt, the other image, the denied attempt, the
+    // unpinned interval and the grant.
+    v.extend(misuses());
     let s = audit(d.path(), &v, &config(receipts()));
     assert_eq!(
         failing(&s),

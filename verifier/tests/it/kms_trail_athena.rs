@@ -126,19 +126,7 @@ fn misused() -> Vec<Event> {
         v.push(heartbeat(t));
     }
     v.push(attested(kms_event("Decrypt", T0 + 100, ENCLAVE_ROLE, "10.0.0.5"), MODULE, &pcrs(1)));
-    v.push(kms_event("Decrypt", T0 + 500, ADMIN, "203.0.113.9"));
-    v.push(attested(
-        kms_event("Decrypt", T0 + 600, ENCLAVE_ROLE, "10.0.0.6"),
-        "i-0ffff-enc0ffff",
-        &pcrs(9),
-    ));
-    v.push(failed(
-        kms_event("Decrypt", T0 + 800, "arn:aws:iam::111122223333:user/mallory", "192.0.2.66"),
-        "AccessDeniedException",
-    ));
-    v.push(put_policy(T0 + 1000, &open_policy()));
-    v.push(put_policy(T0 + 1500, &pinned_policy(1)));
-    v.push(kms_event("CreateGrant", T0 + 1200, ADMIN, "198.51.100.7"));
+    v.extend(misuses());
     v
 }
 

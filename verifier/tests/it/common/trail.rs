@@ -120,3 +120,25 @@ pub fn write_trail(root: &Path, records: &[Event], per_file: usize) -> Vec<PathB
     let mut w = cloudtrail::write::DeliveryWriter::new(root, ACCOUNT, "us-east-1");
     records.chunks(per_file.max(1)).map(|c| w.write(c).expect("write")).collect()
 }
+
+/// The misuses both trail tests plant after the clean part: an
+/// administrator's unattested Decrypt, a Decrypt from another image, a
+/// denied attempt, the policy unpinned for an interval and restored, and a
+/// grant.
+pub fn misuses() -> Vec<Event> {
+    vec![
+        kms_event("Decrypt", T0 + 500, ADMIN, "203.0.113.9"),
+        attested(
+            kms_event("Decrypt", T0 + 600, ENCLAVE_ROLE, "10.0.0.6"),
+            "i-0ffff-enc0ffff",
+            &pcrs(9),
+        ),
+        failed(
+            kms_event("Decrypt", T0 + 800, "arn:aws:iam::111122223333:user/mallory", "192.0.2.66"),
+            "AccessDeniedException",
+        ),
+        put_policy(T0 + 1000, &open_policy()),
+        put_policy(T0 + 1500, &pinned_policy(1)),
+        kms_event("CreateGrant", T0 + 1200, ADMIN, "198.51.100.7"),
+    ]
+}
